@@ -1,0 +1,84 @@
+import os from 'node:os';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** Every setting of every service, validated once at start. */
+export const ConfigSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(5000),
+  HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Prefix for every Redis key and channel; empty in production (lab-compatible names), set by tests to isolate runs. */
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(''),
+  MINIO_ENDPOINT: optionalString,
+  MINIO_PORT: z.coerce.number().int().min(1).max(65535).default(9000),
+  MINIO_ACCESS_KEY: z.string().default('minioadmin'),
+  MINIO_SECRET_KEY: z.string().default('minioadmin'),
+  MINIO_USE_SSL: bool.default(false),
+  MINIO_REGION: z.string().default('us-east-1'),
+  LOCAL_STORE_DIR: z.string().default('./var/objects'),
+  QUEUE_BUCKET: z.string().min(3).default('queue'),
+  OUTPUT_BUCKET: z.string().min(3).default('output'),
+  MAX_UPLOAD_MB: z.coerce.number().positive().max(2048).default(64),
+  MAX_DURATION_SEC: z.coerce.number().positive().default(900),
+  MODEL_PATH: optionalString,
+  ORT_THREADS: z.coerce.number().int().positive().optional(),
+  ORT_MEMORY_ARENA: bool.optional(),
+  MP3_VBR_QUALITY: z.coerce.number().int().min(0).max(9).optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  API_KEYS: optionalString.transform((v) =>
+    v === undefined ? [] : v.split(',').map((k) => k.trim()).filter((k) => k.length > 0),
+  ),
+  RATE_LIMIT_PER_MIN: z.coerce.number().int().positive().default(600),
+  CALLBACK_ALLOW_PRIVATE: bool.default(false),
+  CALLBACK_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
+  CALLBACK_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  WORKER_ID: z.string().default(`${os.hostname()}-${process.pid}`),
+  WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(9100),
+  HEARTBEAT_TTL_SEC: z.coerce.number().int().positive().default(30),
+  REAP_INTERVAL_SEC: z.coerce.number().positive().default(5),
+  MAX_ATTEMPTS: z.coerce.number().int().positive().default(3),
+  SHUTDOWN_GRACE_SEC: z.coerce.number().positive().default(25),
+  /** A worker's single object-store request that has not answered by then is abandoned and retried (a hung store, not a down one). */
+  STORE_TIMEOUT_SEC: z.coerce.number().positive().default(120),
+  LOG_LIST_MAX: z.coerce.number().int().positive().default(1000),
+  KUBE_NAMESPACE: optionalString,
+  KUBERNETES_SERVICE_HOST: optionalString,
+  WORKER_DEPLOYMENT: z.string().default('worker'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and validates the environment once; throws ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, string> = {}): Config {
+  const merged: Record<string, string | undefined> = { ...env, ...overrides };
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}=${JSON.stringify(merged[String(i.path[0])] ?? '')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** For a service's main: load config or exit(2) with a message naming the variable. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

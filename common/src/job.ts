@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { isTrack, type Track } from './tracks.ts';
+
+export const JOB_STATES = ['queued', 'processing', 'done', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** What a callback may carry back to its caller: stored in the job record and POSTed by the worker. */
+export const MAX_CALLBACK_DATA_BYTES = 64 * 1024;
+
+export const CallbackSchema = z
+  .object({
+    url: z.string().max(2048),
+    data: z.unknown().optional(),
+  })
+  .superRefine((cb, ctx) => {
+    if (cb.data === undefined) return;
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(cb.data);
+    } catch {
+      // e.g. nesting deep enough to overflow the serializer's stack: it would fail later, at enqueue
+      ctx.addIssue({ code: 'custom', path: ['data'], message: 'cannot be serialized as JSON (nested too deeply)' });
+      return;
+    }
+    if (text !== undefined && Buffer.byteLength(text) > MAX_CALLBACK_DATA_BYTES) {
+      ctx.addIssue({ code: 'custom', path: ['data'], message: `must be at most ${MAX_CALLBACK_DATA_BYTES / 1024} KiB of JSON` });
+    }
+  });
+export type Callback = z.infer<typeof CallbackSchema>;
+
+/** The job record as stored in the Redis hash `job:<songhash>` (all values are strings there). */
+export interface JobRecord {
+  hash: string;
+  state: JobState;
+  progress: number;
+  attempts: number;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  worker: string | null;
+  durationSec: number | null;
+  sizeBytes: number | null;
+  filename: string | null;
+  callback: Callback | null;
+  callbackStatus: string | null;
+  /** Stems uploaded and not removed since. */
+  stems: Track[];
+}
+
+/** The job as the API shows it. */
+export interface JobView extends Omit<JobRecord, 'callback' | 'stems'> {
+  position: number | null;
+  stems: Partial<Record<Track, string>>;
+  callback: { url: string; status: string | null } | null;
+}
+
+function num(v: string | undefined): number | null {
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+function str(v: string | undefined): string | null {
+  return v === undefined || v === '' ? null : v;
+}
+
+export function parseJobRecord(hash: string, fields: Record<string, string>): JobRecord | null {
+  if (!fields.state) return null;
+  const state = (JOB_STATES as readonly string[]).includes(fields.state) ? (fields.state as JobState) : 'queued';
+  let callback: Callback | null = null;
+  if (fields.callback) {
+    try {
+      const parsed = CallbackSchema.safeParse(JSON.parse(fields.callback));
+      callback = parsed.success ? parsed.data : null;
+    } catch {
+      callback = null;
+    }
+  }
+  return {
+    hash,
+    state,
+    progress: num(fields.progress) ?? 0,
+    attempts: num(fields.attempts) ?? 0,
+    error: str(fields.error),
+    createdAt: fields.createdAt ?? '',
+    updatedAt: fields.updatedAt ?? fields.createdAt ?? '',
+    startedAt: str(fields.startedAt),
+    finishedAt: str(fields.finishedAt),
+    worker: str(fields.worker),
+    durationSec: num(fields.durationSec),
+    sizeBytes: num(fields.sizeBytes),
+    filename: str(fields.filename),
+    callback,
+    callbackStatus: str(fields.callbackStatus),
+    stems: (fields.stems ?? '').split(',').filter(isTrack),
+  };
+}
+
+export function stemUrl(hash: string, track: Track): string {
+  return `/apiv1/track/${hash}/${track}.mp3`;
+}

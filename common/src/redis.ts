@@ -1,0 +1,24 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+export type RedisRole = 'api' | 'worker' | 'subscriber';
+
+/**
+ * One place for connection behaviour. The API fails fast while Redis is down (503, not a hang);
+ * workers and subscribers queue commands and reconnect forever.
+ */
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  const base: RedisOptions = {
+    lazyConnect: false,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    reconnectOnError: () => true,
+  };
+  const byRole: Record<RedisRole, RedisOptions> = {
+    api: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 3000, connectTimeout: 2000 },
+    worker: { maxRetriesPerRequest: null, connectTimeout: 5000 },
+    subscriber: { maxRetriesPerRequest: null, connectTimeout: 5000 },
+  };
+  const client = new Redis(url, { ...base, ...byRole[role], ...extra });
+  // Errors surface through commands and readiness; an unhandled 'error' event must not crash the process.
+  client.on('error', () => undefined);
+  return client;
+}

@@ -1,0 +1,99 @@
+// @ts-check
+// Follows one job: Server-Sent Events first, polling every second if the stream fails.
+import { ApiError, eventsUrl, getJob, getApiKey } from './api.js';
+
+/** @typedef {import('./api.js').Job} Job */
+
+/** @param {string} state */
+export const isTerminal = (state) => state === 'done' || state === 'failed';
+
+/**
+ * @param {string} hash
+ * @param {{
+ *   onJob: (job: Job) => void,
+ *   onTrouble?: (err: ApiError, gone: boolean) => void,
+ *   pollMs?: number,
+ * }} handlers onTrouble reports a failed poll; `gone` is true when the server no longer knows the song
+ * @returns {{ stop: () => void, readonly mode: 'sse' | 'poll' | 'stopped' }}
+ */
+export function watchJob(hash, handlers) {
+  const pollMs = handlers.pollMs ?? 1000;
+  /** @type {'sse' | 'poll' | 'stopped'} */
+  let mode = 'poll';
+  /** @type {EventSource | null} */
+  let source = null;
+  let timer = 0;
+  let failures = 0;
+  // A function, not an inline comparison: `mode` changes across awaits.
+  const stopped = () => mode === 'stopped';
+
+  const stop = () => {
+    mode = 'stopped';
+    source?.close();
+    source = null;
+    clearTimeout(timer);
+  };
+
+  /** @param {Job} job */
+  const deliver = (job) => {
+    if (stopped()) return;
+    // Close before the server does, so EventSource does not treat the end as an error and reconnect.
+    if (isTerminal(job.state)) stop();
+    handlers.onJob(job);
+  };
+
+  const poll = async () => {
+    if (stopped()) return;
+    try {
+      deliver(await getJob(hash));
+      failures = 0;
+    } catch (err) {
+      const e = /** @type {ApiError} */ (err);
+      const gone = e.status === 404;
+      handlers.onTrouble?.(e, gone);
+      if (gone) {
+        stop();
+        return;
+      }
+      failures++;
+    }
+    if (!stopped()) timer = window.setTimeout(poll, pollMs * Math.min(5, 1 + failures));
+  };
+
+  const startPolling = () => {
+    source?.close();
+    source = null;
+    mode = 'poll';
+    void poll();
+  };
+
+  // EventSource cannot send an X-API-Key header, so with a key set we poll instead.
+  if (typeof EventSource === 'function' && !getApiKey()) {
+    mode = 'sse';
+    source = new EventSource(eventsUrl(hash));
+    source.addEventListener('job', (ev) => {
+      try {
+        deliver(JSON.parse(/** @type {MessageEvent} */ (ev).data));
+      } catch {
+        startPolling();
+      }
+    });
+    // The server says the song was deleted while we watched.
+    source.addEventListener('gone', () => {
+      stop();
+      handlers.onTrouble?.(new ApiError('The server no longer has this song.', 404, 'not_found'), true);
+    });
+    source.addEventListener('error', () => {
+      if (mode === 'sse') startPolling();
+    });
+  } else {
+    startPolling();
+  }
+
+  return {
+    stop,
+    get mode() {
+      return mode;
+    },
+  };
+}

@@ -1,0 +1,75 @@
+// @ts-check
+// The user's recent songs, kept in localStorage (newest first).
+
+/**
+ * @typedef {object} RecentSong
+ * @property {string} hash
+ * @property {string} name file name as uploaded
+ * @property {number} addedAt ms since epoch
+ * @property {string} state job state, or 'gone' when the server no longer has it, or 'unknown'
+ */
+
+const STORAGE = 'msaas.recent.v1';
+const MAX = 30;
+
+/** @returns {RecentSong[]} */
+export function loadRecent() {
+  try {
+    const raw = JSON.parse(localStorage.getItem(STORAGE) ?? '[]');
+    if (!Array.isArray(raw)) return [];
+    return raw.filter((s) => s && typeof s.hash === 'string' && /^[0-9a-f]{56}$/.test(s.hash));
+  } catch {
+    return [];
+  }
+}
+
+/** @param {RecentSong[]} list */
+function save(list) {
+  try {
+    localStorage.setItem(STORAGE, JSON.stringify(list.slice(0, MAX)));
+  } catch {
+    /* quota or disabled storage: the list just won't persist */
+  }
+}
+
+/**
+ * Adds a song (or moves it to the top, keeping its first name and date).
+ * @param {{ hash: string, name: string, state: string }} song
+ */
+export function rememberSong(song) {
+  const list = loadRecent();
+  const old = list.find((s) => s.hash === song.hash);
+  const entry = old ? { ...old, state: song.state } : { ...song, addedAt: Date.now() };
+  save([entry, ...list.filter((s) => s.hash !== song.hash)]);
+}
+
+/** @param {string} hash @param {string} state @returns {boolean} whether anything changed */
+export function updateState(hash, state) {
+  const list = loadRecent();
+  const entry = list.find((s) => s.hash === hash);
+  if (!entry || entry.state === state) return false;
+  entry.state = state;
+  save(list);
+  return true;
+}
+
+/** @param {string} hash */
+export function forgetSong(hash) {
+  save(loadRecent().filter((s) => s.hash !== hash));
+}
+
+/** @param {string} hash */
+export function findRecent(hash) {
+  return loadRecent().find((s) => s.hash === hash);
+}
+
+/** @param {number} ms @param {number} [now] */
+export function timeAgo(ms, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 45) return 'just now';
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.round(m / 60);
+  if (h < 24) return `${h} h ago`;
+  return new Date(ms).toLocaleDateString();
+}

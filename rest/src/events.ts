@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis';
+
+type Listener = () => void;
+
+/**
+ * Fans job-change notifications (Redis channel `job-events`, one message = one songhash) out to
+ * the SSE streams of this process, over a single subscriber connection.
+ */
+export class JobEvents {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly anyListeners = new Set<(hash: string) => void>();
+  private readonly closers = new Set<() => void>();
+
+  constructor(
+    private readonly subscriber: Redis,
+    private readonly channel: string,
+  ) {
+    subscriber.on('message', (ch: string, hash: string) => {
+      if (ch !== channel) return;
+      for (const l of this.listeners.get(hash) ?? []) l();
+      for (const l of this.anyListeners) l(hash);
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.subscriber.subscribe(this.channel);
+  }
+
+  /** Registers a stream; `onClose` ends it when the process shuts down. Returns the unsubscribe. */
+  on(hash: string, listener: Listener, onClose?: () => void): () => void {
+    let set = this.listeners.get(hash);
+    if (!set) this.listeners.set(hash, (set = new Set()));
+    set.add(listener);
+    if (onClose) this.closers.add(onClose);
+    return () => {
+      set.delete(listener);
+      if (onClose) this.closers.delete(onClose);
+      if (set.size === 0) this.listeners.delete(hash);
+    };
+  }
+
+  onAny(listener: (hash: string) => void): void {
+    this.anyListeners.add(listener);
+  }
+
+  async close(): Promise<void> {
+    for (const close of [...this.closers]) close();
+    this.closers.clear();
+    this.listeners.clear();
+    this.anyListeners.clear();
+    this.subscriber.disconnect();
+  }
+}

@@ -1,0 +1,128 @@
+import express, { Router, type Request } from 'express';
+import multer from 'multer';
+import { z } from 'zod';
+import { CallbackSchema, TRACKS, checkCallbackUrl, looksLikeMp3, songhash, type Callback } from '@msaas/common';
+import type { AppDeps } from '../deps.ts';
+import { ApiError, badRequest } from '../errors.ts';
+import { jobView } from '../jobView.ts';
+
+const MODELS = ['htdemucs'] as const;
+
+const JsonBody = z.object({
+  mp3: z.string({ error: 'mp3 must be a base64 string' }),
+  callback: CallbackSchema.nullish(),
+  model: z.string().optional(),
+});
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function decodeBase64(text: string): Buffer {
+  const compact = text.replace(/\s+/g, '').replace(/^data:[\w/.+-]+;base64,/, '');
+  if (compact.length === 0) throw badRequest('empty', 'mp3 is empty');
+  if (compact.length % 4 === 1 || !BASE64_RE.test(compact)) throw badRequest('bad_base64', 'mp3 is not valid base64');
+  return Buffer.from(compact, 'base64');
+}
+
+function zodDetail(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}`).join('; ');
+}
+
+interface Submission {
+  bytes: Buffer;
+  callback: Callback | null;
+  model: string;
+  filename: string | null;
+}
+
+function parseCallbackField(raw: unknown): Callback | null {
+  if (raw === undefined || raw === null || raw === '') return null;
+  let value: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw badRequest('bad_callback', 'callback must be a JSON object {"url": ..., "data": ...}');
+    }
+  }
+  const parsed = CallbackSchema.safeParse(value);
+  if (!parsed.success) throw badRequest('bad_callback', zodDetail(parsed.error));
+  return parsed.data;
+}
+
+function readSubmission(req: Request, maxBytes: number): Submission {
+  if (req.file) {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    return {
+      bytes: req.file.buffer,
+      callback: parseCallbackField(body.callback),
+      model: typeof body.model === 'string' && body.model ? body.model : 'htdemucs',
+      filename: req.file.originalname ? req.file.originalname.slice(0, 200) : null,
+    };
+  }
+  if (req.is('multipart/form-data')) throw badRequest('missing_file', 'multipart upload needs a file in the field "file"');
+  if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+    throw badRequest('bad_request', 'send JSON {"mp3": "<base64>", "callback": {"url", "data"}} or a multipart upload with field "file"');
+  }
+  const parsed = JsonBody.safeParse(req.body);
+  if (!parsed.success) throw badRequest('bad_request', zodDetail(parsed.error));
+  const bytes = decodeBase64(parsed.data.mp3);
+  if (bytes.length > maxBytes) throw new ApiError(413, 'payload_too_large', `the MP3 is ${(bytes.length / 2 ** 20).toFixed(1)} MB; the limit is ${maxBytes / 2 ** 20} MB`);
+  return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? 'htdemucs', filename: null };
+}
+
+const REASONS = {
+  enqueued: 'Song enqueued for separation',
+  queued: 'Song already queued',
+  done: 'Song already separated',
+} as const;
+
+export function separateRouter(deps: AppDeps): Router {
+  const { config, queue, store, logger } = deps;
+  const maxBytes = Math.floor(config.MAX_UPLOAD_MB * 2 ** 20);
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: maxBytes, files: 1, fields: 8, fieldSize: 64 * 1024, parts: 10 },
+  });
+  const router = Router();
+
+  router.post('/apiv1/separate', (req, res, next) => (req.is('multipart/form-data') ? upload.single('file')(req, res, next) : next()), async (req, res) => {
+    const sub = readSubmission(req, maxBytes);
+    if (!(MODELS as readonly string[]).includes(sub.model)) throw badRequest('bad_model', `unknown model "${sub.model.slice(0, 40)}"; available: ${MODELS.join(', ')}`);
+    if (sub.bytes.length === 0) throw badRequest('empty', 'the uploaded file is empty');
+    if (!looksLikeMp3(sub.bytes)) throw badRequest('not_mp3', 'the upload is not an MP3 file (no ID3 tag or MPEG audio frames found)');
+
+    let callback = sub.callback;
+    let callbackStatus: string | null = null;
+    if (callback) {
+      const verdict = await checkCallbackUrl(callback.url, { allowPrivate: config.CALLBACK_ALLOW_PRIVATE, ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}) });
+      if (!verdict.ok && verdict.malformed) throw badRequest('bad_callback', verdict.reason);
+      if (!verdict.ok) {
+        callbackStatus = `skipped: ${verdict.reason}`;
+        callback = null;
+      }
+    }
+
+    const hash = songhash(sub.bytes);
+    const existing = await queue.getJob(hash);
+    const complete = existing?.state === 'done' && existing.stems.length === TRACKS.length;
+    if (existing && (existing.state === 'queued' || existing.state === 'processing' || complete)) {
+      const result = complete ? 'done' : 'queued';
+      res.json({ hash, reason: REASONS[result], job: await jobView(queue, existing) });
+      return;
+    }
+    await store.putUpload(hash, sub.bytes, sub.filename ? { 'x-amz-meta-filename': encodeURIComponent(sub.filename) } : {});
+    const result = await queue.enqueue({ hash, callback, sizeBytes: sub.bytes.length, filename: sub.filename, rerun: existing?.state === 'done' });
+    if (callbackStatus) await queue.setJobFields(hash, { callbackStatus });
+    if (result === 'enqueued') logger.info({ job: hash }, `song enqueued (${(sub.bytes.length / 1024).toFixed(0)} kB${sub.filename ? `, ${sub.filename}` : ''})`);
+    const job = await queue.getJob(hash);
+    res.json({ hash, reason: REASONS[result], job: job ? await jobView(queue, job) : null });
+  });
+
+  return router;
+}
+
+/** JSON bodies: lenient about the lab's `null` body, sized for a base64 MP3 at the upload cap. */
+export function jsonBodyParser(maxUploadMb: number): express.RequestHandler {
+  const limit = Math.ceil(maxUploadMb * 2 ** 20 * (4 / 3)) + 64 * 1024;
+  return express.json({ limit, strict: false, type: ['application/json', 'application/*+json'] });
+}

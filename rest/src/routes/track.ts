@@ -1,0 +1,60 @@
+import { Router, type Request, type Response } from 'express';
+import { stemKey, type Track } from '@msaas/common';
+import type { AppDeps } from '../deps.ts';
+import { ApiError, notFound } from '../errors.ts';
+import { songhashParam, trackParam } from '../params.ts';
+
+export function trackRouter(deps: AppDeps): Router {
+  const { store, queue, logger } = deps;
+  const router = Router();
+
+  router.get('/apiv1/track/:songhash/:track', async (req, res) => {
+    const hash = songhashParam(req.params.songhash);
+    const track = trackParam(req.params.track);
+    const info = await store.statStem(hash, track);
+    if (!info) throw notFound(`no ${track} stem for ${hash} (not separated yet, or removed)`);
+    res.set({
+      'Content-Type': 'audio/mpeg',
+      'Accept-Ranges': 'bytes',
+      ETag: `"${info.etag}"`,
+      'Last-Modified': info.lastModified.toUTCString(),
+      'Content-Disposition': `inline; filename="${stemKey(hash, track)}"`,
+      'Cache-Control': 'private, max-age=3600',
+    });
+    const ranges = req.headers.range ? req.range(info.size, { combine: true }) : undefined;
+    if (ranges === -1) {
+      res.set('Content-Range', `bytes */${info.size}`);
+      throw new ApiError(416, 'range_not_satisfiable', `requested range is outside the ${info.size}-byte file`);
+    }
+    if (Array.isArray(ranges) && ranges.length === 1 && ranges.type === 'bytes') {
+      const { start, end } = ranges[0]!;
+      res.status(206).set({ 'Content-Range': `bytes ${start}-${end}/${info.size}`, 'Content-Length': String(end - start + 1) });
+      if (req.method === 'HEAD') return void res.end();
+      return pipe(await store.getStem(hash, track, { start, end }), res);
+    }
+    res.set('Content-Length', String(info.size));
+    if (req.method === 'HEAD') return void res.end();
+    pipe(await store.getStem(hash, track), res);
+  });
+
+  const remove = async (req: Request, res: Response): Promise<void> => {
+    const hash = songhashParam(req.params.songhash);
+    const track = trackParam(req.params.track);
+    const removed = await store.removeStem(hash, track);
+    if (!removed) throw notFound(`no ${track} stem for ${hash}`);
+    const job = await queue.getJob(hash);
+    if (job) await queue.setJobFields(hash, { stems: job.stems.filter((t: Track) => t !== track).join(',') });
+    logger.info({ job: hash }, `stem ${track} removed`);
+    res.json({ hash, track, removed: true, reason: 'Track removed' });
+  };
+  router.get('/apiv1/remove/:songhash/:track', remove);
+  router.delete('/apiv1/remove/:songhash/:track', remove);
+  router.delete('/apiv1/track/:songhash/:track', remove);
+  return router;
+}
+
+function pipe(stream: NodeJS.ReadableStream & { destroy(err?: Error): void }, res: Response): void {
+  stream.on('error', () => res.destroy());
+  res.on('close', () => stream.destroy());
+  stream.pipe(res);
+}

@@ -1,0 +1,409 @@
+/**
+ * Access control against the real app (real Redis, real s3rver): API keys on every /apiv1 route,
+ * open probes, the per-key rate limit, the callback SSRF policy on both sides (rest at submit time,
+ * worker at call time), security headers, and generic bodies for internal failures.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { isPrivateAddress, songhash } from '@msaas/common';
+import { buildRest, type RestService } from '../src/bootstrap.ts';
+import { fireCallback } from '../../worker/src/callback.ts';
+import { synthesizeMp3 } from '../../worker/src/synth.ts';
+import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
+
+const KEY = 'k-4f1c9e2a-access';
+const KEY2 = 'k-second-tenant';
+const HASH = 'ab'.repeat(28);
+
+/** Fake DNS: the names a hostile client might use to reach inside, plus one public name. */
+const fakeDns = async (host: string): Promise<string[]> => {
+  const table: Record<string, string[]> = {
+    'hooks.example.com': ['93.184.216.34'],
+    'internal.test': ['10.0.0.5'],
+    'corp.test': ['172.20.1.1'],
+    'home.test': ['192.168.1.10'],
+    'meta.test': ['169.254.169.254'],
+    'loop6.test': ['::1'],
+    'ula.test': ['fd00::1234'],
+    'mixed.test': ['93.184.216.34', '127.0.0.1'],
+  };
+  const hit = table[host];
+  if (!hit) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  return hit;
+};
+
+let store: TestStore;
+const services: RestService[] = [];
+const prefixes: string[] = [];
+let mp3: Buffer;
+
+async function service(overrides: Record<string, string>, resolveHost = fakeDns): Promise<RestService> {
+  const prefix = uniquePrefix('access');
+  prefixes.push(prefix);
+  const rest = await buildRest(testConfig(prefix, overrides), store.endpoint, { resolveHost });
+  services.push(rest);
+  await redisReady(rest);
+  return rest;
+}
+
+beforeAll(async () => {
+  store = await startTestStore();
+  mp3 = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 4242 }));
+});
+
+afterAll(async () => {
+  for (const s of services) await s.close();
+  await store?.close();
+  for (const p of prefixes) await deletePrefix(p);
+});
+
+function expectJsonError(res: request.Response, status: number, code?: string): void {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(typeof res.body.error).toBe('string');
+  expect(typeof res.body.detail).toBe('string');
+  if (code) expect(res.body.error).toBe(code);
+  expect(res.text).not.toMatch(/\n\s+at |node_modules|\/work\/|\.ts:\d+/);
+}
+
+/** Every /apiv1 route, as [method, path, body?]. */
+const ROUTES: [string, string, 'json' | 'multipart' | undefined][] = [
+  ['GET', '/apiv1/queue', undefined],
+  ['GET', '/apiv1/info', undefined],
+  ['GET', '/apiv1/cluster', undefined],
+  ['POST', '/apiv1/separate', 'json'],
+  ['POST', '/apiv1/separate', 'multipart'],
+  ['GET', `/apiv1/jobs/${HASH}`, undefined],
+  ['DELETE', `/apiv1/jobs/${HASH}`, undefined],
+  ['GET', `/apiv1/jobs/${HASH}/events`, undefined],
+  ['GET', `/apiv1/jobs/${HASH}/zip`, undefined],
+  ['GET', `/apiv1/track/${HASH}/bass.mp3`, undefined],
+  ['DELETE', `/apiv1/track/${HASH}/bass.mp3`, undefined],
+  ['GET', `/apiv1/remove/${HASH}/vocals`, undefined],
+  ['DELETE', `/apiv1/remove/${HASH}/vocals`, undefined],
+  ['GET', '/apiv1/no-such-route', undefined],
+];
+
+function send(app: RestService['app'], [method, path, body]: (typeof ROUTES)[number], headers: Record<string, string> = {}): request.Test {
+  let r = request(app)[method.toLowerCase() as 'get' | 'post' | 'delete'](path);
+  for (const [k, v] of Object.entries(headers)) r = r.set(k, v);
+  if (body === 'json') return r.send({ mp3: Buffer.from('not an mp3').toString('base64') });
+  if (body === 'multipart') return r.attach('file', Buffer.from('not an mp3'), 'x.mp3');
+  return r;
+}
+
+describe('API keys', () => {
+  let rest: RestService;
+  beforeAll(async () => {
+    rest = await service({ API_KEYS: `${KEY}, ${KEY2}`, RATE_LIMIT_PER_MIN: '10000' });
+  });
+
+  it.each(ROUTES.map((r) => [`${r[0]} ${r[1]}${r[2] ? ` (${r[2]})` : ''}`, r] as const))('%s answers 401 JSON without a key and with a wrong one', async (_name, route) => {
+    const attempts: Record<string, string>[] = [
+      {},
+      { Authorization: 'Bearer wrong-key' },
+      { 'X-API-Key': 'wrong-key' },
+      { Authorization: `Basic ${Buffer.from(`user:${KEY}`).toString('base64')}` },
+      { Authorization: `Bearer ${KEY}x` },
+      { Authorization: `Bearer ${KEY.slice(0, -1)}` },
+      { Authorization: 'Bearer ' },
+      { Authorization: KEY },
+      { 'X-API-Key': 'wrong-key', Authorization: `Bearer ${KEY}` }, // X-API-Key wins when both are sent
+    ];
+    for (const headers of attempts) {
+      const res = await send(rest.app, route, headers);
+      expectJsonError(res, 401, 'unauthorized');
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+    }
+  });
+
+  it.each(ROUTES.map((r) => [`${r[0]} ${r[1]}${r[2] ? ` (${r[2]})` : ''}`, r] as const))('%s passes with Authorization: Bearer <key> and with X-API-Key', async (_name, route) => {
+    const variants: Record<string, string>[] = [{ Authorization: `Bearer ${KEY}` }, { authorization: `bearer  ${KEY2}` }, { 'X-API-Key': KEY }, { 'x-api-key': ` ${KEY2} ` }];
+    for (const headers of variants) {
+      const res = await send(rest.app, route, headers);
+      expect(res.status, JSON.stringify(headers)).not.toBe(401);
+      expect(res.status).not.toBe(429);
+      expect(res.status).toBeLessThan(500);
+    }
+  });
+
+  it('keeps the probes and the page open without a key (the kubelet and the load balancer carry none)', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics', '/']) {
+      const res = await request(rest.app).get(path);
+      expect(res.status, path).toBe(200);
+    }
+    const info = await request(rest.app).get('/apiv1/info').set('X-API-Key', KEY);
+    expect(info.body.authRequired).toBe(true);
+  });
+});
+
+/** The API's Redis client fails fast instead of queueing commands before it is connected. */
+async function redisReady(rest: RestService): Promise<void> {
+  const redis = rest.deps.queue.redis;
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+}
+
+describe('rate limit', () => {
+  const waitForFreshWindow = async (): Promise<void> => {
+    // Fixed one-minute windows: do not start a burst in the last seconds of one.
+    const left = 60 - (Math.floor(Date.now() / 1000) % 60);
+    if (left < 8) await new Promise((r) => setTimeout(r, left * 1000 + 200));
+  };
+
+  it('answers 429 JSON with Retry-After after RATE_LIMIT_PER_MIN requests, per key, other keys unaffected', async () => {
+    const rest = await service({ API_KEYS: `${KEY},${KEY2}`, RATE_LIMIT_PER_MIN: '5' });
+    await redisReady(rest);
+    await waitForFreshWindow();
+    // Rejected keys cost nothing: a flood of bad keys must not use up a real key's allowance.
+    for (let i = 0; i < 10; i++) expect((await request(rest.app).get('/apiv1/queue').set('X-API-Key', `bad-${i}`)).status).toBe(401);
+    for (let i = 0; i < 5; i++) {
+      const ok = await request(rest.app).get('/apiv1/queue').set('Authorization', `Bearer ${KEY}`);
+      expect(ok.status).toBe(200);
+      expect(ok.headers['ratelimit-limit']).toBe('5');
+      expect(ok.headers['ratelimit-remaining']).toBe(String(4 - i));
+    }
+    const limited = await request(rest.app).get('/apiv1/queue').set('Authorization', `Bearer ${KEY}`);
+    expectJsonError(limited, 429, 'rate_limited');
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // the same key through the other header is the same client
+    expectJsonError(await request(rest.app).post('/apiv1/separate').set('X-API-Key', KEY).send({}), 429, 'rate_limited');
+    // another key has its own allowance
+    const other = await request(rest.app).get('/apiv1/queue').set('X-API-Key', KEY2);
+    expect(other.status).toBe(200);
+    expect(other.headers['ratelimit-remaining']).toBe('4');
+    // the probes are never limited
+    expect((await request(rest.app).get('/healthz')).status).toBe(200);
+  });
+
+  it('limits per client address when no keys are configured', async () => {
+    const rest = await service({ RATE_LIMIT_PER_MIN: '3' });
+    await redisReady(rest); // the limiter lets requests through while Redis is not connected yet
+    await waitForFreshWindow();
+    for (let i = 0; i < 3; i++) expect((await request(rest.app).get('/apiv1/info')).status).toBe(200);
+    const limited = await request(rest.app).get('/apiv1/info');
+    expectJsonError(limited, 429, 'rate_limited');
+    expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+  });
+});
+
+describe('callback address classification', () => {
+  it.each([
+    ['127.0.0.1', true], ['127.255.255.254', true], ['10.0.0.1', true], ['172.16.0.1', true], ['172.31.255.255', true], ['192.168.1.1', true],
+    ['169.254.169.254', true], ['100.64.0.1', true], ['0.0.0.0', true], ['::1', true], ['::', true], ['fc00::1', true], ['fd00:ec2::254', true],
+    ['fe80::1', true], ['::ffff:127.0.0.1', true], ['::ffff:10.0.0.1', true], ['::ffff:a9fe:a9fe', true],
+    ['93.184.216.34', false], ['8.8.8.8', false], ['1.1.1.1', false], ['172.32.0.1', false], ['192.169.0.1', false], ['2606:4700:4700::1111', false],
+    ['::ffff:93.184.216.34', false],
+  ] as const)('%s private: %s', (address, expected) => {
+    expect(isPrivateAddress(address)).toBe(expected);
+  });
+});
+
+describe('callback SSRF policy at submit time', () => {
+  let strict: RestService;
+  let permissive: RestService;
+  beforeAll(async () => {
+    strict = await service({});
+    permissive = await service({ CALLBACK_ALLOW_PRIVATE: 'true' });
+  });
+
+  async function submit(rest: RestService, url: unknown): Promise<request.Response> {
+    const res = await request(rest.app).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: { url, data: { id: 1 } } });
+    if (res.status === 200) await request(rest.app).delete(`/apiv1/jobs/${songhash(mp3)}`); // next submission is a fresh job
+    return res;
+  }
+
+  const PRIVATE = [
+    'http://localhost:5000',
+    'http://app.localhost/',
+    'http://127.0.0.1:5000/',
+    'http://127.1/',
+    'http://2130706433/', // 127.0.0.1 as one number
+    'http://0x7f.0.0.1/',
+    'http://0.0.0.0/',
+    'http://10.0.0.1/',
+    'http://172.16.0.1/',
+    'http://172.31.255.254/',
+    'http://192.168.0.1/',
+    'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+    'http://100.64.0.1/',
+    'http://[::1]/',
+    'http://[::ffff:127.0.0.1]/',
+    'http://[::ffff:a9fe:a9fe]/', // 169.254.169.254, IPv4-mapped
+    'http://[fc00::1]/',
+    'http://[fd12:3456::1]/',
+    'http://[fe80::1]/',
+    'https://internal.test/hook',
+    'https://corp.test/hook',
+    'https://home.test/hook',
+    'https://meta.test/latest/meta-data/',
+    'https://loop6.test/',
+    'https://ula.test/',
+    'https://mixed.test/', // one private address among public ones is enough to refuse
+    'https://nxdomain.test/', // does not resolve
+  ];
+
+  it.each(PRIVATE)('accepts the job but records the callback %s as skipped', async (url) => {
+    const res = await submit(strict, url);
+    expect(res.status).toBe(200);
+    expect(res.body.reason).toBe('Song enqueued for separation');
+    expect(res.body.job.callback.status).toMatch(/^skipped: /);
+  });
+
+  it.each(['ftp://hooks.example.com/', 'file:///etc/passwd', 'gopher://127.0.0.1:6379/_FLUSHALL', 'javascript:alert(1)', 'data:text/plain,x', 'http://user:pw@hooks.example.com/', 'http://user@hooks.example.com/', '//hooks.example.com/', 'not a url', 42, null])(
+    'refuses the malformed callback %s with 400 bad_callback / bad_request',
+    async (url) => {
+      const res = await submit(strict, url);
+      expect(res.status).toBe(400);
+      expect(['bad_callback', 'bad_request']).toContain(res.body.error);
+    },
+  );
+
+  it('keeps a public callback', async () => {
+    const res = await submit(strict, 'https://hooks.example.com/done');
+    expect(res.status).toBe(200);
+    expect(res.body.job.callback, JSON.stringify(res.body)).toEqual({ url: 'https://hooks.example.com/done', status: null });
+  });
+
+  it('keeps private callbacks when CALLBACK_ALLOW_PRIVATE=true, still refusing credentials and other schemes', async () => {
+    for (const url of ['http://localhost:5000', 'http://10.0.0.1/', 'http://169.254.169.254/', 'http://[::1]/', 'https://internal.test/hook']) {
+      const res = await submit(permissive, url);
+      expect(res.status, url).toBe(200);
+      expect(res.body.job.callback, url).toEqual({ url, status: null });
+    }
+    expect((await submit(permissive, 'http://user:pw@10.0.0.1/')).status).toBe(400);
+    expect((await submit(permissive, 'ftp://10.0.0.1/')).status).toBe(400);
+  });
+});
+
+describe('callback SSRF policy at call time (worker)', () => {
+  let server: http.Server;
+  let port: number;
+  const hits: { path: string; body: string }[] = [];
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        hits.push({ path: req.url ?? '', body });
+        if (req.url === '/redirect') res.writeHead(302, { Location: `http://127.0.0.1:${port}/internal` }).end();
+        else res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const opts = { timeoutMs: 2000, retries: 0 };
+
+  it('does not call a loopback listener unless private targets are allowed', async () => {
+    hits.length = 0;
+    const status = await fireCallback({ url: `http://127.0.0.1:${port}/hook`, data: { x: 1 } }, { ...opts, allowPrivate: false });
+    expect(status).toMatch(/^skipped: .*private address 127\.0\.0\.1/);
+    expect(hits).toEqual([]);
+    const allowed = await fireCallback({ url: `http://127.0.0.1:${port}/hook`, data: { x: 1 } }, { ...opts, allowPrivate: true });
+    expect(allowed).toBe('delivered: HTTP 200');
+    expect(hits).toEqual([{ path: '/hook', body: '{"x":1}' }]);
+  });
+
+  it('re-resolves at call time: a name that was public at submit and now points inside is skipped (DNS rebinding)', async () => {
+    hits.length = 0;
+    let answer = ['93.184.216.34'];
+    const rebinding = async (): Promise<string[]> => answer;
+    const rest = await service({}, rebinding);
+    const res = await request(rest.app).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: { url: `http://rebind.test:${port}/hook`, data: {} } });
+    expect(res.body.job.callback.status, JSON.stringify(res.body.job.callback)).toBeNull(); // accepted at submit time
+    answer = ['127.0.0.1'];
+    const status = await fireCallback({ url: `http://rebind.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, resolve: rebinding });
+    expect(status).toMatch(/^skipped: callback host rebind\.test resolves to private address 127\.0\.0\.1/);
+    for (const meta of [['169.254.169.254'], ['::1'], ['10.0.0.5']]) {
+      answer = meta;
+      expect(await fireCallback({ url: `http://rebind.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, resolve: rebinding })).toMatch(/^skipped: /);
+    }
+    expect(hits).toEqual([]);
+  });
+
+  it('refuses credentials and non-http schemes even when private targets are allowed, and never follows a redirect', async () => {
+    hits.length = 0;
+    expect(await fireCallback({ url: `http://u:p@127.0.0.1:${port}/`, data: {} }, { ...opts, allowPrivate: true })).toMatch(/^skipped: .*credentials/);
+    expect(await fireCallback({ url: 'file:///etc/passwd', data: {} }, { ...opts, allowPrivate: true })).toMatch(/^skipped: .*http or https/);
+    expect(hits).toEqual([]);
+    expect(await fireCallback({ url: `http://127.0.0.1:${port}/redirect`, data: {} }, { ...opts, allowPrivate: true })).toBe('delivered: HTTP 302');
+    expect(hits.map((h) => h.path)).toEqual(['/redirect']); // /internal never reached
+  });
+});
+
+describe('headers and failure bodies', () => {
+  it('sets helmet headers on pages, API answers, errors and streams; hides the framework', async () => {
+    const rest = await service({ API_KEYS: KEY });
+    const clip = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 4243 }));
+    await rest.deps.store.putStem(songhash(clip), 'bass', clip);
+    const answers = [
+      await request(rest.app).get('/'),
+      await request(rest.app).get('/healthz'),
+      await request(rest.app).get('/apiv1/info').set('X-API-Key', KEY),
+      await request(rest.app).get('/apiv1/info'), // 401
+      await request(rest.app).get(`/apiv1/track/${songhash(clip)}/bass.mp3`).set('X-API-Key', KEY),
+    ];
+    for (const res of answers) {
+      const h = res.headers;
+      expect(h['content-security-policy']).toMatch(/default-src 'self'/);
+      expect(h['content-security-policy']).toMatch(/script-src 'self'/);
+      expect(h['content-security-policy']).toMatch(/frame-ancestors 'self'/);
+      expect(h['content-security-policy']).toMatch(/object-src 'none'/);
+      expect(h['x-content-type-options']).toBe('nosniff');
+      expect(h['x-frame-options']).toBe('SAMEORIGIN');
+      expect(h['strict-transport-security']).toMatch(/max-age=\d+/);
+      expect(h['referrer-policy']).toBe('no-referrer');
+      expect(h['cross-origin-opener-policy']).toBe('same-origin');
+      expect(h['cross-origin-resource-policy']).toBe('same-origin');
+      expect(h['x-dns-prefetch-control']).toBe('off');
+      expect(h['x-permitted-cross-domain-policies']).toBe('none');
+      expect(h['x-powered-by']).toBeUndefined();
+    }
+    expect(answers[4]!.status).toBe(200);
+    expect(answers[4]!.headers['content-type']).toBe('audio/mpeg');
+  });
+
+  it('answers an unexpected internal error with a generic 500 JSON, no message, no stack', async () => {
+    const rest = await service({});
+    const secret = 'SECRET-DETAIL at /work/main/rest/src/x.ts:12:34';
+    rest.deps.queue.getJob = async () => {
+      throw new TypeError(secret);
+    };
+    const res = await request(rest.app).get(`/apiv1/jobs/${HASH}`);
+    expectJsonError(res, 500, 'internal');
+    expect(res.body).toEqual({ error: 'internal', detail: 'internal error' });
+    expect(res.text).not.toContain('SECRET');
+  });
+
+  it('answers 503 JSON, no stack, when the object store is gone', async () => {
+    const own = await startTestStore();
+    const prefix = uniquePrefix('access-s3');
+    prefixes.push(prefix);
+    const rest = await buildRest(testConfig(prefix), own.endpoint, { resolveHost: fakeDns });
+    services.push(rest);
+    await own.close();
+    const res = await request(rest.app).post('/apiv1/separate').send({ mp3: mp3.toString('base64') });
+    expectJsonError(res, 503, 'unavailable');
+    expect(res.headers['retry-after']).toBe('5');
+    const ready = await request(rest.app).get('/readyz');
+    expectJsonError(ready, 503, 'not_ready');
+  });
+
+  it('answers 503 JSON, no stack, when Redis is gone', async () => {
+    const rest = await service({});
+    rest.deps.queue.redis.disconnect();
+    for (const path of ['/apiv1/queue', `/apiv1/jobs/${HASH}`]) {
+      const res = await request(rest.app).get(path);
+      expectJsonError(res, 503, 'unavailable');
+    }
+    const submit = await request(rest.app).post('/apiv1/separate').send({ mp3: mp3.toString('base64') });
+    expectJsonError(submit, 503, 'unavailable');
+  });
+});

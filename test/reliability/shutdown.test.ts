@@ -1,0 +1,153 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { makeKeys, songhash } from '@msaas/common';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { standinModelPath } from '../helpers/standin-model.ts';
+import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.ts';
+import { exited } from '../helpers/processes.ts';
+import { REDIS_URL, waitFor } from '../helpers/env.ts';
+import { clip, getJob, report, sleep, submit, variant, waitJob, workerLines } from './support.ts';
+
+/**
+ * Graceful shutdown: SIGTERM to a worker mid-job → it finishes within the grace period or hands
+ * the job back to the front of the queue, and exits 0; SIGTERM to rest → the upload in flight
+ * completes, new connections are refused, exit 0.
+ */
+let stack: Stack;
+let short: Buffer;
+let proxy: S3Proxy;
+let seq = 100;
+const figures: Record<string, unknown> = {};
+
+const spawnWorker = (id: string, graceSec: number, extra: Record<string, string> = {}): Promise<ChildProcess> =>
+  stack.addWorker({ WORKER_ID: `${id}-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath(), SHUTDOWN_GRACE_SEC: String(graceSec), ...extra });
+
+async function waiting(): Promise<string[]> {
+  return ((await (await fetch(`${stack.url}/apiv1/queue`)).json()) as { queue: string[] }).queue;
+}
+
+beforeAll(async () => {
+  short = await clip(4);
+  stack = await startStack({ worker: false, env: { HEARTBEAT_TTL_SEC: '10', REAP_INTERVAL_SEC: '1', RATE_LIMIT_PER_MIN: '1000000' } });
+  proxy = await startS3Proxy({ port: Number(stack.env.MINIO_PORT) });
+}, 180_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await proxy?.close();
+  report('shutdown', figures, stack?.lines);
+}, 90_000);
+
+describe('SIGTERM to a worker mid-job', () => {
+  it('with time enough in the grace period: finishes the job, claims no other, exits 0', async () => {
+    const worker = await spawnWorker('grace-long', 60);
+    const first = await submit(stack.url, variant(short, ++seq));
+    await waitFor(async () => workerLines(stack, first.hash, 'separating').length > 0, { timeoutMs: 30_000, what: 'separating' });
+    const next = await submit(stack.url, variant(short, ++seq));
+    const t0 = Date.now();
+    worker.kill('SIGTERM');
+    const { code } = await exited(worker);
+    figures.finishWithinGraceMs = Date.now() - t0;
+    expect(code).toBe(0);
+    expect(await getJob(stack.url, first.hash)).toMatchObject({ state: 'done', attempts: 1 });
+    expect(await getJob(stack.url, next.hash)).toMatchObject({ state: 'queued', attempts: 0 });
+    expect(await waiting()).toEqual([next.hash]);
+  }, 120_000);
+
+  it('when the grace period runs out (a download slower than the grace): hands the job back to the front of the queue, attempt not counted, exits 0', async () => {
+    // The previous test left one job waiting; this worker takes it first.
+    const worker = await spawnWorker('grace-short', 1, { MINIO_PORT: String(proxy.port) });
+    const leftover = (await waiting())[0];
+    if (leftover) await waitJob(stack.url, leftover, (j) => j.state === 'done', 60_000, 'left-over job done');
+    const mp3 = variant(short, ++seq);
+    const stall = proxy.stallOnce({ method: 'GET', path: new RegExp(`^/queue/${songhash(mp3)}\\.mp3`), afterBytes: 16 * 1024 });
+    const slow = await submit(stack.url, mp3);
+    await stall.hit;
+    const behind = [await submit(stack.url, variant(short, ++seq)), await submit(stack.url, variant(short, ++seq))];
+    const t0 = Date.now();
+    worker.kill('SIGTERM');
+    await sleep(2500); // the 1 s grace runs out while the download is still stalled
+    stall.release();
+    const { code } = await exited(worker);
+    figures.handBackExitMs = Date.now() - t0;
+    expect(code).toBe(0);
+    expect(await getJob(stack.url, slow.hash)).toMatchObject({ state: 'queued', attempts: 0, progress: 0 });
+    expect(await waiting()).toEqual([slow.hash, behind[0]!.hash, behind[1]!.hash]);
+    expect(workerLines(stack, slow.hash, 'handed back to the queue')).toHaveLength(1);
+
+    // The next worker runs the handed-back job first, as its first attempt.
+    const nextWorker = await spawnWorker('after', 2);
+    const done = await waitJob(stack.url, slow.hash, (j) => j.state === 'done', 90_000, 'handed-back job done');
+    expect(done.attempts).toBe(1);
+    const others = await Promise.all(behind.map((b) => getJob(stack.url, b.hash)));
+    for (const o of others) expect(o.startedAt === null || o.startedAt >= done.startedAt!).toBe(true);
+    nextWorker.kill('SIGTERM');
+    expect((await exited(nextWorker)).code).toBe(0);
+  }, 240_000);
+});
+
+describe('SIGTERM to rest', () => {
+  it('lets the slow upload in flight finish with 200, refuses new connections, exits 0', async () => {
+    const rest = stack.children.get('rest')!;
+    const mp3 = variant(short, ++seq);
+    const body = Buffer.from(JSON.stringify({ mp3: mp3.toString('base64') }));
+    const pieces = 10;
+    const pieceLen = Math.ceil(body.length / pieces);
+
+    const response = new Promise<{ status: number; body: string; at: number }>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: stack.port, method: 'POST', path: '/apiv1/separate', headers: { 'Content-Type': 'application/json', 'Content-Length': body.length } },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, at: Date.now() }));
+        },
+      );
+      req.on('error', reject);
+      void (async () => {
+        for (let i = 0; i < pieces; i++) {
+          req.write(body.subarray(i * pieceLen, (i + 1) * pieceLen));
+          if (i === 0) {
+            await sleep(300);
+            rest.kill('SIGTERM');
+            await sleep(500);
+            // While the upload is still streaming, the listening socket is already closed.
+            const refused = await new Promise<string>((r) => {
+              const s = net.connect(stack.port, '127.0.0.1');
+              s.once('connect', () => {
+                s.destroy();
+                r('connected');
+              });
+              s.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? e.message));
+            });
+            figures.newConnectionDuringShutdown = refused;
+          }
+          await sleep(250);
+        }
+        req.end();
+      })();
+    });
+    const t0 = Date.now();
+    const res = await response;
+    figures.slowUploadMs = res.at - t0;
+    expect(figures.newConnectionDuringShutdown).toBe('ECONNREFUSED');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ hash: songhash(mp3), reason: 'Song enqueued for separation' });
+    const { code } = await exited(rest);
+    figures.restExitAfterResponseMs = Date.now() - res.at;
+    expect(code).toBe(0);
+    // Not held open by the now idle keep-alive connection until keepAliveTimeout (5 s).
+    expect(figures.restExitAfterResponseMs).toBeLessThan(2000);
+
+    // The upload is recorded: the job exists in Redis and waits for a worker.
+    const redis = new Redis(REDIS_URL);
+    try {
+      expect(await redis.hget(makeKeys(stack.prefix).job(songhash(mp3)), 'state')).toBe('queued');
+    } finally {
+      redis.disconnect();
+    }
+  }, 60_000);
+});

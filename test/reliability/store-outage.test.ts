@@ -1,0 +1,144 @@
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRACKS, songhash } from '@msaas/common';
+import { decodeMp3 } from '../../worker/src/separation/index.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { standinModelPath } from '../helpers/standin-model.ts';
+import { exited, ownStore, type OwnedStore } from '../helpers/processes.ts';
+import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.ts';
+import { waitFor } from '../helpers/env.ts';
+import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit, variant, waitJob, workerLines } from './support.ts';
+
+/**
+ * Object-store outage: the S3-compatible server (a process of its own on a fixed port) is killed
+ * while a job is separating → the worker's uploads fail and are retried with backoff; rest answers
+ * 503 JSON for uploads; no stem is served half-written and the job is not `done` until all four
+ * stems are in the bucket; once the store is back on the same port and directory, the job
+ * completes. A store that accepts requests and never answers them costs a timeout and a retry.
+ */
+let storeDir: string;
+let store: OwnedStore;
+let stack: Stack;
+let worker: ChildProcess;
+let proxy: S3Proxy | undefined;
+const figures: Record<string, unknown> = {};
+
+beforeAll(async () => {
+  storeDir = mkdtempSync(path.join(os.tmpdir(), 'msaas-store-'));
+  store = await ownStore(storeDir);
+  stack = await startStack({ worker: false, env: { ...store.env, HEARTBEAT_TTL_SEC: '10', REAP_INTERVAL_SEC: '1', RATE_LIMIT_PER_MIN: '1000000' } });
+  worker = await stack.addWorker({ WORKER_ID: `store-outage-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath() });
+}, 180_000);
+
+afterAll(async () => {
+  await store?.start().catch(() => undefined);
+  await stack?.stop();
+  await proxy?.close();
+  await store?.kill();
+  if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+  report('store-outage', figures, stack?.lines);
+}, 90_000);
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('object-store outage', () => {
+  it('the job retries with backoff and completes once the store is back; rest answers 503 meanwhile; no partial stem is served', async () => {
+    const [short, long] = await Promise.all([clip(4), clip(12)]);
+    const { hash } = await submit(stack.url, variant(long, 301));
+    await waitJob(stack.url, hash, (j) => j.state === 'processing' && j.progress > 0, 60_000, 'job separating');
+
+    await store.kill();
+    const downAt = Date.now();
+
+    // rest: uploads and stem downloads are 503 JSON, fast; the job record (Redis) is still served.
+    const t0 = performance.now();
+    const upload = await fetch(`${stack.url}/apiv1/separate`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ mp3: variant(short, 302).toString('base64') }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    figures.uploadAnswerMsDuringOutage = Math.round(performance.now() - t0);
+    expect(upload.status).toBe(503);
+    expect(upload.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await upload.json()).toMatchObject({ error: 'unavailable', detail: expect.any(String) });
+    expect(figures.uploadAnswerMsDuringOutage).toBeLessThan(2000);
+    const stem = await fetch(`${stack.url}/apiv1/track/${hash}/drums.mp3`);
+    expect(stem.status).toBe(503);
+    expect((await stem.json()).error).toBe('unavailable');
+    expect((await fetch(`${stack.url}/readyz`)).status).toBe(503);
+
+    // The worker finishes separating, then its uploads fail and are retried with growing delays.
+    const retryLines = (): number[] =>
+      stack.lines
+        .filter((l) => l.service === 'worker' && l.line.includes(hash) && /upload of \w+ failed/.test(l.line))
+        .map((l) => Number(/retry \d+ in (\d+) ms/.exec(l.line)?.[1]));
+    await waitFor(async () => retryLines().length >= 5, { timeoutMs: 90_000, intervalMs: 200, what: 'five upload retries' });
+    const delays = retryLines();
+    figures.retryDelaysMs = delays;
+    for (let i = 1; i < delays.length; i++) expect(delays[i]!).toBeGreaterThanOrEqual(delays[i - 1]!);
+    expect(delays.at(-1)!).toBeGreaterThan(delays[0]!);
+    const during = await getJob(stack.url, hash);
+    expect(during).toMatchObject({ state: 'processing', attempts: 1, stems: {} });
+    figures.outageSec = (Date.now() - downAt) / 1000;
+
+    await store.start();
+    const restartedAt = Date.now();
+    // Until the job is done: a stem is either absent (404) or whole; `done` only with all four in the bucket.
+    const s3 = s3Client(stack.env);
+    const served = new Map<string, Set<string>>();
+    let done = null;
+    while (!done) {
+      const job = await getJob(stack.url, hash);
+      if (job.state === 'done') {
+        expect((await outputObjects(s3, hash)).map((o) => o.name)).toEqual(stemNames(hash));
+        done = job;
+        break;
+      }
+      expect(job.state).toBe('processing');
+      for (const t of TRACKS) {
+        const res = await fetch(`${stack.url}/apiv1/track/${hash}/${t}.mp3`);
+        expect([200, 404, 503]).toContain(res.status);
+        const body = new Uint8Array(await res.arrayBuffer());
+        if (res.status === 200) (served.get(t) ?? served.set(t, new Set()).get(t)!).add(sha(body));
+      }
+      if (Date.now() - restartedAt > 120_000) throw new Error('job not done within 120 s of the store restart');
+      await sleep(100);
+    }
+    figures.doneAfterRestartMs = Date.now() - restartedAt;
+    expect(done.attempts).toBe(1);
+    // Every stem served while the job ran is byte-identical to the final one, which decodes whole.
+    for (const t of TRACKS) {
+      const bytes = new Uint8Array(await (await fetch(`${stack.url}/apiv1/track/${hash}/${t}.mp3`)).arrayBuffer());
+      for (const h of served.get(t) ?? []) expect(h).toBe(sha(bytes));
+      expect(Math.abs((await decodeMp3(bytes)).durationSec - 12.04)).toBeLessThan(0.2);
+    }
+    figures.stemsServedBeforeDone = [...served.keys()];
+    // And rest takes uploads again.
+    expect((await submit(stack.url, variant(short, 303))).status).toBe(200);
+  }, 300_000);
+
+  it('a store that stops answering: each hung request is given up after STORE_TIMEOUT_SEC and retried; the job completes', async () => {
+    worker.kill('SIGTERM');
+    expect((await exited(worker)).code).toBe(0);
+    proxy = await startS3Proxy({ port: store.port });
+    await stack.addWorker({ WORKER_ID: `store-hang-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath(), MINIO_PORT: String(proxy.port), STORE_TIMEOUT_SEC: '2' });
+    const mp3 = variant(await clip(4), 304);
+    const hash = songhash(mp3);
+    // The store accepts these two requests and never answers them.
+    proxy.holdOnce({ method: 'GET', path: new RegExp(`^/queue/${hash}\\.mp3`) });
+    proxy.holdOnce({ method: 'PUT', path: new RegExp(`^/output/${hash}-bass\\.mp3`) });
+    const t0 = Date.now();
+    expect((await submit(stack.url, mp3)).status).toBe(200);
+    const done = await waitJob(stack.url, hash, (j) => j.state === 'done' || j.state === 'failed', 90_000, 'job done despite hung requests');
+    figures.hungRequestsJobMs = Date.now() - t0;
+    expect(done).toMatchObject({ state: 'done', attempts: 1 });
+    expect(workerLines(stack, hash, 'download got no answer within 2 s')).toHaveLength(1);
+    expect(workerLines(stack, hash, 'upload of bass got no answer within 2 s')).toHaveLength(1);
+    expect((await outputObjects(s3Client(stack.env), hash)).map((o) => o.name)).toEqual(stemNames(hash));
+  }, 150_000);
+});

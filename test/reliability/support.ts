@@ -1,0 +1,106 @@
+/** Shared by the reliability tests: clips, submitting, polling, looking into the output bucket. */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as Minio from 'minio';
+import { TRACKS, songhash, type JobView } from '@msaas/common';
+import { synthesizeMp3 } from '../../worker/src/synth.ts';
+import type { Stack } from '../helpers/stack.ts';
+import { waitFor } from '../helpers/env.ts';
+
+/** A synthesized clip, cached on disk across test files and runs (synthesis costs seconds). */
+export async function clip(seconds: number, seed = 11): Promise<Buffer> {
+  const dir = path.join(os.tmpdir(), 'msaas-reliability-clips');
+  const file = path.join(dir, `clip-${seconds}s-${seed}.mp3`);
+  if (existsSync(file)) return readFileSync(file);
+  const bytes = Buffer.from(await synthesizeMp3({ seconds, seed }));
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, file);
+  return bytes;
+}
+
+/**
+ * The same audio as a different song (a different songhash): an ID3v2 tag with `n` bytes of
+ * padding in front. Costs nothing, unlike synthesizing a new clip.
+ */
+export function variant(mp3: Buffer, n: number): Buffer {
+  const size = n + 1;
+  const header = Buffer.from([0x49, 0x44, 0x33, 3, 0, 0, (size >> 21) & 0x7f, (size >> 14) & 0x7f, (size >> 7) & 0x7f, size & 0x7f]);
+  return Buffer.concat([header, Buffer.alloc(size), mp3]);
+}
+
+export interface Submitted {
+  hash: string;
+  status: number;
+  body: { hash?: string; reason?: string; error?: string; detail?: string };
+}
+
+export async function submit(url: string, mp3: Buffer): Promise<Submitted> {
+  const res = await fetch(`${url}/apiv1/separate`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ mp3: mp3.toString('base64') }),
+  });
+  return { hash: songhash(mp3), status: res.status, body: (await res.json()) as Submitted['body'] };
+}
+
+export async function getJob(url: string, hash: string): Promise<JobView> {
+  const res = await fetch(`${url}/apiv1/jobs/${hash}`);
+  if (res.status !== 200) throw new Error(`GET job ${hash}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as JobView;
+}
+
+export function waitJob(url: string, hash: string, until: (j: JobView) => boolean, timeoutMs: number, what: string): Promise<JobView> {
+  return waitFor(
+    async () => {
+      const j = await getJob(url, hash).catch(() => null);
+      return j && until(j) ? j : null;
+    },
+    { timeoutMs, intervalMs: 100, what: `${what} (${hash.slice(0, 12)})` },
+  );
+}
+
+export const stemNames = (hash: string): string[] => TRACKS.map((t) => `${hash}-${t}.mp3`).sort();
+
+export function s3Client(env: NodeJS.ProcessEnv): Minio.Client {
+  return new Minio.Client({
+    endPoint: env.MINIO_ENDPOINT!,
+    port: Number(env.MINIO_PORT),
+    useSSL: false,
+    accessKey: env.MINIO_ACCESS_KEY!,
+    secretKey: env.MINIO_SECRET_KEY!,
+    region: 'us-east-1',
+    pathStyle: true,
+  });
+}
+
+/** Every object in the output bucket whose name starts with the songhash (any name, not only the four stems). */
+export async function outputObjects(client: Minio.Client, hash: string): Promise<{ name: string; size: number }[]> {
+  const found: { name: string; size: number }[] = [];
+  const stream = client.listObjectsV2('output', hash, true);
+  for await (const o of stream as AsyncIterable<{ name?: string; size?: number }>) {
+    if (o.name) found.push({ name: o.name, size: o.size ?? 0 });
+  }
+  return found.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Lines a worker printed about a job (pino JSON carries the songhash in `job`). */
+export function workerLines(stack: Stack, hash: string, text: string): string[] {
+  return stack.lines.filter((l) => l.service === 'worker' && l.line.includes(hash) && l.line.includes(text)).map((l) => l.line);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Figures each test measured, printed at the end of the file's run (and read into docs/reliability.md);
+ * the services' output goes to test-output/reliability-<file>.log for diagnosing a failure.
+ */
+export function report(file: string, figures: Record<string, unknown>, lines: Stack['lines'] = []): void {
+  process.stdout.write(`\n[reliability:${file}] ${JSON.stringify(figures)}\n`);
+  const dir = path.resolve(fileURLToPath(new URL('../../test-output', import.meta.url)));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `reliability-${file}.log`), lines.map((l) => `[${l.service}] ${l.line}`).join('\n') + '\n');
+}

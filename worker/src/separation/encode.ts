@@ -1,0 +1,83 @@
+import { createMp3Encoder } from 'wasm-media-encoders';
+
+/** MP3 quality: LAME VBR quality 0 (best) .. 9, or a constant bitrate in kbps. */
+export type Mp3Quality = { vbrQuality?: number } | { bitrate?: number };
+
+/** LAME V2: VBR around 190 kbps, transparent for most material. */
+export const DEFAULT_MP3: Mp3Quality = { vbrQuality: 2 };
+
+const CBR = [8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] as const;
+type Cbr = 8 | 16 | 24 | 32 | 40 | 48 | 64 | 80 | 96 | 112 | 128 | 160 | 192 | 224 | 256 | 320;
+
+function isCbr(kbps: number): kbps is Cbr {
+  return (CBR as readonly number[]).includes(kbps);
+}
+
+/** Collects encoded bytes without copying them twice. */
+class ByteSink {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  push(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.parts.push(bytes.slice()); // the encoder owns and reuses its output buffer
+    this.size += bytes.length;
+  }
+  concat(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    this.parts = [];
+    return out;
+  }
+}
+
+/** An MP3 encoder fed chunk by chunk (one per stem while separating). */
+export interface Mp3StreamEncoder {
+  encode(channels: readonly Float32Array[]): void;
+  finish(): Uint8Array;
+}
+
+export async function createMp3StreamEncoder(
+  sampleRate: number,
+  channels: 1 | 2,
+  quality: Mp3Quality = DEFAULT_MP3,
+): Promise<Mp3StreamEncoder> {
+  const encoder = await createMp3Encoder();
+  if ('bitrate' in quality && quality.bitrate !== undefined) {
+    if (!isCbr(quality.bitrate)) throw new RangeError(`unsupported MP3 bitrate ${quality.bitrate} kbps`);
+    encoder.configure({ sampleRate, channels, bitrate: quality.bitrate });
+  } else {
+    const q = 'vbrQuality' in quality && quality.vbrQuality !== undefined ? quality.vbrQuality : 2;
+    if (!(q >= 0 && q <= 9)) throw new RangeError(`MP3 VBR quality must be 0..9, got ${q}`);
+    encoder.configure({ sampleRate, channels, vbrQuality: q });
+  }
+  const sink = new ByteSink();
+  return {
+    encode(chs) {
+      if (chs[0].length > 0) sink.push(encoder.encode(chs.slice(0, channels)));
+    },
+    finish() {
+      sink.push(encoder.finalize());
+      return sink.concat();
+    },
+  };
+}
+
+/** Encodes whole channels (1 or 2) to one MP3 file. */
+export async function encodeMp3(
+  channels: Float32Array[],
+  sampleRate: number,
+  opts: Mp3Quality = DEFAULT_MP3,
+): Promise<Uint8Array> {
+  if (channels.length < 1 || channels.length > 2) throw new RangeError('encodeMp3 takes 1 or 2 channels');
+  const enc = await createMp3StreamEncoder(sampleRate, channels.length as 1 | 2, opts);
+  // Feed in slices so the wasm heap stays small for long inputs.
+  const step = 1 << 16;
+  for (let i = 0; i < channels[0].length; i += step) {
+    enc.encode(channels.map((c) => c.subarray(i, i + step)));
+  }
+  return enc.finish();
+}

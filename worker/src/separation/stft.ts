@@ -1,0 +1,124 @@
+import FFT from 'fft.js';
+
+/** Demucs `_spec` / `_ispec` parameters (HTDemucs: nfft 4096, hop 1024). */
+export const N_FFT = 4096;
+export const HOP = 1024;
+export const FREQ_BINS = N_FFT / 2; // the Nyquist bin is dropped
+/** Left padding of `_spec`: hl // 2 * 3. */
+const PAD = (HOP / 2) * 3;
+
+export function framesFor(length: number): number {
+  return Math.ceil(length / HOP);
+}
+
+/**
+ * Demucs spectrogram of a fixed-length signal, as the model wants it: `[4, 2048, frames]` with
+ * channels [L.re, L.im, R.re, R.im], and its inverse. FFT plans, the window and the scratch
+ * buffers are made once per instance and reused for every chunk.
+ *
+ * Equivalences with torch used here (derived from `_spec`: reflect-pad by 1536 + tail, stft with
+ * center=True, keep frames 2..2+le): kept frame t covers input samples [t*1024 - 1536, t*1024 + 2560)
+ * of the signal with reflection at both ends, so the outer centre padding is never read. For
+ * `_ispec`, the two zero frames padded on each side only add window energy, and every kept output
+ * sample is covered by four frames, so the window-square envelope is the periodic sum (1.5).
+ */
+export class Spectrogram {
+  readonly length: number;
+  readonly frames: number;
+  private readonly fft = new FFT(N_FFT);
+  /** Hann (periodic) × 1/sqrt(N): forward analysis window with torch's normalisation folded in. */
+  private readonly analysis = new Float64Array(N_FFT);
+  /** Hann × sqrt(N) / envelope: synthesis window with normalisation and envelope folded in. */
+  private readonly synthesis = new Float64Array(N_FFT);
+  private readonly frameIn = new Float64Array(N_FFT);
+  private readonly spectrum = new Float64Array(2 * N_FFT);
+  private readonly complexIn = new Float64Array(2 * N_FFT);
+  private readonly complexOut = new Float64Array(2 * N_FFT);
+
+  constructor(length: number) {
+    if (length <= PAD + HOP) throw new RangeError(`signal too short for the Demucs spectrogram: ${length}`);
+    this.length = length;
+    this.frames = framesFor(length);
+    const hann = new Float64Array(N_FFT);
+    for (let n = 0; n < N_FFT; n++) hann[n] = 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / N_FFT);
+    const env = new Float64Array(HOP);
+    for (let n = 0; n < N_FFT; n++) env[n % HOP] += hann[n] * hann[n];
+    const norm = Math.sqrt(N_FFT);
+    for (let n = 0; n < N_FFT; n++) {
+      this.analysis[n] = hann[n] / norm;
+      this.synthesis[n] = (hann[n] * norm) / env[n % HOP];
+    }
+  }
+
+  /** Size of one spectrogram buffer: 4 × 2048 × frames floats. */
+  get specSize(): number {
+    return 4 * FREQ_BINS * this.frames;
+  }
+
+  /** Writes `_spec` of the stereo signal into `out` ([4][2048][frames], complex as channels). */
+  forward(left: Float32Array, right: Float32Array, out: Float32Array): void {
+    const { length: L, frames: T, frameIn, spectrum, analysis } = this;
+    const plane = FREQ_BINS * T;
+    const last = L - 1;
+    for (let c = 0; c < 2; c++) {
+      const x = c === 0 ? left : right;
+      const reBase = 2 * c * plane;
+      const imBase = reBase + plane;
+      for (let t = 0; t < T; t++) {
+        const start = t * HOP - PAD;
+        if (start >= 0 && start + N_FFT <= L) {
+          for (let n = 0; n < N_FFT; n++) frameIn[n] = x[start + n] * analysis[n];
+        } else {
+          for (let n = 0; n < N_FFT; n++) {
+            let i = start + n;
+            if (i < 0) i = -i;
+            else if (i > last) i = 2 * last - i; // reflect (no edge repeat), as torch 'reflect'
+            frameIn[n] = x[i] * analysis[n];
+          }
+        }
+        this.fft.realTransform(spectrum, frameIn);
+        for (let f = 0; f < FREQ_BINS; f++) {
+          out[reBase + f * T + t] = spectrum[2 * f];
+          out[imBase + f * T + t] = spectrum[2 * f + 1];
+        }
+      }
+    }
+  }
+
+  /**
+   * Adds `_ispec` of one source's spectrogram (`spec` at `offset`, [4][2048][frames]) into the two
+   * output channels. Both channels go through one complex inverse FFT per frame (x + i·y packing).
+   */
+  inverseAdd(spec: Float32Array, offset: number, outLeft: Float32Array, outRight: Float32Array): void {
+    const { length: L, frames: T, complexIn: C, complexOut: z, synthesis } = this;
+    const plane = FREQ_BINS * T;
+    const lr = offset, li = offset + plane, rr = offset + 2 * plane, ri = offset + 3 * plane;
+    for (let t = 0; t < T; t++) {
+      // C_k = X_k + i·Y_k, Hermitian-completed for each of X (left) and Y (right).
+      // DC: a real signal's DC bin is real; like irfft (and torch.istft) ignore the model's
+      // imaginary part there, which the packing would otherwise leak into the other channel.
+      C[0] = spec[lr + t];
+      C[1] = spec[rr + t];
+      for (let f = 1; f < FREQ_BINS; f++) {
+        const xr = spec[lr + f * T + t], xi = spec[li + f * T + t];
+        const yr = spec[rr + f * T + t], yi = spec[ri + f * T + t];
+        C[2 * f] = xr - yi;
+        C[2 * f + 1] = xi + yr;
+        const k = N_FFT - f; // conj(X_f) + i·conj(Y_f)
+        C[2 * k] = xr + yi;
+        C[2 * k + 1] = -xi + yr;
+      }
+      C[2 * FREQ_BINS] = 0; // the Nyquist bin Demucs pads back with zero
+      C[2 * FREQ_BINS + 1] = 0;
+      this.fft.inverseTransform(z, C);
+      const start = t * HOP - PAD;
+      const n0 = Math.max(0, -start);
+      const n1 = Math.min(N_FFT, L - start);
+      for (let n = n0; n < n1; n++) {
+        const w = synthesis[n];
+        outLeft[start + n] += z[2 * n] * w;
+        outRight[start + n] += z[2 * n + 1] * w;
+      }
+    }
+  }
+}

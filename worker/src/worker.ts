@@ -1,0 +1,204 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { withRetry, type Config, type ObjectStore, type Queue } from '@msaas/common';
+import { fireCallback } from './callback.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { JobAborted, runJob, type Separator } from './job.ts';
+import type { WorkerMetrics } from './metrics.ts';
+
+export interface WorkerDeps {
+  config: Config;
+  queue: Queue;
+  /** The queue on a connection of its own that fails fast while Redis is down (default: `queue`). */
+  reaper?: Queue;
+  /** A connection of its own for the blocking BLMOVE. */
+  blocking: Redis;
+  store: ObjectStore;
+  separator: Separator;
+  isBadAudio: (err: unknown) => boolean;
+  logger: Logger;
+  metrics: WorkerMetrics;
+  resolveHost?: (host: string) => Promise<string[]>;
+}
+
+/**
+ * The job loop: one job at a time. A heartbeat key proves this process alive for as long as it
+ * runs; any worker reaps the jobs of workers whose heartbeat expired.
+ */
+export class Worker {
+  readonly id: string;
+  private stopping = false;
+  private current: { hash: string; abort: AbortController; done: Promise<void> } | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private heartbeat: Heartbeat | null = null;
+  /** Since when our Redis connection has been up without a break (null while it is down). */
+  private connectedSince: number | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+  private readonly callbacks = new Set<Promise<void>>();
+  jobsDone = 0;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.id = deps.config.WORKER_ID;
+  }
+
+  status(): { healthy: boolean; detail: Record<string, unknown> } {
+    const age = Date.now() - (this.heartbeat?.lastOk ?? 0);
+    return {
+      healthy: !this.stopping && age < this.deps.config.HEARTBEAT_TTL_SEC * 1000,
+      detail: { worker: this.id, job: this.current?.hash ?? null, heartbeatAgeMs: age, jobsDone: this.jobsDone },
+    };
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.deps;
+    const { keys } = this.deps.queue;
+    this.heartbeat = new Heartbeat({
+      url: config.REDIS_URL,
+      heartbeatKey: keys.heartbeat(this.id),
+      workersKey: keys.workers,
+      workerId: this.id,
+      ttlSec: config.HEARTBEAT_TTL_SEC,
+      intervalMs: Math.max(1000, (config.HEARTBEAT_TTL_SEC * 1000) / 3),
+    });
+    await this.heartbeat.started();
+    const { redis } = this.deps.reaper ?? this.deps.queue;
+    this.connectedSince = redis.status === 'ready' ? Date.now() : null;
+    redis.on('ready', () => (this.connectedSince = Date.now()));
+    redis.on('close', () => (this.connectedSince = null));
+    this.timers.push(setInterval(() => void this.reap(), config.REAP_INTERVAL_SEC * 1000));
+    logger.info(`worker ${this.id} ready`);
+    this.loopDone = this.loop();
+  }
+
+  private async reap(): Promise<void> {
+    // Judge others' heartbeats only after one full TTL of connection: when Redis comes back from an
+    // outage longer than the TTL, every key has expired, and live workers need a moment to beat again.
+    const since = this.connectedSince;
+    const mayReap = (): boolean => since !== null && this.connectedSince === since && Date.now() - since >= this.deps.config.HEARTBEAT_TTL_SEC * 1000;
+    if (!mayReap()) return;
+    try {
+      const r = await (this.deps.reaper ?? this.deps.queue).reap(this.deps.config.MAX_ATTEMPTS, mayReap);
+      if (r.requeued + r.dead > 0) {
+        this.deps.logger.warn(`reaped jobs of stopped workers ${r.workers.join(', ')}: ${r.requeued} back in the queue, ${r.dead} dead`);
+      }
+    } catch {
+      // next round
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const { queue, blocking, logger } = this.deps;
+    // Jobs left in our processing list by an earlier life with the same id come first.
+    for (const hash of await queue.held(this.id).catch(() => [] as string[])) {
+      if (this.stopping) return;
+      logger.info({ job: hash }, 'resuming a job this worker held before it restarted');
+      await this.process(hash);
+    }
+    while (!this.stopping) {
+      let claimed: { hash: string; attempt: number } | null = null;
+      try {
+        claimed = await queue.claim(blocking, this.id, 2);
+      } catch (err) {
+        if (this.stopping) break;
+        logger.warn(`claim failed (${(err as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      if (!claimed) continue;
+      if (this.stopping) {
+        await queue.release(this.id, claimed.hash).catch(() => undefined);
+        break;
+      }
+      await this.process(claimed.hash, claimed.attempt);
+    }
+  }
+
+  private async process(hash: string, attempt?: number): Promise<void> {
+    const { queue, logger, metrics, config } = this.deps;
+    const abort = new AbortController();
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.current = { hash, abort, done };
+    metrics.busy.set(1);
+    const started = Date.now();
+    try {
+      logger.info({ job: hash }, `job claimed${attempt ? ` (attempt ${attempt})` : ''}`);
+      const result = await runJob({ ...this.deps, workerId: this.id }, hash, abort.signal);
+      const seconds = (Date.now() - started) / 1000;
+      await this.untilRedis(() => queue.complete(this.id, hash, seconds));
+      this.jobsDone++;
+      metrics.jobs.inc({ result: 'done' });
+      metrics.duration.observe(seconds);
+      logger.info({ job: hash }, `job done in ${seconds.toFixed(1)} s (${result.stems.join(', ')})`);
+      this.callback(hash);
+    } catch (err) {
+      if (err instanceof JobAborted || abort.signal.aborted) {
+        const released = await queue.release(this.id, hash).catch(() => false);
+        logger.info({ job: hash }, released ? 'job handed back to the queue (shutdown)' : 'job abandoned at shutdown; the reaper returns it');
+        metrics.jobs.inc({ result: 'released' });
+      } else {
+        const badAudio = this.deps.isBadAudio(err);
+        const reason = badAudio ? `bad audio: ${(err as Error).message}` : `${(err as Error).name}: ${(err as Error).message}`;
+        const outcome = await this.untilRedis(() => queue.fail(this.id, hash, reason, { retryable: !badAudio, maxAttempts: config.MAX_ATTEMPTS }));
+        metrics.jobs.inc({ result: outcome === 'retry' ? 'retry' : 'failed' });
+        logger[outcome === 'retry' ? 'warn' : 'error']({ job: hash }, `job ${outcome === 'retry' ? 'failed, will retry' : 'failed'}: ${reason}`);
+      }
+    } finally {
+      metrics.busy.set(0);
+      this.current = null;
+      resolveDone();
+    }
+  }
+
+  /** Finishing a job must reach Redis; while it is down, wait for it (the stems are safe in the store). */
+  private untilRedis<T>(op: () => Promise<T>): Promise<T> {
+    return withRetry(op, {
+      shouldRetry: () => true,
+      maxWaitMs: Number.POSITIVE_INFINITY,
+      onRetry: (err, attempt) => {
+        if (attempt === 1) this.deps.logger.warn(`redis unavailable (${(err as Error).message}); waiting to record the job's outcome`);
+      },
+    });
+  }
+
+  /** Fire-and-forget: the callback's retries never hold up the queue. */
+  private callback(hash: string): void {
+    const { queue, config, logger } = this.deps;
+    const p = (async () => {
+      const job = await queue.getJob(hash);
+      if (!job?.callback) return;
+      const status = await fireCallback(job.callback, {
+        allowPrivate: config.CALLBACK_ALLOW_PRIVATE,
+        timeoutMs: config.CALLBACK_TIMEOUT_MS,
+        retries: config.CALLBACK_RETRIES,
+        headers: { 'X-MSaaS-Songhash': hash, 'X-MSaaS-State': job.state },
+        ...(this.deps.resolveHost ? { resolve: this.deps.resolveHost } : {}),
+      });
+      await queue.setJobFields(hash, { callbackStatus: status });
+      logger.info({ job: hash }, `callback ${status}`);
+    })()
+      .catch((err: Error) => logger.warn({ job: hash }, `callback bookkeeping failed: ${err.message}`))
+      .finally(() => this.callbacks.delete(p));
+    this.callbacks.add(p);
+  }
+
+  /**
+   * Graceful stop: no new claims; the running job may finish within the grace period, otherwise
+   * it is aborted and handed back to the front of the queue.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.deps.blocking.disconnect();
+    const current = this.current;
+    if (current) {
+      const timer = setTimeout(() => current.abort.abort(), graceMs);
+      await current.done;
+      clearTimeout(timer);
+    }
+    await this.loopDone.catch(() => undefined);
+    await Promise.race([Promise.allSettled([...this.callbacks]), new Promise((r) => setTimeout(r, 3000))]);
+    for (const t of this.timers) clearInterval(t);
+    await this.heartbeat?.stop();
+    await this.deps.queue.clearHeartbeat(this.id).catch(() => undefined);
+  }
+}
