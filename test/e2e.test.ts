@@ -3,11 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS, songhash } from '@msaas/common';
 import { decodeMp3 } from '../worker/src/separation/index.ts';
 import { synthesizeMp3 } from '../worker/src/synth.ts';
-import { startStack, type Stack } from './helpers/stack.ts';
+import { printLinesOnFailure, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/env.ts';
 
 /** The whole service as a user runs it: rest + worker (real HTDemucs model) + logs, real Redis, real S3 server. */
 let stack: Stack;
+printLinesOnFailure(() => stack?.lines);
 let callbackServer: http.Server;
 const received: { body: unknown; at: number }[] = [];
 

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { afterEach } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
 import { startLocalStack, type LocalStack, type Service } from '../../scripts/local-stack.ts';
@@ -52,4 +53,16 @@ export async function startStack(opts: { worker?: boolean; logs?: boolean; env?:
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Registers an afterEach that prints the services' last lines when a test fails, so a failure in
+ * CI (where test-output/ is not kept) says what the processes were doing.
+ */
+export function printLinesOnFailure(lines: () => Stack['lines'] | undefined, last = 80): void {
+  afterEach((ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    const tail = (lines() ?? []).slice(-last).map((l) => `[${l.service}] ${l.line}`);
+    process.stdout.write(`\n--- last ${tail.length} service lines of "${ctx.task.name}" ---\n${tail.join('\n')}\n---\n`);
+  });
 }

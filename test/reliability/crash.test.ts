@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS, songhash } from '@msaas/common';
 import { decodeMp3 } from '../../worker/src/separation/index.ts';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { startS3Proxy, type S3Proxy, type Trap } from '../helpers/s3-proxy.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { exited } from '../helpers/processes.ts';
@@ -21,6 +21,7 @@ import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit
 // synchronous DSP on the job loop's thread do not make a live worker look dead.
 const TTL_SEC = 3;
 let stack: Stack;
+printLinesOnFailure(() => stack?.lines);
 let proxy: S3Proxy;
 let s3: ReturnType<typeof s3Client>;
 let short: Buffer;

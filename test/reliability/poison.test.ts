@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Queue, looksLikeMp3, makeKeys } from '@msaas/common';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { clip, getJob, outputObjects, report, s3Client, stemNames, submit, variant, waitJob } from './support.ts';
@@ -14,6 +14,7 @@ import { clip, getJob, outputObjects, report, s3Client, stemNames, submit, varia
  */
 const MAX_ATTEMPTS = 3;
 let stack: Stack;
+printLinesOnFailure(() => stack?.lines);
 let workerId: string;
 let queue: Queue;
 const figures: Record<string, unknown> = {};

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { ownRedis, type OwnedRedis } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/env.ts';
@@ -19,6 +19,7 @@ import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit
 let redis: OwnedRedis;
 let redisDir: string;
 let stack: Stack;
+printLinesOnFailure(() => stack?.lines);
 let workers: ChildProcess[];
 // Short, so that the outage outlasts it: every heartbeat key has expired when Redis comes back.
 const TTL_SEC = 3;

@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { makeKeys, songhash } from '@msaas/common';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.ts';
 import { exited } from '../helpers/processes.ts';
@@ -17,6 +17,7 @@ import { clip, getJob, report, sleep, submit, variant, waitJob, workerLines } fr
  * completes, new connections are refused, exit 0.
  */
 let stack: Stack;
+printLinesOnFailure(() => stack?.lines);
 let short: Buffer;
 let proxy: S3Proxy;
 let seq = 100;

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRACKS, songhash } from '@msaas/common';
+import { TRACKS, songhash, withTimeout } from '@msaas/common';
 import { decodeMp3 } from '../../worker/src/separation/index.ts';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { exited, ownStore, type OwnedStore } from '../helpers/processes.ts';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.ts';
@@ -15,7 +15,10 @@ import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit
 
 /**
  * Object-store outage: the S3-compatible server (a process of its own on a fixed port) is killed
- * while a job is separating → the worker's uploads fail and are retried with backoff; rest answers
+ * while a job is running — after the worker has separated the song, as its first stem upload is on
+ * the wire (a proxy in front of the store holds that request until the store is dead, so the
+ * timing does not depend on the machine's load) → the upload fails, it and the next are retried
+ * with backoff; rest (talking to the store directly) answers
  * 503 JSON for uploads; no stem is served half-written and the job is not `done` until all four
  * stems are in the bucket; once the store is back on the same port and directory, the job
  * completes. A store that accepts requests and never answers them costs a timeout and a retry.
@@ -23,15 +26,17 @@ import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit
 let storeDir: string;
 let store: OwnedStore;
 let stack: Stack;
+printLinesOnFailure(() => stack?.lines);
 let worker: ChildProcess;
-let proxy: S3Proxy | undefined;
+let proxy: S3Proxy;
 const figures: Record<string, unknown> = {};
 
 beforeAll(async () => {
   storeDir = mkdtempSync(path.join(os.tmpdir(), 'msaas-store-'));
   store = await ownStore(storeDir);
   stack = await startStack({ worker: false, env: { ...store.env, HEARTBEAT_TTL_SEC: '10', REAP_INTERVAL_SEC: '1', RATE_LIMIT_PER_MIN: '1000000' } });
-  worker = await stack.addWorker({ WORKER_ID: `store-outage-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath() });
+  proxy = await startS3Proxy({ port: store.port });
+  worker = await stack.addWorker({ WORKER_ID: `store-outage-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath(), MINIO_PORT: String(proxy.port) });
 }, 180_000);
 
 afterAll(async () => {
@@ -48,11 +53,16 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 describe('object-store outage', () => {
   it('the job retries with backoff and completes once the store is back; rest answers 503 meanwhile; no partial stem is served', async () => {
     const [short, long] = await Promise.all([clip(4), clip(12)]);
-    const { hash } = await submit(stack.url, variant(long, 301));
-    await waitJob(stack.url, hash, (j) => j.state === 'processing' && j.progress > 0, 60_000, 'job separating');
+    const mp3 = variant(long, 301);
+    const hash = songhash(mp3);
+    const firstUpload = proxy.holdOnce({ method: 'PUT', path: new RegExp(`^/output/${hash}-drums\\.mp3`) });
+    expect((await submit(stack.url, mp3)).status).toBe(200);
+    await withTimeout(firstUpload.hit, 120_000, 'the worker never started uploading stems');
+    expect(await getJob(stack.url, hash)).toMatchObject({ state: 'processing', progress: 0.95, stems: {} });
 
     await store.kill();
     const downAt = Date.now();
+    firstUpload.release();
 
     // rest: uploads and stem downloads are 503 JSON, fast; the job record (Redis) is still served.
     const t0 = performance.now();
@@ -125,7 +135,6 @@ describe('object-store outage', () => {
   it('a store that stops answering: each hung request is given up after STORE_TIMEOUT_SEC and retried; the job completes', async () => {
     worker.kill('SIGTERM');
     expect((await exited(worker)).code).toBe(0);
-    proxy = await startS3Proxy({ port: store.port });
     await stack.addWorker({ WORKER_ID: `store-hang-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath(), MINIO_PORT: String(proxy.port), STORE_TIMEOUT_SEC: '2' });
     const mp3 = variant(await clip(4), 304);
     const hash = songhash(mp3);

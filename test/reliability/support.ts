@@ -53,11 +53,20 @@ export async function getJob(url: string, hash: string): Promise<JobView> {
   return (await res.json()) as JobView;
 }
 
+/**
+ * Polls the job until `until` holds. A job that reaches `done` or `failed` without satisfying it
+ * never will: that fails at once with the job's state and error instead of waiting out the timeout.
+ */
 export function waitJob(url: string, hash: string, until: (j: JobView) => boolean, timeoutMs: number, what: string): Promise<JobView> {
   return waitFor(
     async () => {
       const j = await getJob(url, hash).catch(() => null);
-      return j && until(j) ? j : null;
+      if (!j) return null;
+      if (until(j)) return j;
+      if (j.state === 'done' || j.state === 'failed') {
+        throw new Error(`${what} (${hash.slice(0, 12)}): the job ended ${j.state} first (${JSON.stringify(j)})`);
+      }
+      return null;
     },
     { timeoutMs, intervalMs: 100, what: `${what} (${hash.slice(0, 12)})` },
   );
