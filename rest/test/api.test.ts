@@ -126,11 +126,12 @@ describe('bad input gets a 4xx JSON {error, detail}', () => {
     expectJsonError(await request(app()).post('/apiv1/separate').field('callback', '{}'), 400);
     expectJsonError(await request(app()).post('/apiv1/separate').attach('file', Buffer.alloc(0), 'empty.mp3'), 400);
   });
-  it('400 for a bad songhash (including path traversal) and a bad track; 404 for an absent stem', async () => {
+  it('400 for a bad songhash (including path traversal) and a bad track; 404 for an absent stem and a song not done yet', async () => {
     expectJsonError(await request(app()).get('/apiv1/track/abc/bass.mp3'), 400, 'bad_hash');
     expectJsonError(await request(app()).get(`/apiv1/track/..%2F..%2Fetc%2Fpasswd/bass`), 400, 'bad_hash');
     expectJsonError(await request(app()).get(`/apiv1/track/${hash}/guitar.mp3`), 400, 'bad_track');
-    expectJsonError(await request(app()).get(`/apiv1/track/${hash}/bass.mp3`), 404, 'not_found');
+    expectJsonError(await request(app()).get(`/apiv1/track/${'e'.repeat(56)}/bass.mp3`), 404, 'not_found');
+    expectJsonError(await request(app()).get(`/apiv1/track/${hash}/bass.mp3`), 404, 'not_ready');
     expectJsonError(await request(app()).get(`/apiv1/remove/${hash}/drums`), 404, 'not_found');
   });
   it('404 JSON for an unknown route and an unknown job', async () => {
@@ -193,6 +194,9 @@ describe('jobs, stems, removal', () => {
     // with stems removed the song is separated again on request
     const rerun = await request(app()).post('/apiv1/separate').send({ mp3: done.toString('base64') });
     expect(rerun.body.reason).toBe('Song enqueued for separation');
+    // while it is separated again, the stem left in the bucket is not served as the song's
+    expectJsonError(await request(app()).get(`/apiv1/track/${h}/vocals`), 404, 'not_ready');
+    expectJsonError(await request(app()).get(`/apiv1/jobs/${h}/zip`), 404, 'not_ready');
 
     const del = await request(app()).delete(`/apiv1/jobs/${h}`);
     expect(del.status).toBe(200);

@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import { Zip, ZipPassThrough } from 'fflate';
-import { TRACKS, stemKey, type Track } from "@msaas/common";
+import { TRACKS, stemKey, type Track } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { notFound } from '../errors.ts';
 import { isTerminal, jobView } from '../jobView.ts';
 import { songhashParam } from '../params.ts';
+import { refuseWhileRunning } from '../servable.ts';
 
 export function jobsRouter(deps: AppDeps): Router {
   const { queue, store, events, logger } = deps;
@@ -65,6 +66,7 @@ export function jobsRouter(deps: AppDeps): Router {
 
   router.get('/apiv1/jobs/:songhash/zip', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
+    await refuseWhileRunning(deps, hash);
     const present: Track[] = [];
     for (const t of TRACKS) if (await store.statStem(hash, t)) present.push(t);
     if (present.length === 0) throw notFound(`no stems for ${hash}`);

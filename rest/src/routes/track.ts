@@ -3,6 +3,7 @@ import { stemKey, type Track } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { songhashParam, trackParam } from '../params.ts';
+import { refuseWhileRunning } from '../servable.ts';
 
 export function trackRouter(deps: AppDeps): Router {
   const { store, queue, logger } = deps;
@@ -11,6 +12,7 @@ export function trackRouter(deps: AppDeps): Router {
   router.get('/apiv1/track/:songhash/:track', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
     const track = trackParam(req.params.track);
+    await refuseWhileRunning(deps, hash);
     const info = await store.statStem(hash, track);
     if (!info) throw notFound(`no ${track} stem for ${hash} (not separated yet, or removed)`);
     res.set({
