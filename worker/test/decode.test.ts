@@ -1,8 +1,9 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { decodeMp3, encodeMp3, AudioInputError, scanMp3 } from '../src/separation/index.ts';
 import { parseFrameHeader } from '../src/separation/mp3-frames.ts';
+import { LAME_ENCODER_DELAY, crc16 } from '../src/separation/mp3-info-tag.ts';
 import { synthesizeMp3, synthesizeSong } from '../src/synth.ts';
-import { bestLag, snrAligned, id3v2Tag, id3v1Tag, concat, rms, sameSamples } from './helpers/audio.ts';
+import { bestLag, snrAligned, id3v2Tag, id3v1Tag, concat, rms, sameSamples, peakIndex } from './helpers/audio.ts';
 
 async function expectAudioError(p: Promise<unknown>, code: AudioInputError['code']): Promise<AudioInputError> {
   const err = await p.then(
@@ -25,11 +26,11 @@ describe('decodeMp3', () => {
     const original = synthesizeSong({ seconds: 4, seed: 3 });
     const decoded = await decodeMp3(stereo44);
     expect(decoded.sampleRate).toBe(44100);
-    expect(decoded.durationSec).toBeGreaterThan(3.99);
-    expect(decoded.durationSec).toBeLessThan(4.1); // + encoder delay/padding (no gapless header)
+    // Gapless: the Info tag's delay and padding give back exactly the encoded samples, in place.
+    expect(decoded.channels[0].length).toBe(original[0].length);
     for (let c = 0; c < 2; c++) {
-      const lag = bestLag(original[c], decoded.channels[c], 2400);
-      expect(snrAligned(original[c], decoded.channels[c], lag)).toBeGreaterThan(15);
+      expect(bestLag(original[c], decoded.channels[c], 2400)).toBe(0);
+      expect(snrAligned(original[c], decoded.channels[c], 0)).toBeGreaterThan(15);
     }
   });
 
@@ -112,6 +113,54 @@ describe('encodeMp3', () => {
     const song = synthesizeSong({ seconds: 2, seed: 9 });
     const cbr = await encodeMp3(song, 44100, { bitrate: 128 });
     expect(Math.abs(cbr.length - (128_000 / 8) * 2)).toBeLessThan(3000);
+  });
+
+  it.each([
+    ['VBR stereo 44.1 kHz', 44100, 2, {}],
+    ['CBR 128 kbps stereo 44.1 kHz', 44100, 2, { bitrate: 128 }],
+    ['VBR mono 48 kHz', 48000, 1, {}],
+    ['CBR 32 kbps mono 32 kHz (LAME encodes at 22.05 kHz)', 32000, 1, { bitrate: 32 }],
+  ] as const)('writes a gapless Info tag: %s decodes to exactly its samples, an impulse in place (±1 after resampling)', async (_, rate, channels, quality) => {
+    for (const length of [rate, rate + 777]) {
+      const chs = Array.from({ length: channels }, () => new Float32Array(length));
+      for (const ch of chs) ch[1234] = 0.9;
+      const mp3 = await encodeMp3(chs, rate, quality);
+      const decoded = await decodeMp3(mp3); // resampled to 44.1 kHz where the rate differs
+      const scale = 44100 / rate;
+      const tolerance = rate === 44100 ? 0 : 1; // LAME's and our resampling round to whole samples
+      expect(Math.abs(decoded.channels[0].length - length * scale)).toBeLessThanOrEqual(tolerance);
+      expect(Math.abs(peakIndex(decoded.channels[0]) - 1234 * scale)).toBeLessThanOrEqual(tolerance);
+    }
+  });
+
+  it('fills the Xing/LAME fields as LAME does: frames, bytes, seek table, delay, padding, CRCs', async () => {
+    const song = synthesizeSong({ seconds: 3, seed: 9 });
+    const mp3 = await encodeMp3(song, 44100);
+    const tagFrame = parseFrameHeader(mp3, 0)!;
+    const x = 4 + 32;
+    const text = (at: number, n: number) => String.fromCharCode(...mp3.subarray(at, at + n));
+    const u32 = (at: number) => new DataView(mp3.buffer, mp3.byteOffset).getUint32(at);
+    expect(text(x, 4)).toBe('Xing');
+    expect(u32(x + 4)).toBe(0x0f);
+    const frames = scanMp3(mp3).frames - 1; // the tag frame itself is not counted
+    expect(u32(x + 8)).toBe(frames);
+    expect(u32(x + 12)).toBe(mp3.length);
+    const toc = mp3.subarray(x + 16, x + 116);
+    expect(toc[0]).toBe(Math.floor((tagFrame.length * 256) / mp3.length));
+    for (let i = 1; i < 100; i++) expect(toc[i]).toBeGreaterThanOrEqual(toc[i - 1]);
+    const l = x + 120;
+    expect(text(l, 9)).toBe('LAME3.100');
+    const delay = (mp3[l + 21] << 4) | (mp3[l + 22] >> 4);
+    const padding = ((mp3[l + 22] & 0x0f) << 8) | mp3[l + 23];
+    expect(delay).toBe(LAME_ENCODER_DELAY);
+    expect(frames * 1152 - delay - padding).toBe(song[0].length);
+    expect(u32(l + 28)).toBe(mp3.length);
+    expect((mp3[l + 32] << 8) | mp3[l + 33]).toBe(crc16(mp3.subarray(tagFrame.length)));
+    expect((mp3[l + 34] << 8) | mp3[l + 35]).toBe(crc16(mp3.subarray(0, l + 34)));
+  });
+
+  it('computes CRC-16/ARC', () => {
+    expect(crc16(new TextEncoder().encode('123456789'))).toBe(0xbb3d);
   });
 
   it('refuses invalid quality settings', async () => {

@@ -1,4 +1,5 @@
 import { createMp3Encoder } from 'wasm-media-encoders';
+import { withInfoTag } from './mp3-info-tag.ts';
 
 /** MP3 quality: LAME VBR quality 0 (best) .. 9, or a constant bitrate in kbps. */
 export type Mp3Quality = { vbrQuality?: number } | { bitrate?: number };
@@ -46,6 +47,7 @@ export async function createMp3StreamEncoder(
   quality: Mp3Quality = DEFAULT_MP3,
 ): Promise<Mp3StreamEncoder> {
   const encoder = await createMp3Encoder();
+  let vbrQuality: number | undefined;
   if ('bitrate' in quality && quality.bitrate !== undefined) {
     if (!isCbr(quality.bitrate)) throw new RangeError(`unsupported MP3 bitrate ${quality.bitrate} kbps`);
     encoder.configure({ sampleRate, channels, bitrate: quality.bitrate });
@@ -53,15 +55,21 @@ export async function createMp3StreamEncoder(
     const q = 'vbrQuality' in quality && quality.vbrQuality !== undefined ? quality.vbrQuality : 2;
     if (!(q >= 0 && q <= 9)) throw new RangeError(`MP3 VBR quality must be 0..9, got ${q}`);
     encoder.configure({ sampleRate, channels, vbrQuality: q });
+    vbrQuality = q;
   }
   const sink = new ByteSink();
+  let samples = 0;
   return {
     encode(chs) {
-      if (chs[0].length > 0) sink.push(encoder.encode(chs.slice(0, channels)));
+      if (chs[0].length === 0) return;
+      sink.push(encoder.encode(chs.slice(0, channels)));
+      samples += chs[0].length;
     },
     finish() {
       sink.push(encoder.finalize());
-      return sink.concat();
+      const bare = sink.concat();
+      if (samples === 0) return bare;
+      return withInfoTag(bare, { samples, sampleRate, vbr: vbrQuality !== undefined, vbrQuality });
     },
   };
 }

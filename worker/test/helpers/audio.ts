@@ -92,3 +92,10 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 export function sameSamples(a: Float32Array, b: Float32Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
+
+/** Index of the sample with the largest magnitude. */
+export function peakIndex(a: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (Math.abs(a[i]) > Math.abs(a[best])) best = i;
+  return best;
+}
