@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 /** Addresses a callback may not reach unless CALLBACK_ALLOW_PRIVATE=true (SSRF guard). */
 const blocked = new BlockList();
@@ -60,4 +60,28 @@ export async function checkCallbackUrl(
 async function defaultResolve(host: string): Promise<string[]> {
   const results = await lookup(host, { all: true });
   return results.map((r) => r.address);
+}
+
+/**
+ * A `lookup` for the callback's connection that applies the same rule to the addresses it is about
+ * to connect to, so a name that resolved to a public address when checked and to a private one a
+ * moment later (DNS rebinding) is refused at connect time, not only at check time.
+ */
+export function guardedLookup(opts: { allowPrivate: boolean; resolve?: (host: string) => Promise<string[]> }): LookupFunction {
+  const resolve = opts.resolve ?? defaultResolve;
+  return (hostname, options, callback) => {
+    resolve(hostname).then(
+      (addresses) => {
+        const bad = opts.allowPrivate ? undefined : addresses.find(isPrivateAddress);
+        if (bad || addresses.length === 0) {
+          const reason = bad ? `callback host ${hostname} resolves to private address ${bad} at connect time` : `callback host ${hostname} does not resolve`;
+          return callback(Object.assign(new Error(reason), { code: bad ? 'ECALLBACKPRIVATE' : 'ENOTFOUND' }), '', 0);
+        }
+        const all = addresses.map((address) => ({ address, family: isIP(address) }));
+        if (options.all) callback(null, all);
+        else callback(null, all[0]!.address, all[0]!.family);
+      },
+      (err: Error) => callback(err, '', 0),
+    );
+  };
 }

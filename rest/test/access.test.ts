@@ -291,6 +291,8 @@ describe('callback SSRF policy at call time (worker)', () => {
       req.on('end', () => {
         hits.push({ path: req.url ?? '', body });
         if (req.url === '/redirect') res.writeHead(302, { Location: `http://127.0.0.1:${port}/internal` }).end();
+        else if (req.url === '/slow') return; // never answers
+        else if (req.url === '/flaky' && hits.filter((h) => h.path === '/flaky').length === 1) res.writeHead(503).end();
         else res.writeHead(200).end('ok');
       });
     });
@@ -326,6 +328,30 @@ describe('callback SSRF policy at call time (worker)', () => {
       expect(await fireCallback({ url: `http://rebind.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, resolve: rebinding })).toMatch(/^skipped: /);
     }
     expect(hits).toEqual([]);
+  });
+
+  it('refuses at connect time a name that turns private between the check and the connect', async () => {
+    hits.length = 0;
+    let calls = 0;
+    const flipping = async (): Promise<string[]> => (calls++ === 0 ? ['93.184.216.34'] : ['127.0.0.1']);
+    const status = await fireCallback({ url: `http://flip.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, resolve: flipping });
+    expect(status).toMatch(/^failed: callback host flip\.test resolves to private address 127\.0\.0\.1 at connect time/);
+    expect(calls).toBe(2); // checked, then resolved again for the connection, which was refused
+    expect(hits).toEqual([]);
+  });
+
+  it('connects to the addresses the policy resolved; retries a 5xx; gives up on a silent endpoint after the timeout', async () => {
+    hits.length = 0;
+    const toLoopback = async (): Promise<string[]> => ['127.0.0.1'];
+    const named = await fireCallback({ url: `http://hook.test:${port}/named`, data: { y: 2 } }, { ...opts, allowPrivate: true, resolve: toLoopback });
+    expect(named).toBe('delivered: HTTP 200');
+    expect(hits).toEqual([{ path: '/named', body: '{"y":2}' }]);
+    const flaky = await fireCallback({ url: `http://127.0.0.1:${port}/flaky`, data: {} }, { ...opts, retries: 2, allowPrivate: true });
+    expect(flaky).toBe('delivered: HTTP 200 after 2 tries');
+    const t0 = Date.now();
+    const slow = await fireCallback({ url: `http://127.0.0.1:${port}/slow`, data: {} }, { timeoutMs: 300, retries: 1, allowPrivate: true });
+    expect(slow).toBe('failed: timed out after 300 ms (2 tries)');
+    expect(Date.now() - t0).toBeLessThan(3000);
   });
 
   it('refuses credentials and non-http schemes even when private targets are allowed, and never follows a redirect', async () => {

@@ -1,4 +1,6 @@
-import { checkCallbackUrl, type Callback } from '@msaas/common';
+import http from 'node:http';
+import https from 'node:https';
+import { checkCallbackUrl, guardedLookup, type Callback } from '@msaas/common';
 
 export interface CallbackOptions {
   allowPrivate: boolean;
@@ -11,28 +13,44 @@ export interface CallbackOptions {
 /**
  * POSTs `callback.data` as JSON to `callback.url` (what the lab's client expects), with a timeout
  * and a few retries on network errors and 5xx. Returns a one-line status for the job record.
- * The URL is checked again here: DNS may have changed since the job was accepted.
+ * The URL is checked again here (DNS may have changed since the job was accepted), and the
+ * connection itself only goes to addresses that pass the same check: a name re-pointed inside
+ * between the check and the connect is refused too. Redirects are not followed.
  */
 export async function fireCallback(callback: Callback, opts: CallbackOptions): Promise<string> {
-  const verdict = await checkCallbackUrl(callback.url, { allowPrivate: opts.allowPrivate, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
+  const policy = { allowPrivate: opts.allowPrivate, ...(opts.resolve ? { resolve: opts.resolve } : {}) };
+  const verdict = await checkCallbackUrl(callback.url, policy);
   if (!verdict.ok) return `skipped: ${verdict.reason}`;
+  const body = JSON.stringify(callback.data ?? null);
+  const lookup = guardedLookup(policy);
   let last = '';
   for (let attempt = 0; attempt <= opts.retries; attempt++) {
     if (attempt > 0) await new Promise((r) => setTimeout(r, 500 * 2 ** (attempt - 1)));
     try {
-      const res = await fetch(verdict.url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', ...opts.headers },
-        body: JSON.stringify(callback.data ?? null),
-        signal: AbortSignal.timeout(opts.timeoutMs),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status < 500) return `delivered: HTTP ${res.status}${attempt > 0 ? ` after ${attempt + 1} tries` : ''}`;
-      last = `HTTP ${res.status}`;
+      const status = await post(verdict.url, body, { 'Content-Type': 'application/json', ...opts.headers }, lookup, opts.timeoutMs);
+      if (status < 500) return `delivered: HTTP ${status}${attempt > 0 ? ` after ${attempt + 1} tries` : ''}`;
+      last = `HTTP ${status}`;
     } catch (err) {
-      last = (err as Error).name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : (err as Error).message;
+      last = (err as Error).name === 'AbortError' ? `timed out after ${opts.timeoutMs} ms` : (err as Error).message;
     }
   }
   return `failed: ${last} (${opts.retries + 1} tries)`;
+}
+
+/** One POST; resolves with the status once the response has been read, within `timeoutMs` in all. */
+function post(url: URL, body: string, headers: Record<string, string>, lookup: http.RequestOptions['lookup'], timeoutMs: number): Promise<number> {
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.request(
+      url,
+      { method: 'POST', headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) }, lookup, signal: AbortSignal.timeout(timeoutMs) },
+      (res) => {
+        res.on('error', reject);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.resume();
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
