@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigSchema, loadConfig } from '@msaas/common';
+import { BlockList, isIP } from 'node:net';
+import { ConfigSchema, isPrivateAddress, loadConfig } from '@msaas/common';
 import {
   envValue, find, kubectlPath, nginxSizeBytes, type Obj, podOwners, quantityBytes, render, repoRoot,
   schemaErrors, selectorMatches, unknownFields,
@@ -166,6 +167,32 @@ describe.skipIf(!kubectl)('schema validation', () => {
     expect(allowed(null, redis, 6379)).toBe(false);
     const keda = pols.find((p) => p.metadata.name === 'redis-clients')!.spec.ingress[0].from.find((f: Obj) => f.namespaceSelector);
     expect(keda.namespaceSelector.matchLabels['kubernetes.io/metadata.name']).toBe('keda');
+  });
+
+  it('the network-policies component lets the worker reach Redis, MinIO, DNS and public addresses only (the callback SSRF rule)', () => {
+    const pol = find(rendered.prodNetpol, 'NetworkPolicy', 'worker-egress')!;
+    expect(pol.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'worker' });
+    expect(pol.spec.policyTypes).toEqual(['Egress']);
+    const rules = pol.spec.egress as Obj[];
+    const portsTo = (pred: (to: Obj) => boolean): string[] =>
+      rules.filter((r) => r.to.some(pred)).flatMap((r) => (r.ports ?? []).map((p: Obj) => `${p.protocol}/${p.port}`));
+    expect(portsTo((t) => t.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'redis')).toEqual(['TCP/6379']);
+    expect(portsTo((t) => t.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'object-store')).toEqual(['TCP/9000']);
+    expect(portsTo((t) => t.podSelector?.matchLabels?.['k8s-app'] === 'kube-dns').sort()).toEqual(['TCP/53', 'UDP/53']);
+    const blocks = rules.flatMap((r) => r.to).filter((t: Obj) => t.ipBlock).map((t: Obj) => t.ipBlock as { cidr: string; except: string[] });
+    expect(blocks.map((b) => b.cidr).sort()).toEqual(['0.0.0.0/0', '::/0']);
+    const excepted = new BlockList();
+    for (const cidr of blocks.flatMap((b) => b.except)) {
+      const [net, bits] = cidr.split('/');
+      expect(isPrivateAddress(net!), cidr).toBe(true);
+      excepted.addSubnet(net!, Number(bits), isIP(net!) === 6 ? 'ipv6' : 'ipv4');
+    }
+    const inExcept = (ip: string) => excepted.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+    for (const ip of ['10.1.2.3', '172.20.1.1', '192.168.1.10', '169.254.169.254', '127.0.0.1', '100.64.0.1', 'fd00::1', 'fe80::1', '::1']) {
+      expect(isPrivateAddress(ip)).toBe(true);
+      expect(inExcept(ip), ip).toBe(true);
+    }
+    for (const ip of ['93.184.216.34', '8.8.8.8', '2606:4700::1111']) expect(inExcept(ip), ip).toBe(false);
   });
 
   it('dev runs one fixed worker and needs no KEDA; the HPA fallback replaces the ScaledObject', () => {
