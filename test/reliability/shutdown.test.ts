@@ -85,6 +85,28 @@ describe('SIGTERM to a worker mid-job', () => {
     expect(done.attempts).toBe(1);
     const others = await Promise.all(behind.map((b) => getJob(stack.url, b.hash)));
     for (const o of others) expect(o.startedAt === null || o.startedAt >= done.startedAt!).toBe(true);
+    for (const b of behind) await waitJob(stack.url, b.hash, (j) => j.state === 'done', 90_000, 'job behind done');
+    nextWorker.kill('SIGTERM');
+    expect((await exited(nextWorker)).code).toBe(0);
+  }, 240_000);
+
+  it('when the grace period runs out during the separation itself: stops at the next chunk, hands the job back, exits 0', async () => {
+    const worker = await spawnWorker('grace-separating', 1);
+    const long = variant(await clip(30), ++seq); // 7 chunks: seconds of DSP even with the stand-in model
+    const { hash } = await submit(stack.url, long);
+    await waitJob(stack.url, hash, (j) => j.state === 'processing' && j.progress > 0, 60_000, 'job separating');
+    const t0 = Date.now();
+    worker.kill('SIGTERM');
+    const { code } = await exited(worker);
+    figures.handBackWhileSeparatingExitMs = Date.now() - t0;
+    expect(code).toBe(0);
+    expect(await getJob(stack.url, hash)).toMatchObject({ state: 'queued', attempts: 0, progress: 0 });
+    expect(await waiting()).toEqual([hash]);
+    expect(workerLines(stack, hash, 'handed back to the queue')).toHaveLength(1);
+    // 1 s of grace, then the chunk in flight; the engine no longer holds the thread for seconds.
+    expect(figures.handBackWhileSeparatingExitMs).toBeLessThan(15_000);
+    const nextWorker = await spawnWorker('after-separating', 2);
+    expect((await waitJob(stack.url, hash, (j) => j.state === 'done', 90_000, 'handed-back job done')).attempts).toBe(1);
     nextWorker.kill('SIGTERM');
     expect((await exited(nextWorker)).code).toBe(0);
   }, 240_000);
