@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { Resampler } from '../src/separation/resample.ts';
+import { concat } from './helpers/audio.ts';
 
 function sine(rate: number, hz: number, n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin((2 * Math.PI * hz * i) / rate));
@@ -16,13 +17,7 @@ function runAll(r: Resampler, input: Float32Array, sizes: number[]): Float32Arra
     pos += n;
   }
   parts.push(r.flush()[0]);
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 describe('Resampler', () => {

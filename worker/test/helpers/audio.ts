@@ -78,8 +78,10 @@ export function id3v1Tag(): Uint8Array {
   return tag;
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+/** Joins typed arrays of one kind (bytes or samples) into a new one of that kind. */
+export function concat<T extends Uint8Array | Float32Array>(...parts: T[]): T {
+  const Kind = (parts[0]?.constructor ?? Uint8Array) as new (length: number) => T;
+  const out = new Kind(parts.reduce((s, p) => s + p.length, 0));
   let o = 0;
   for (const p of parts) {
     out.set(p, o);
