@@ -12,11 +12,11 @@ import { parseFrameHeader, type FrameHeader } from './mp3-frames.ts';
  * flags (4) | frames (4) | bytes (4) | seek table (100) | quality (4) | LAME extension (36).
  */
 
-/** LAME's encoder delay as written in the tag; decoders add their own 529 samples to it. */
+/**
+ * LAME's encoder delay as written in the tag. Decoders add their own 529 samples to it: a stream
+ * without the tag decodes 576 + 529 = 1,105 samples late.
+ */
 export const LAME_ENCODER_DELAY = 576;
-const DECODER_DELAY = 529;
-/** Samples the first decoded sample of a plain LAME stream lags its input by. */
-export const LAME_TOTAL_DELAY = LAME_ENCODER_DELAY + DECODER_DELAY;
 
 const XING_FLAGS = 0x0f; // frames | bytes | seek table | quality
 const XING_BYTES = 120;
@@ -25,7 +25,7 @@ const LAME_BYTES = 36;
 export interface InfoTagOptions {
   /** Samples per channel that went into the encoder. */
   samples: number;
-  /** Their sample rate. LAME resamples on its own for low bitrates (e.g. 32 kbps → 16 kHz). */
+  /** Their sample rate. LAME resamples on its own for low bitrates (e.g. 32 kbps → 22.05 kHz). */
   sampleRate: number;
   /** VBR: a "Xing" tag (its seek table matters); CBR: an "Info" tag. */
   vbr: boolean;
@@ -33,13 +33,16 @@ export interface InfoTagOptions {
   vbrQuality?: number;
 }
 
-/** CRC-16/ARC (polynomial 0x8005 reflected, initial 0), the CRC of the LAME tag. */
+const CRC16_TABLE = Uint16Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte;
+  for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  return crc;
+});
+
+/** CRC-16/ARC (polynomial 0x8005 reflected, initial 0), the CRC of the LAME tag and of the music. */
 export function crc16(bytes: Uint8Array, crc = 0): number {
-  for (let i = 0; i < bytes.length; i++) {
-    crc ^= bytes[i]!;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
-  }
-  return crc & 0xffff;
+  for (let i = 0; i < bytes.length; i++) crc = (crc >>> 8) ^ CRC16_TABLE[(crc ^ bytes[i]!) & 0xff]!;
+  return crc;
 }
 
 function sideInfoBytes(h: FrameHeader): number {
@@ -128,7 +131,7 @@ export function withInfoTag(mp3: Uint8Array, opts: InfoTagOptions): Uint8Array {
   out[l + 21] = LAME_ENCODER_DELAY >> 4;
   out[l + 22] = ((LAME_ENCODER_DELAY & 0x0f) << 4) | (padding >> 8);
   out[l + 23] = padding & 0xff;
-  out[l + 24] = sourceRateCode(first.sampleRate) << 6;
+  out[l + 24] = sourceRateCode(opts.sampleRate) << 6;
   writeU32(out, l + 28, total);
   const musicCrc = crc16(mp3);
   out[l + 32] = musicCrc >> 8;
