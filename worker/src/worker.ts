@@ -125,11 +125,12 @@ export class Worker {
       logger.info({ job: hash }, `job claimed${attempt ? ` (attempt ${attempt})` : ''}`);
       const result = await runJob({ ...this.deps, workerId: this.id }, hash, abort.signal);
       const seconds = (Date.now() - started) / 1000;
-      await this.untilRedis(() => queue.complete(this.id, hash, seconds));
+      const owned = await this.untilRedis(() => queue.complete(this.id, hash, seconds));
       this.jobsDone++;
       metrics.jobs.inc({ result: 'done' });
       metrics.duration.observe(seconds);
       logger.info({ job: hash }, `job done in ${seconds.toFixed(1)} s (${result.stems.join(', ')})`);
+      if (owned) this.dropUpload(hash);
       this.callback(hash);
     } catch (err) {
       if (err instanceof JobAborted || abort.signal.aborted) {
@@ -159,6 +160,16 @@ export class Worker {
         if (attempt === 1) this.deps.logger.warn(`redis unavailable (${(err as Error).message}); waiting to record the job's outcome`);
       },
     });
+  }
+
+  /**
+   * The upload in bucket `queue` has served its purpose once the job is recorded done by the worker
+   * that owned it (a worker that lost the job to the reaper leaves it to the new owner). A
+   * re-separation request uploads the MP3 again. Failed jobs keep theirs for inspection.
+   */
+  private dropUpload(hash: string): void {
+    const { store, logger } = this.deps;
+    store.removeUpload(hash).catch((err: Error) => logger.warn({ job: hash }, `upload not removed from the queue bucket: ${err.message}`));
   }
 
   /** Fire-and-forget: the callback's retries never hold up the queue. */

@@ -100,6 +100,8 @@ describe('worker job loop', () => {
     expect(callbacks[0]!.headers['x-msaas-songhash']).toBe(hash);
     expect(await queue.length()).toBe(0);
     expect(await queue.held('loop-a')).toEqual([]);
+    // the consumed upload leaves the queue bucket
+    await waitFor(async () => !(await objects.hasUpload(hash)), { timeoutMs: 5000, what: 'upload removed' });
   });
 
   it('fails bad audio with a readable reason without retrying, and keeps serving', async () => {
@@ -108,6 +110,7 @@ describe('worker job loop', () => {
     await waitFor(async () => (await queue.getJob(good))?.state === 'done', { timeoutMs: 10_000, what: 'good job done' });
     expect(await queue.getJob(bad)).toMatchObject({ state: 'failed', attempts: 1, error: 'bad audio: decodes to nothing' });
     expect(await queue.dead()).toContain(bad);
+    expect(await createObjectStore(store.endpoint, config).hasUpload(bad)).toBe(true); // kept for inspection
   });
 
   it('retries a crashing job up to MAX_ATTEMPTS, then moves it to dead', async () => {
