@@ -1,6 +1,6 @@
 // @ts-check
 // The worker's heartbeat, on a thread of its own. The job loop's thread runs the separation's
-// synchronous DSP (STFT, iSTFT, MP3 encoding) for seconds at a stretch, longer still on a busy
+// synchronous DSP (STFT, iSTFT, MP3 encoding) in steps of up to ~0.4 s, and much longer on a busy
 // machine; a heartbeat that waits for it lets a live worker pass for dead and its job run twice.
 // This thread dies with the process, so the heartbeat still stops the moment the worker does.
 // Plain JavaScript so it loads the same way under tsx, vitest and node alone.
