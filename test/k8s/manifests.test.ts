@@ -89,6 +89,11 @@ describe.skipIf(!kubectl)('kustomize render', () => {
     const script = job.spec.template.spec.containers[0].args.join('\n');
     expect(script).toMatch(/for bucket in queue output/);
     expect(script).toMatch(/mb --ignore-existing/);
+    // leftover uploads (failed jobs) expire; stems never do
+    expect(script).toMatch(/ilm rule add --expire-days "\$QUEUE_UPLOAD_EXPIRE_DAYS" local\/queue\n/);
+    expect(script).not.toMatch(/ilm rule add[^\n]*local\/output/);
+    const days = job.spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'QUEUE_UPLOAD_EXPIRE_DAYS');
+    expect(Number(days.value)).toBeGreaterThanOrEqual(1);
   });
 });
 
