@@ -69,7 +69,7 @@ export async function createMp3StreamEncoder(
       sink.push(encoder.finalize());
       const bare = sink.concat();
       if (samples === 0) return bare;
-      return withInfoTag(bare, { samples, sampleRate, vbr: vbrQuality !== undefined, vbrQuality });
+      return withInfoTag(bare, { samples, sampleRate, vbrQuality });
     },
   };
 }

@@ -121,11 +121,15 @@ function isTagAt(b: Uint8Array, pos: number, end: number): boolean {
   );
 }
 
+/** Bytes of Layer III side information after the 4-byte header (where a Xing/Info tag starts). */
+export function sideInfoBytes(h: FrameHeader): number {
+  return h.versionBits === 3 ? (h.channels === 1 ? 17 : 32) : h.channels === 1 ? 9 : 17;
+}
+
 /** Frame count promised by a Xing/Info header in this frame, if any. */
 function xingFrameCount(b: Uint8Array, pos: number, h: FrameHeader): number | null {
   if (h.layer !== 3) return null;
-  const sideInfo = h.versionBits === 3 ? (h.channels === 1 ? 17 : 32) : h.channels === 1 ? 9 : 17;
-  const at = pos + 4 + sideInfo;
+  const at = pos + 4 + sideInfoBytes(h);
   if (!asciiAt(b, at, 'Xing') && !asciiAt(b, at, 'Info')) return null;
   const flags = (b[at + 4] << 24) | (b[at + 5] << 16) | (b[at + 6] << 8) | b[at + 7];
   if (!(flags & 1)) return null;

@@ -1,4 +1,4 @@
-import { parseFrameHeader, type FrameHeader } from './mp3-frames.ts';
+import { parseFrameHeader, sideInfoBytes, type FrameHeader } from './mp3-frames.ts';
 
 /**
  * The Xing/Info + LAME header frame that LAME's own front end writes at the start of a file and
@@ -27,9 +27,7 @@ export interface InfoTagOptions {
   samples: number;
   /** Their sample rate. LAME resamples on its own for low bitrates (e.g. 32 kbps → 22.05 kHz). */
   sampleRate: number;
-  /** VBR: a "Xing" tag (its seek table matters); CBR: an "Info" tag. */
-  vbr: boolean;
-  /** LAME VBR quality 0..9 (recorded in the tag's quality field), when vbr. */
+  /** LAME VBR quality 0..9 for a VBR stream ("Xing" tag, quality recorded); absent for CBR ("Info"). */
   vbrQuality?: number;
 }
 
@@ -43,10 +41,6 @@ const CRC16_TABLE = Uint16Array.from({ length: 256 }, (_, byte) => {
 export function crc16(bytes: Uint8Array, crc = 0): number {
   for (let i = 0; i < bytes.length; i++) crc = (crc >>> 8) ^ CRC16_TABLE[(crc ^ bytes[i]!) & 0xff]!;
   return crc;
-}
-
-function sideInfoBytes(h: FrameHeader): number {
-  return h.versionBits === 3 ? (h.channels === 1 ? 17 : 32) : h.channels === 1 ? 9 : 17;
 }
 
 /** Offsets of the frames of a bare encoder output (no tags), which must be frames end to end. */
@@ -107,6 +101,7 @@ export function withInfoTag(mp3: Uint8Array, opts: InfoTagOptions): Uint8Array {
   if (padding < 0 || padding > 0xfff) {
     throw new Error(`${encoded} samples in ${frames} frames leave a padding of ${padding}, outside 0..4095`);
   }
+  const vbr = opts.vbrQuality !== undefined;
   const { header, length } = tagFrameHeader(mp3, first);
   const total = length + mp3.length;
   const out = new Uint8Array(total);
@@ -114,7 +109,7 @@ export function withInfoTag(mp3: Uint8Array, opts: InfoTagOptions): Uint8Array {
   out.set(mp3, length);
 
   const x = 4 + sideInfoBytes(first);
-  out.set(new TextEncoder().encode(opts.vbr ? 'Xing' : 'Info'), x);
+  out.set(new TextEncoder().encode(vbr ? 'Xing' : 'Info'), x);
   writeU32(out, x + 4, XING_FLAGS);
   writeU32(out, x + 8, frames);
   writeU32(out, x + 12, total);
@@ -122,11 +117,11 @@ export function withInfoTag(mp3: Uint8Array, opts: InfoTagOptions): Uint8Array {
     const pos = length + offsets[Math.floor((i * frames) / 100)]!;
     out[x + 16 + i] = Math.min(255, Math.floor((pos * 256) / total));
   }
-  writeU32(out, x + 116, opts.vbr ? 100 - 10 * (opts.vbrQuality ?? 2) : 0);
+  writeU32(out, x + 116, opts.vbrQuality === undefined ? 0 : 100 - 10 * opts.vbrQuality);
 
   const l = x + XING_BYTES;
   out.set(new TextEncoder().encode('LAME3.100'), l);
-  out[l + 9] = opts.vbr ? 4 : 1; // tag revision 0 | VBR method: 4 = VBR mtrh (LAME's default), 1 = CBR
+  out[l + 9] = vbr ? 4 : 1; // tag revision 0 | VBR method: 4 = VBR mtrh (LAME's default), 1 = CBR
   // l+10 lowpass, l+11..18 ReplayGain, l+19 flags/ATH, l+20 bitrate: 0 = not recorded
   out[l + 21] = LAME_ENCODER_DELAY >> 4;
   out[l + 22] = ((LAME_ENCODER_DELAY & 0x0f) << 4) | (padding >> 8);
