@@ -12,3 +12,4 @@ export * from './callbackPolicy.ts';
 export * from './mp3sniff.ts';
 export * from './async.ts';
 export * from './transient.ts';
+export * from './api.ts';

@@ -1,0 +1,66 @@
+/**
+ * The HTTP API's wire shapes: what rest answers and what every client (the typed client in
+ * `client.ts`, the sample scripts, the tests, the benchmarks and the web page's JSDoc) reads.
+ * The job itself is `JobView` in job.ts.
+ */
+import type { JobView } from './job.ts';
+import type { Track } from './tracks.ts';
+
+/** The models a job may name; the first is the default. */
+export const MODELS = ['htdemucs'] as const;
+export type ModelName = (typeof MODELS)[number];
+export const DEFAULT_MODEL: ModelName = MODELS[0];
+
+/** What a submission did, as a machine code: a new job, one already waiting or running, or stems already there. */
+export const SUBMIT_RESULTS = ['enqueued', 'queued', 'done'] as const;
+export type SubmitResult = (typeof SUBMIT_RESULTS)[number];
+
+/** The lab's sentences for each result (its clients match on these). */
+export const SUBMIT_REASONS: Record<SubmitResult, string> = {
+  enqueued: 'Song enqueued for separation',
+  queued: 'Song already queued',
+  done: 'Song already separated',
+};
+
+/** `POST /apiv1/separate` */
+export interface SubmitResponse {
+  hash: string;
+  result: SubmitResult;
+  reason: string;
+  job: JobView | null;
+}
+
+/** `GET /apiv1/queue` */
+export interface QueueResponse {
+  queue: string[];
+}
+
+/** `GET /apiv1/info` */
+export interface InfoResponse {
+  maxUploadMb: number;
+  tracks: readonly Track[];
+  model: ModelName;
+  authRequired: boolean;
+}
+
+/** `DELETE /apiv1/track/:h/:t`, `GET|DELETE /apiv1/remove/:h/:t` */
+export interface RemoveStemResponse {
+  hash: string;
+  track: Track;
+  removed: true;
+  reason: string;
+}
+
+/** `DELETE /apiv1/jobs/:h` */
+export interface DeleteSongResponse {
+  hash: string;
+  removed: true;
+  /** How many stems were removed from the store. */
+  stems: number;
+}
+
+/** Every 4xx/5xx answer. */
+export interface ErrorBody {
+  error: string;
+  detail: string;
+}
