@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { parseKeyEntries } from './tenants.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -32,10 +33,22 @@ export const ConfigSchema = z.object({
   ORT_MEMORY_ARENA: bool.optional(),
   MP3_VBR_QUALITY: z.coerce.number().int().min(0).max(9).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  API_KEYS: optionalString.transform((v) =>
-    v === undefined ? [] : v.split(',').map((k) => k.trim()).filter((k) => k.length > 0),
-  ),
+  /** `id:key` or bare `key` entries, comma-separated (tenants.ts); with `API_KEYS_FILE`, one entry a line. */
+  API_KEYS: optionalString,
+  API_KEYS_FILE: optionalString,
   RATE_LIMIT_PER_MIN: z.coerce.number().int().positive().default(600),
+  /** Submissions have a window of their own, apart from status reads. */
+  SUBMIT_RATE_LIMIT_PER_MIN: z.coerce.number().int().positive().default(60),
+  /** Queued + processing songs one tenant may have at once; 0 = no limit. */
+  MAX_ACTIVE_JOBS_PER_KEY: z.coerce.number().int().min(0).default(10),
+  /** Minutes of audio one tenant may submit per UTC day; unset = no limit. */
+  MAX_AUDIO_MINUTES_PER_DAY: z.coerce.number().positive().optional(),
+  /** How long a finished or failed song (record, stems, upload) is kept; fractions allowed; 0 = forever. */
+  RETENTION_DAYS: z.coerce.number().min(0).default(7),
+  /** How often rest looks for songs past their retention. */
+  RETENTION_SWEEP_SEC: z.coerce.number().positive().default(60),
+  /** With a secret, every callback is signed (X-MSaaS-Signature) so its receiver can verify it. */
+  CALLBACK_SECRET: optionalString,
   CALLBACK_ALLOW_PRIVATE: bool.default(false),
   CALLBACK_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   CALLBACK_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
@@ -66,6 +79,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}=${JSON.stringify(merged[String(i.path[0])] ?? '')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (parsed.data.API_KEYS) {
+    try {
+      parseKeyEntries(parsed.data.API_KEYS, 'API_KEYS');
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`);
+    }
   }
   return parsed.data;
 }

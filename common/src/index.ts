@@ -13,3 +13,5 @@ export * from './mp3sniff.ts';
 export * from './async.ts';
 export * from './transient.ts';
 export * from './api.ts';
+export * from './client.ts';
+export * from './tenants.ts';

@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { loadTenantDirectory } from '@msaas/common';
 import type { AppDeps } from './deps.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { rateLimit, requireApiKey } from './auth.ts';
@@ -67,8 +68,9 @@ export function createApp(deps: AppDeps): Express {
     res.json({ service: 'msaas-ts', status: 'ok', api: '/apiv1' });
   });
 
-  app.use('/apiv1', requireApiKey(config.API_KEYS));
+  app.use('/apiv1', requireApiKey(loadTenantDirectory(config)));
   app.use('/apiv1', rateLimit(deps.queue.redis, deps.queue.keys, config.RATE_LIMIT_PER_MIN));
+  app.post('/apiv1/separate', rateLimit(deps.queue.redis, deps.queue.keys, config.SUBMIT_RATE_LIMIT_PER_MIN, { scope: 'submit', what: 'submissions' }));
   app.use('/apiv1', jsonBodyParser(config.MAX_UPLOAD_MB));
   app.use(infoRouter(deps));
   app.use(separateRouter(deps));

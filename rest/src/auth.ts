@@ -1,10 +1,8 @@
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
-import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Keys } from '@msaas/common';
+import type { Response } from 'express';
+import { IMPLICIT_TENANT, type Keys, type Tenant, type TenantDirectory } from '@msaas/common';
 import { ApiError } from './errors.ts';
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 function presentedKey(header: string | undefined, xApiKey: string | undefined): string | null {
   if (xApiKey) return xApiKey.trim();
@@ -12,17 +10,25 @@ function presentedKey(header: string | undefined, xApiKey: string | undefined): 
   return m ? m[1]!.trim() : null;
 }
 
-/** When API keys are configured, every /apiv1 route needs one (Bearer or X-API-Key). */
-export function requireApiKey(keys: string[]): RequestHandler {
-  const digests = keys.map(digest);
+/** The tenant a request acts for (set by `requireApiKey`; the implicit tenant when keys are off). */
+export function tenantOf(res: Response): Tenant {
+  return (res.locals.tenant as Tenant | undefined) ?? IMPLICIT_TENANT;
+}
+
+/** When API keys are configured, every /apiv1 route needs one (Bearer or X-API-Key); the key names the tenant. */
+export function requireApiKey(tenants: TenantDirectory): RequestHandler {
   return (req, res, next) => {
-    if (digests.length === 0) return next();
+    if (!tenants.authRequired) {
+      res.locals.tenant = IMPLICIT_TENANT;
+      return next();
+    }
     const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
-    const d = key ? digest(key) : null;
-    if (!d || !digests.some((k) => timingSafeEqual(k, d))) {
+    const tenant = key ? tenants.lookup(key) : null;
+    if (!tenant) {
       return next(new ApiError(401, 'unauthorized', 'missing or invalid API key (send Authorization: Bearer <key> or X-API-Key)', { 'WWW-Authenticate': 'Bearer' }));
     }
-    res.locals.apiKeyId = d.toString('hex').slice(0, 16);
+    res.locals.tenant = tenant;
+    res.locals.authenticated = true;
     next();
   };
 }
@@ -32,9 +38,11 @@ export function requireApiKey(keys: string[]): RequestHandler {
  * are on, per client address otherwise. If Redis is unreachable the limiter lets requests through
  * (the routes that need Redis answer 503 themselves).
  */
-export function rateLimit(redis: Redis, keys: Keys, perMinute: number): RequestHandler {
+export function rateLimit(redis: Redis, keys: Keys, perMinute: number, opts: { scope?: string; what?: string } = {}): RequestHandler {
+  const scope = opts.scope ? `${opts.scope}:` : '';
+  const what = opts.what ?? 'requests';
   return async (req, res, next) => {
-    const who = (res.locals.apiKeyId as string | undefined) ?? `ip:${req.ip ?? 'unknown'}`;
+    const who = scope + (res.locals.authenticated ? `t:${tenantOf(res).id}` : `ip:${req.ip ?? 'unknown'}`);
     const nowSec = Math.floor(Date.now() / 1000);
     const window = Math.floor(nowSec / 60);
     const key = keys.rate(who, window);
@@ -49,7 +57,7 @@ export function rateLimit(redis: Redis, keys: Keys, perMinute: number): RequestH
     res.set('RateLimit-Remaining', String(Math.max(0, perMinute - count)));
     if (count > perMinute) {
       const retryAfter = String(60 - (nowSec % 60));
-      return next(new ApiError(429, 'rate_limited', `more than ${perMinute} requests per minute; retry in ${retryAfter} s`, { 'Retry-After': retryAfter }));
+      return next(new ApiError(429, 'rate_limited', `more than ${perMinute} ${what} per minute; retry in ${retryAfter} s`, { 'Retry-After': retryAfter }));
     }
     next();
   };

@@ -1,3 +1,4 @@
+import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { checkCallbackUrl, guardedLookup, type Callback } from '@msaas/common';
@@ -8,6 +9,16 @@ export interface CallbackOptions {
   retries: number;
   headers?: Record<string, string>;
   resolve?: (host: string) => Promise<string[]>;
+  /** With a secret every attempt carries `X-MSaaS-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+  secret?: string | undefined;
+  /** One id per delivery, the same on every retry (`X-MSaaS-Event-Id`); a new one when absent. */
+  eventId?: string;
+  now?: () => number;
+}
+
+/** The signature header's value for a body sent at unix time `t` (what a receiver recomputes). */
+export function callbackSignature(secret: string, body: string, t: number): string {
+  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`;
 }
 
 /**
@@ -23,11 +34,15 @@ export async function fireCallback(callback: Callback, opts: CallbackOptions): P
   if (!verdict.ok) return `skipped: ${verdict.reason}`;
   const body = JSON.stringify(callback.data ?? null);
   const lookup = guardedLookup(policy);
+  const eventId = opts.eventId ?? randomUUID();
+  const now = opts.now ?? Date.now;
   let last = '';
   for (let attempt = 0; attempt <= opts.retries; attempt++) {
     if (attempt > 0) await new Promise((r) => setTimeout(r, 500 * 2 ** (attempt - 1)));
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...opts.headers, 'X-MSaaS-Event-Id': eventId };
+    if (opts.secret) headers['X-MSaaS-Signature'] = callbackSignature(opts.secret, body, Math.floor(now() / 1000));
     try {
-      const status = await post(verdict.url, body, { 'Content-Type': 'application/json', ...opts.headers }, lookup, opts.timeoutMs);
+      const status = await post(verdict.url, body, headers, lookup, opts.timeoutMs);
       if (status < 500) return `delivered: HTTP ${status}${attempt > 0 ? ` after ${attempt + 1} tries` : ''}`;
       last = `HTTP ${status}`;
     } catch (err) {

@@ -5,7 +5,7 @@ import type { AppDeps } from '../deps.ts';
 export function infoRouter({ config }: AppDeps): Router {
   const router = Router();
   router.get('/apiv1/info', (_req, res) => {
-    res.json({ maxUploadMb: config.MAX_UPLOAD_MB, tracks: TRACKS, model: 'htdemucs', authRequired: config.API_KEYS.length > 0 });
+    res.json({ maxUploadMb: config.MAX_UPLOAD_MB, tracks: TRACKS, model: 'htdemucs', authRequired: Boolean(config.API_KEYS || config.API_KEYS_FILE) });
   });
   return router;
 }
