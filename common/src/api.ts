@@ -64,3 +64,17 @@ export interface ErrorBody {
   error: string;
   detail: string;
 }
+
+/** `GET /healthz` */
+export interface HealthResponse {
+  status: 'ok';
+}
+
+/** `GET /readyz` when ready (when not: 503 with `error: 'not_ready'`, the failing checks in `detail`). */
+export interface ReadyResponse {
+  status: 'ready';
+  /** `ok`, or what went wrong. */
+  checks: { redis: string; objectStore: string };
+  /** In a cluster: rest's ClusterStatus (rest/src/cluster.ts). */
+  cluster?: unknown;
+}

@@ -1,0 +1,293 @@
+/**
+ * The typed client of the HTTP API, used by the sample scripts, the tests and the benchmarks.
+ * It needs only what Node 20 and browsers both have (fetch, FormData, Blob, AbortSignal,
+ * TextDecoder): no Node module. Node-only conveniences (stems to disk, the env) are in
+ * scripts/api-client.ts.
+ */
+import type { DeleteSongResponse, ErrorBody, HealthResponse, InfoResponse, ModelName, QueueResponse, ReadyResponse, RemoveStemResponse, SubmitResponse } from './api.ts';
+import { stemUrl, type Callback, type JobView } from './job.ts';
+import type { Track } from './tracks.ts';
+
+/** A 4xx/5xx answer, from its `{error, detail}` body. A body that is not JSON gives `error: "http_<status>"`. */
+export class ApiError extends Error implements ErrorBody {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly detail: string,
+  ) {
+    super(`HTTP ${status} ${error}: ${detail}`);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ClientOptions {
+  /** Where rest answers, e.g. `http://localhost:5000`. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** Default limit of each request, in ms (none when absent). The event stream of `follow` is exempt. */
+  timeoutMs?: number;
+}
+
+/** Per call: a signal to abort it, and/or a limit in ms instead of the client's default. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface SubmitOptions extends CallOptions {
+  callback?: Callback;
+  model?: ModelName;
+}
+
+export interface UploadOptions extends SubmitOptions {
+  /** The file name the job records (default `upload.mp3`). */
+  filename?: string;
+}
+
+export interface StemOptions extends CallOptions {
+  /** Bytes `start`..`end` (inclusive; to the end of the file without `end`): a 206 answer. */
+  range?: { start: number; end?: number };
+}
+
+export interface RemoveStemOptions extends CallOptions {
+  /** Use the lab's `GET /apiv1/remove/:h/:t` instead of `DELETE /apiv1/track/:h/:t`. */
+  lab?: boolean;
+}
+
+export interface FollowOptions {
+  /** Called with the first view of the job and whenever its state, position or progress (to the percent) changes. */
+  onChange?: (job: JobView) => void;
+  /** Stop as soon as this holds, if before a terminal state (default: stop at `done` or `failed` only). */
+  until?: (job: JobView) => boolean;
+  /** Poll `GET /apiv1/jobs/:h` (default; sees queue positions change) or read its event stream. */
+  via?: 'poll' | 'events';
+  /** Polling period in ms (default 500). */
+  intervalMs?: number;
+  /** Give up after this many ms in all. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A downloaded stem or zip. */
+export interface Download {
+  bytes: Uint8Array;
+  contentType: string | null;
+  /** `bytes <start>-<end>/<size>` for a range. */
+  contentRange: string | null;
+}
+
+export const isTerminal = (job: Pick<JobView, 'state'>): boolean => job.state === 'done' || job.state === 'failed';
+
+/** Node's Buffer, where there is one: typed here so that this file needs no Node types. */
+const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, offset: number, length: number): { toString(encoding: 'base64'): string } } }).Buffer;
+
+/** Base64 of the bytes: with Buffer where there is one (20× faster), else btoa. */
+export function toBase64(bytes: Uint8Array): string {
+  if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The `event:`/`data:` blocks of a text/event-stream body. */
+async function* serverSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; data: string }> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = 'message';
+        const data: string[] = [];
+        for (const line of block.split('\n')) {
+          const colon = line.indexOf(':');
+          if (colon === 0) continue; // a comment (the server's pings)
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'event') event = value;
+          else if (field === 'data') data.push(value);
+        }
+        if (data.length) yield { event, data: data.join('\n') };
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+async function apiError(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  if (/^application\/json/.test(res.headers.get('content-type') ?? '')) {
+    try {
+      const body = JSON.parse(text) as Partial<ErrorBody>;
+      if (typeof body.error === 'string') return new ApiError(res.status, body.error, typeof body.detail === 'string' ? body.detail : '');
+    } catch {
+      // not the promised JSON: reported as below
+    }
+  }
+  return new ApiError(res.status, `http_${res.status}`, text.slice(0, 200));
+}
+
+/** A Blob of the bytes (without a copy when they are on an ordinary ArrayBuffer). */
+function mp3Blob(mp3: Uint8Array | Blob): Blob {
+  if (mp3 instanceof Blob) return mp3;
+  const bytes = mp3.buffer instanceof ArrayBuffer ? (mp3 as Uint8Array<ArrayBuffer>) : new Uint8Array(mp3);
+  return new Blob([bytes], { type: 'audio/mpeg' });
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+
+  constructor(private readonly options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+  }
+
+  /**
+   * One request; a non-2xx answer throws ApiError. Network failures and timeouts throw as fetch
+   * does. `timeoutMs: undefined` given explicitly means no limit.
+   */
+  async request(path: string, init: RequestInit & CallOptions = {}): Promise<Response> {
+    const { signal, timeoutMs: callTimeoutMs, ...rest } = init;
+    const timeoutMs = 'timeoutMs' in init ? callTimeoutMs : this.options.timeoutMs;
+    const signals = [signal, timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)].filter((s): s is AbortSignal => s !== undefined);
+    const headers = new Headers(rest.headers);
+    if (this.options.apiKey) headers.set('Authorization', `Bearer ${this.options.apiKey}`);
+    const res = await fetch(`${this.baseUrl}${path}`, { ...rest, headers, ...(signals.length ? { signal: AbortSignal.any(signals) } : {}) });
+    if (!res.ok) throw await apiError(res);
+    return res;
+  }
+
+  private async json<T>(path: string, init?: RequestInit & CallOptions): Promise<T> {
+    return (await (await this.request(path, init)).json()) as T;
+  }
+
+  private async download(path: string, opts: StemOptions = {}): Promise<Download> {
+    const { range, ...call } = opts;
+    const headers: Record<string, string> = range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {};
+    const res = await this.request(path, { ...call, headers });
+    return { bytes: new Uint8Array(await res.arrayBuffer()), contentType: res.headers.get('content-type'), contentRange: res.headers.get('content-range') };
+  }
+
+  /** `POST /apiv1/separate` with the lab's JSON: the MP3 in base64, optionally a callback. */
+  submit(mp3: Uint8Array, opts: SubmitOptions = {}): Promise<SubmitResponse> {
+    const { callback, model, ...call } = opts;
+    const body = JSON.stringify({ mp3: toBase64(mp3), ...(callback ? { callback } : {}), ...(model ? { model } : {}) });
+    return this.json('/apiv1/separate', { ...call, method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+  }
+
+  /** `POST /apiv1/separate` as a multipart upload: field `file`, optionally `callback` (JSON) and `model`. */
+  upload(mp3: Uint8Array | Blob, opts: UploadOptions = {}): Promise<SubmitResponse> {
+    const { callback, model, filename = 'upload.mp3', ...call } = opts;
+    const form = new FormData();
+    form.append('file', mp3Blob(mp3), filename);
+    if (callback) form.append('callback', JSON.stringify(callback));
+    if (model) form.append('model', model);
+    return this.json('/apiv1/separate', { ...call, method: 'POST', body: form });
+  }
+
+  /** `GET /apiv1/jobs/:h` */
+  job(hash: string, call?: CallOptions): Promise<JobView> {
+    return this.json(`/apiv1/jobs/${hash}`, call);
+  }
+
+  /**
+   * The job until it is done or failed (or `until` holds): the last view. A job removed meanwhile
+   * throws the 404 ApiError; a timeout throws an Error saying how long it waited.
+   */
+  async follow(hash: string, opts: FollowOptions = {}): Promise<JobView> {
+    const deadline = opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs);
+    const signals = [opts.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length ? AbortSignal.any(signals) : undefined;
+    let last = '';
+    /** Reports a view; true when following ends with it. */
+    const seen = (job: JobView): boolean => {
+      const key = `${job.state}:${job.progress.toFixed(2)}:${job.position}`;
+      if (key !== last) opts.onChange?.(job);
+      last = key;
+      return isTerminal(job) || (opts.until?.(job) ?? false);
+    };
+    try {
+      for (;;) {
+        if (opts.via === 'events') {
+          const res = await this.request(`/apiv1/jobs/${hash}/events`, { headers: { Accept: 'text/event-stream' }, timeoutMs: undefined, ...(signal ? { signal } : {}) });
+          for await (const { event, data } of serverSentEvents(res.body!)) {
+            if (event === 'gone') break;
+            if (event !== 'job') continue;
+            const job = JSON.parse(data) as JobView;
+            if (seen(job)) return job;
+          }
+          // The stream ended early (the song removed, rest shutting down): the job as it is now, or its 404.
+        }
+        const job = await this.job(hash, signal ? { signal } : {});
+        if (seen(job)) return job;
+        await pause(opts.intervalMs ?? 500, signal);
+      }
+    } catch (err) {
+      if (deadline?.aborted && !opts.signal?.aborted) throw new Error(`gave up following ${hash} after ${opts.timeoutMs! / 1000} s`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** `GET /apiv1/queue` */
+  queue(call?: CallOptions): Promise<QueueResponse> {
+    return this.json('/apiv1/queue', call);
+  }
+
+  /** `GET /apiv1/info` */
+  info(call?: CallOptions): Promise<InfoResponse> {
+    return this.json('/apiv1/info', call);
+  }
+
+  /** `GET /apiv1/track/:h/:t.mp3` */
+  stem(hash: string, track: Track, opts?: StemOptions): Promise<Download> {
+    return this.download(stemUrl(hash, track), opts);
+  }
+
+  /** `GET /apiv1/jobs/:h/zip`: every stem there is. */
+  zip(hash: string, call?: CallOptions): Promise<Download> {
+    return this.download(`/apiv1/jobs/${hash}/zip`, call);
+  }
+
+  /** `DELETE /apiv1/jobs/:h`: the job, its upload and its stems. */
+  deleteSong(hash: string, call?: CallOptions): Promise<DeleteSongResponse> {
+    return this.json(`/apiv1/jobs/${hash}`, { ...call, method: 'DELETE' });
+  }
+
+  /** `DELETE /apiv1/track/:h/:t`, or the lab's `GET /apiv1/remove/:h/:t`. */
+  removeStem(hash: string, track: Track, opts: RemoveStemOptions = {}): Promise<RemoveStemResponse> {
+    const { lab, ...call } = opts;
+    return lab ? this.json(`/apiv1/remove/${hash}/${track}`, call) : this.json(`/apiv1/track/${hash}/${track}`, { ...call, method: 'DELETE' });
+  }
+
+  /** `GET /healthz`: the process is alive. */
+  health(call?: CallOptions): Promise<HealthResponse> {
+    return this.json('/healthz', call);
+  }
+
+  /** `GET /readyz`: Redis and the object store answer; a 503 ApiError (`not_ready`) when not. */
+  ready(call?: CallOptions): Promise<ReadyResponse> {
+    return this.json('/readyz', call);
+  }
+}
