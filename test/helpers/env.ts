@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { beforeAll, beforeEach, describe, it, type TestFunction } from 'vitest';
 import { loadConfig, startEmbeddedStore, type Config, type EmbeddedStore } from '@msaas/common';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -56,4 +58,60 @@ export async function waitFor<T>(probe: () => Promise<T | null | undefined | fal
     if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }
+}
+
+/** Under CI (CI=true, as CI runners and .ci/run set it) a test whose tool is missing fails instead of skipping. */
+export const IN_CI = /^(1|true|yes)$/i.test(process.env.CI ?? '');
+
+/**
+ * A command-line tool some tests need, probed once per test file. The one rule for such tests:
+ * with the tool they run; without it they FAIL under CI (scripts/ci-prereqs.sh installs every such
+ * tool, so a missing one is a broken CI machine, not a reason to pass), and elsewhere they skip,
+ * each skipped test carrying the reason (and a warning on stderr says it once per file).
+ *
+ * Register the tests with `tool.describe` / `tool.it`, and do setup that runs the tool in
+ * `tool.beforeAll` (it does not run when the tool is missing), never at collection time.
+ */
+export interface RequiredTool {
+  name: string;
+  /** null when the tool runs, else why the tests cannot. */
+  missing: string | null;
+  describe(title: string, fn: () => void): void;
+  it(title: string, fn: TestFunction, timeout?: number): void;
+  beforeAll(fn: () => unknown, timeout?: number): void;
+}
+
+export function requireTool(name: string, opts: { probe: string[]; neededFor: string; install: string }): RequiredTool {
+  const r = spawnSync(name, opts.probe, { encoding: 'utf8', timeout: 30_000 });
+  const missing =
+    r.status === 0
+      ? null
+      : `${name} ${r.error ? 'not found on PATH' : `failed (\`${name} ${opts.probe.join(' ')}\` exited ${r.status})`}, needed for ${opts.neededFor}; ` +
+        `install it (${opts.install}; scripts/ci-prereqs.sh does in CI)`;
+  const failure = missing && `${missing}. CI=true, so the test FAILS instead of skipping.`;
+  const skipNote = missing && `SKIPPED: ${missing}`;
+  if (missing) console.warn(`[${name}] ${IN_CI ? failure : `${skipNote} (under CI=true these tests fail)`}`);
+  const gate = (): void => {
+    if (!missing) return;
+    if (IN_CI) beforeEach(() => { throw new Error(failure!); });
+    else beforeEach((ctx) => ctx.skip(skipNote!));
+  };
+  return {
+    name,
+    missing,
+    describe(title, fn) {
+      describe(title, () => {
+        gate();
+        fn();
+      });
+    },
+    it(title, fn, timeout) {
+      if (!missing) it(title, fn, timeout);
+      else if (IN_CI) it(title, () => { throw new Error(failure!); });
+      else it(title, (ctx) => ctx.skip(skipNote!));
+    },
+    beforeAll(fn, timeout) {
+      if (!missing) beforeAll(fn, timeout);
+    },
+  };
 }

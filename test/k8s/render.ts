@@ -1,12 +1,15 @@
 // Helpers for the manifest tests: render a kustomization with kubectl and check objects
 // against the Kubernetes schemas shipped in kubernetes-models (required fields, types) and
 // @kubernetes/client-node's model type maps (unknown fields, as `kubectl apply --validate=strict`).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import * as k8s from '@kubernetes/client-node';
+import { requireTool } from '../helpers/env.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
@@ -14,10 +17,16 @@ const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Obj = Record<string, any>;
 
-export function kubectlPath(): string | null {
-  const r = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
-  return r.status === 0 ? 'kubectl' : null;
-}
+/**
+ * The render, schema, policy and sizing tests run `kubectl kustomize`: register them with
+ * kubectl.describe / kubectl.it and render in kubectl.beforeAll. Without kubectl they fail under
+ * CI=true and skip, saying why, elsewhere (test/helpers/env.ts requireTool).
+ */
+export const kubectl = requireTool('kubectl', {
+  probe: ['version', '--client'],
+  neededFor: 'the kustomize render, schema, policy and sizing tests (test/k8s)',
+  install: 'bash scripts/ci-prereqs.sh installs a static kubectl from the npm registry',
+});
 
 export function render(dir: string): Obj[] {
   const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', maxBuffer: 32 * 1024 * 1024, cwd: repoRoot });
@@ -27,6 +36,41 @@ export function render(dir: string): Obj[] {
       return d.toJS() as Obj | null;
     })
     .filter((o): o is Obj => o !== null);
+}
+
+export const overlays = { dev: 'k8s/overlays/dev', prod: 'k8s/overlays/prod' } as const;
+export type Overlay = keyof typeof overlays;
+/** dev, prod, and prod with each optional component. */
+export type Rendered = Record<Overlay | 'prodHpa' | 'prodNetpol', Obj[]>;
+
+/** prod plus a component, via a throwaway overlay (kustomize wants relative paths). */
+export function renderProdWith(component: string): Obj[] {
+  const dir = mkdtempSync(path.join(tmpdir(), 'msaas-ov-'));
+  try {
+    const rel = path.relative(dir, path.join(repoRoot, 'k8s'));
+    writeFileSync(path.join(dir, 'kustomization.yaml'), `resources:\n  - ${rel}/overlays/prod\ncomponents:\n  - ${rel}/components/${component}\n`);
+    return render(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every rendering the tests look at (call in kubectl.beforeAll). */
+export function renderAll(): Rendered {
+  return {
+    dev: render(overlays.dev),
+    prod: render(overlays.prod),
+    prodHpa: renderProdWith('hpa-fallback'), // prod without KEDA: the documented fallback
+    prodNetpol: renderProdWith('network-policies'),
+  };
+}
+
+export function namespaceOf(objs: Obj[]): string {
+  return find(objs, 'Namespace', objs.find((o) => o.kind === 'Namespace')?.metadata.name)!.metadata.name;
+}
+
+export function allContainers(spec: Obj): Obj[] {
+  return [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
 }
 
 function splitApiVersion(apiVersion: string): { group: string; version: string } {

@@ -1,0 +1,160 @@
+// The kustomize render of every overlay and component, and each object checked against the
+// Kubernetes schemas (required fields, types, unknown fields) and, for the KEDA CRD and the
+// optional components, field by field. Needs kubectl (test/k8s/render.ts).
+import { BlockList, isIP } from 'node:net';
+import { beforeAll, expect, it } from 'vitest';
+import { isPrivateAddress } from '@msaas/common';
+import {
+  find, kubectl, namespaceOf, type Obj, type Overlay, overlays, podOwners, render, renderAll, type Rendered, schemaErrors, unknownFields,
+} from './render.ts';
+
+const rendered = {} as Rendered;
+kubectl.beforeAll(() => {
+  Object.assign(rendered, renderAll());
+});
+
+kubectl.describe('kustomize render', () => {
+  it.each(Object.keys(overlays) as Overlay[])('renders k8s/overlays/%s with every object namespaced to the overlay', (ov) => {
+    const objs = rendered[ov];
+    expect(objs.length).toBeGreaterThan(10);
+    const ns = namespaceOf(objs);
+    for (const o of objs.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(ns);
+    const kinds = new Set(objs.map((o) => o.kind));
+    for (const k of ['Deployment', 'Service', 'Ingress', 'ConfigMap', 'PodDisruptionBudget', 'StatefulSet', 'Job', 'ServiceAccount', 'Role', 'RoleBinding']) {
+      expect(kinds, `${ov} has a ${k}`).toContain(k);
+    }
+    for (const name of ['rest', 'worker', 'logs']) expect(find(objs, 'Deployment', name), name).toBeDefined();
+    for (const name of ['redis', 'minio']) expect(find(objs, 'StatefulSet', name), name).toBeDefined();
+  });
+
+  it('renders redis/ and minio/ on their own (what deploy-local-dev.sh applies)', () => {
+    const redis = render('redis');
+    const minio = render('minio');
+    expect(find(redis, 'Service', 'redis')?.spec.ports[0].port).toBe(6379);
+    expect(find(minio, 'Service', 'minio')?.spec.ports.map((p: Obj) => p.port).sort()).toEqual([9000, 9001]);
+    expect(find(minio, 'Secret', 'minio-credentials')).toBeDefined();
+    const job = find(minio, 'Job', 'minio-buckets')!;
+    const script = job.spec.template.spec.containers[0].args.join('\n');
+    expect(script).toMatch(/for bucket in queue output/);
+    expect(script).toMatch(/mb --ignore-existing/);
+    // leftover uploads (failed jobs) expire; stems never do
+    expect(script).toMatch(/ilm rule add --expire-days "\$QUEUE_UPLOAD_EXPIRE_DAYS" local\/queue\n/);
+    expect(script).not.toMatch(/ilm rule add[^\n]*local\/output/);
+    const days = job.spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'QUEUE_UPLOAD_EXPIRE_DAYS');
+    expect(Number(days.value)).toBeGreaterThanOrEqual(1);
+  });
+});
+
+kubectl.describe('schema validation', () => {
+  it.each(['dev', 'prod', 'prodHpa', 'prodNetpol'] as const)('every object in %s validates against the Kubernetes schemas, with no unknown fields', (ov) => {
+    const problems: string[] = [];
+    for (const o of rendered[ov]) {
+      if (o.apiVersion === 'keda.sh/v1alpha1') continue; // a CRD: checked field by field below
+      for (const e of schemaErrors(o)) problems.push(`${o.kind}/${o.metadata?.name}: ${e}`);
+      for (const f of unknownFields(o)) problems.push(`${o.kind}/${o.metadata?.name}: unknown field ${f}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('the checkers do catch bad objects (a missing required field, a misspelt field)', () => {
+    const bad = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { selector: {}, template: { spec: { containers: [{ name: 'c', imag: 'x' }] } } } };
+    expect(unknownFields(bad)).toContain('Deployment.spec.template.spec.containers[0].imag');
+    expect(schemaErrors({ ...bad, spec: { selector: {} } }).join()).toMatch(/template/);
+  });
+
+  it('the KEDA ScaledObject (prod) scales the worker Deployment 0 → N on the Redis list toWorker in this namespace', () => {
+    const objs = rendered.prod;
+    const so = objs.filter((o) => o.kind === 'ScaledObject');
+    expect(so).toHaveLength(1);
+    const s = so[0]!;
+    expect(s.apiVersion).toBe('keda.sh/v1alpha1');
+    const allowedSpec = ['scaleTargetRef', 'minReplicaCount', 'maxReplicaCount', 'pollingInterval', 'cooldownPeriod', 'idleReplicaCount', 'initialCooldownPeriod', 'fallback', 'advanced', 'triggers'];
+    expect(Object.keys(s.spec).filter((k) => !allowedSpec.includes(k))).toEqual([]);
+    expect(s.spec.scaleTargetRef).toMatchObject({ name: 'worker' });
+    expect(['apps/v1', undefined]).toContain(s.spec.scaleTargetRef.apiVersion);
+    expect(['Deployment', undefined]).toContain(s.spec.scaleTargetRef.kind);
+    expect(find(objs, 'Deployment', s.spec.scaleTargetRef.name)).toBeDefined();
+    expect(s.spec.minReplicaCount).toBe(0);
+    expect(Number.isInteger(s.spec.maxReplicaCount) && s.spec.maxReplicaCount >= 1).toBe(true);
+    for (const k of ['pollingInterval', 'cooldownPeriod']) expect(Number.isInteger(s.spec[k]) && s.spec[k] > 0, k).toBe(true);
+    expect(s.spec.triggers).toHaveLength(1);
+    const t = s.spec.triggers[0];
+    expect(t.type).toBe('redis');
+    const allowedMeta = ['address', 'addressFromEnv', 'host', 'port', 'listName', 'listLength', 'activationListLength', 'databaseIndex', 'enableTLS', 'unsafeSsl', 'username', 'passwordFromEnv', 'usernameFromEnv'];
+    expect(Object.keys(t.metadata).filter((k) => !allowedMeta.includes(k))).toEqual([]);
+    for (const v of Object.values(t.metadata)) expect(typeof v, 'KEDA trigger metadata values are strings').toBe('string');
+    expect(t.metadata.listName).toBe('toWorker');
+    expect(Number(t.metadata.listLength)).toBeGreaterThanOrEqual(1);
+    expect(t.metadata.activationListLength).toBe('0');
+    // The KEDA operator resolves the address from its own namespace: it must name ours.
+    const ns = namespaceOf(objs);
+    expect(t.metadata.address).toBe(`redis.${ns}.svc.cluster.local:6379`);
+    expect(find(objs, 'Service', 'redis')).toBeDefined();
+    // KEDA owns the count: a replicas field in the Deployment would fight it on every apply.
+    expect(find(objs, 'Deployment', 'worker')!.spec.replicas).toBeUndefined();
+  });
+
+  it('the network-policies component denies ingress by default and opens exactly the ports the services use', () => {
+    const objs = rendered.prodNetpol;
+    const pols = objs.filter((o) => o.kind === 'NetworkPolicy');
+    const deny = pols.find((p) => Object.keys(p.spec.podSelector).length === 0)!;
+    expect(deny.spec.policyTypes).toEqual(['Ingress']);
+    expect(deny.spec.ingress).toBeUndefined();
+    const pods = podOwners(objs);
+    const labelsOf = (name: string, component?: string) =>
+      pods.find((p) => p.podLabels['app.kubernetes.io/name'] === name && (!component || p.podLabels['app.kubernetes.io/component'] === component))!.podLabels;
+    const matches = (sel: Obj, labels: Obj) =>
+      Object.entries(sel.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+      (sel.matchExpressions ?? []).every((e: Obj) => e.operator === 'In' && e.values.includes(labels[e.key]));
+    /** Can a pod with `from` labels (same namespace) reach a pod with `to` labels on `port`? */
+    const allowed = (from: Obj | null, to: Obj, port: number) =>
+      pols.some((p) => matches(p.spec.podSelector, to) && (p.spec.ingress ?? []).some((rule: Obj) =>
+        (rule.ports ?? []).some((pp: Obj) => pp.port === port) &&
+        (!rule.from || (from !== null && rule.from.some((f: Obj) => f.podSelector && !f.namespaceSelector && matches(f.podSelector, from))))));
+    const [rest, worker, logs, redis, minio, job] = [labelsOf('rest'), labelsOf('worker'), labelsOf('logs'), labelsOf('redis'), labelsOf('minio', 'object-store'), labelsOf('minio', 'bucket-setup')];
+    expect(allowed(null, rest, 5000)).toBe(true); // the Ingress controller, from anywhere
+    for (const c of [rest, worker, logs]) expect(allowed(c, redis, 6379)).toBe(true);
+    for (const c of [rest, worker, job]) expect(allowed(c, minio, 9000)).toBe(true);
+    expect(allowed(logs, minio, 9000)).toBe(false);
+    expect(allowed(rest, minio, 9001)).toBe(false);
+    expect(allowed(null, redis, 6379)).toBe(false);
+    const keda = pols.find((p) => p.metadata.name === 'redis-clients')!.spec.ingress[0].from.find((f: Obj) => f.namespaceSelector);
+    expect(keda.namespaceSelector.matchLabels['kubernetes.io/metadata.name']).toBe('keda');
+  });
+
+  it('the network-policies component lets the worker reach Redis, MinIO, DNS and public addresses only (the callback SSRF rule)', () => {
+    const pol = find(rendered.prodNetpol, 'NetworkPolicy', 'worker-egress')!;
+    expect(pol.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'worker' });
+    expect(pol.spec.policyTypes).toEqual(['Egress']);
+    const rules = pol.spec.egress as Obj[];
+    const portsTo = (pred: (to: Obj) => boolean): string[] =>
+      rules.filter((r) => r.to.some(pred)).flatMap((r) => (r.ports ?? []).map((p: Obj) => `${p.protocol}/${p.port}`));
+    expect(portsTo((t) => t.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'redis')).toEqual(['TCP/6379']);
+    expect(portsTo((t) => t.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'object-store')).toEqual(['TCP/9000']);
+    expect(portsTo((t) => t.podSelector?.matchLabels?.['k8s-app'] === 'kube-dns').sort()).toEqual(['TCP/53', 'UDP/53']);
+    const blocks = rules.flatMap((r) => r.to).filter((t: Obj) => t.ipBlock).map((t: Obj) => t.ipBlock as { cidr: string; except: string[] });
+    expect(blocks.map((b) => b.cidr).sort()).toEqual(['0.0.0.0/0', '::/0']);
+    const excepted = new BlockList();
+    for (const cidr of blocks.flatMap((b) => b.except)) {
+      const [net, bits] = cidr.split('/');
+      expect(isPrivateAddress(net!), cidr).toBe(true);
+      excepted.addSubnet(net!, Number(bits), isIP(net!) === 6 ? 'ipv6' : 'ipv4');
+    }
+    const inExcept = (ip: string) => excepted.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+    for (const ip of ['10.1.2.3', '172.20.1.1', '192.168.1.10', '169.254.169.254', '127.0.0.1', '100.64.0.1', 'fd00::1', 'fe80::1', '::1']) {
+      expect(isPrivateAddress(ip)).toBe(true);
+      expect(inExcept(ip), ip).toBe(true);
+    }
+    for (const ip of ['93.184.216.34', '8.8.8.8', '2606:4700::1111']) expect(inExcept(ip), ip).toBe(false);
+  });
+
+  it('dev runs one fixed worker and needs no KEDA; the HPA fallback replaces the ScaledObject', () => {
+    expect(rendered.dev.filter((o) => o.kind === 'ScaledObject')).toEqual([]);
+    expect(find(rendered.dev, 'Deployment', 'worker')!.spec.replicas).toBe(1);
+    const hpa = rendered.prodHpa;
+    expect(hpa.filter((o) => o.kind === 'ScaledObject')).toEqual([]);
+    const h = find(hpa, 'HorizontalPodAutoscaler', 'worker')!;
+    expect(h.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'worker' });
+    expect(h.spec.minReplicas).toBeGreaterThanOrEqual(1);
+  });
+});
