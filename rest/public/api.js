@@ -1,26 +1,21 @@
 // @ts-check
 // Talks to the MSaaS REST API and turns its errors into sentences a musician can act on.
+// The wire types are the server's own, from common/src (type-only imports: the browser never
+// loads those files; `tsc -p rest/tsconfig.page.json` checks this page against them).
 
-/** @typedef {'drums'|'bass'|'other'|'vocals'} Track */
-/** @typedef {'queued'|'processing'|'done'|'failed'} JobState */
-/**
- * @typedef {object} Job
- * @property {string} hash
- * @property {JobState} state
- * @property {number} progress 0..1
- * @property {number|null} position 0 = next to run; only while queued
- * @property {number} attempts
- * @property {string|null} error
- * @property {string} createdAt
- * @property {string} updatedAt
- * @property {number|null} durationSec
- * @property {Partial<Record<Track, string>>} stems
- */
-/** @typedef {{ maxUploadMb: number, tracks: Track[], model: string, authRequired?: boolean }} Info */
-/** @typedef {{ hash: string, reason: string, job?: Job | null }} SeparateResponse */
+/** @typedef {import('../../common/src/tracks.ts').Track} Track */
+/** @typedef {import('../../common/src/job.ts').JobView} JobView */
+/** @typedef {import('../../common/src/job.ts').JobState} JobState */
+/** @typedef {import('../../common/src/api.ts').SubmitResponse} SubmitResponse */
+/** @typedef {import('../../common/src/api.ts').SubmitResult} SubmitResult */
+/** @typedef {import('../../common/src/api.ts').InfoResponse} InfoResponse */
+/** @typedef {import('../../common/src/api.ts').RemoveStemResponse} RemoveStemResponse */
+/** @typedef {import('../../common/src/api.ts').DeleteSongResponse} DeleteSongResponse */
+/** @typedef {import('../../common/src/api.ts').ErrorBody} ErrorBody */
 
 const KEY_STORAGE = 'msaas.apiKey';
 
+/** @returns {string} */
 export function getApiKey() {
   try {
     return localStorage.getItem(KEY_STORAGE) ?? '';
@@ -55,11 +50,17 @@ export class ApiError extends Error {
   constructor(message, status, code, detail) {
     super(message);
     this.name = 'ApiError';
+    /** @type {number} */
     this.status = status;
+    /** @type {string} */
     this.code = code;
+    /** @type {string} */
     this.detail = detail ?? '';
   }
 }
+
+/** Whether an error says the server does not know the song (or stem) any more. @param {unknown} err */
+export const isGone = (err) => err instanceof ApiError && err.status === 404;
 
 /** @param {number} bytes */
 export function formatBytes(bytes) {
@@ -69,15 +70,22 @@ export function formatBytes(bytes) {
 }
 
 /**
+ * @typedef {object} ErrorContext
+ * @property {number} [fileSize]
+ * @property {number} [maxUploadMb]
+ * @property {string | null} [retryAfter]
+ */
+
+/**
  * The sentence shown for an API error. Codes we know get our own words; anything else
  * falls back to the server's `detail`, which the API promises is a human sentence.
  * @param {number} status
- * @param {{ error?: unknown, detail?: unknown } | null} body
- * @param {{ fileSize?: number, maxUploadMb?: number, retryAfter?: string | null }} [ctx]
+ * @param {Partial<ErrorBody> | null} body
+ * @param {ErrorContext} [ctx]
  */
 export function describeError(status, body, ctx = {}) {
-  const code = typeof body?.error === 'string' ? body.error : '';
-  const detail = typeof body?.detail === 'string' ? body.detail : '';
+  const code = body?.error ?? '';
+  const detail = body?.detail ?? '';
   if (status === 0) return 'Can’t reach the MSaaS server. Check that it is running and that you are connected, then try again.';
   if (status === 413 || code === 'payload_too_large') {
     const size = ctx.fileSize ? ` (${formatBytes(ctx.fileSize)})` : '';
@@ -106,7 +114,7 @@ export function describeError(status, body, ctx = {}) {
   return `The request failed (HTTP ${status}${code ? `, ${code}` : ''}).`;
 }
 
-/** @param {string} text */
+/** @param {string} text @returns {unknown} */
 function parseJson(text) {
   try {
     return JSON.parse(text);
@@ -116,32 +124,67 @@ function parseJson(text) {
 }
 
 /**
- * fetch + JSON + plain-words errors.
- * @param {string} path
- * @param {RequestInit} [init]
- * @returns {Promise<any>}
+ * The `ErrorBody` fields of a parsed answer, where they are strings.
+ * @param {unknown} body
+ * @returns {Partial<ErrorBody> | null}
  */
-export async function apiJson(path, init = {}) {
-  let res;
-  try {
-    res = await fetch(path, { ...init, headers: { Accept: 'application/json', ...authHeaders(), ...(init.headers ?? {}) } });
-  } catch {
-    throw new ApiError(describeError(0, null), 0, 'network');
-  }
-  const body = parseJson(await res.text());
-  if (!res.ok) {
-    throw new ApiError(describeError(res.status, body, { retryAfter: res.headers.get('Retry-After') }), res.status, body?.error ?? '', body?.detail);
-  }
-  return body;
+function errorFields(body) {
+  if (!body || typeof body !== 'object') return null;
+  const { error, detail } = /** @type {{ error?: unknown, detail?: unknown }} */ (body);
+  return {
+    ...(typeof error === 'string' ? { error } : {}),
+    ...(typeof detail === 'string' ? { detail } : {}),
+  };
 }
 
-/** @returns {Promise<Info>} */
+/**
+ * The ApiError for an HTTP failure (status 0: no answer at all).
+ * @param {number} status
+ * @param {unknown} [body] the parsed answer
+ * @param {ErrorContext} [ctx]
+ */
+function failure(status, body = null, ctx) {
+  const fields = errorFields(body);
+  return new ApiError(describeError(status, fields, ctx), status, fields?.error ?? (status === 0 ? 'network' : ''), fields?.detail);
+}
+
+/**
+ * fetch, with the key header and a plain-words ApiError for both a network failure and an error status.
+ * @param {string} path
+ * @param {RequestInit} [init]
+ * @returns {Promise<Response>}
+ */
+async function request(path, init = {}) {
+  let res;
+  try {
+    res = await fetch(path, { ...init, headers: { ...authHeaders(), ...(init.headers ?? {}) } });
+  } catch {
+    throw failure(0);
+  }
+  if (!res.ok) throw failure(res.status, parseJson(await res.text()), { retryAfter: res.headers.get('Retry-After') });
+  return res;
+}
+
+/**
+ * fetch + JSON. The answer is trusted to have the shape of the wire type `T` the caller names
+ * (each endpoint below states its type from common/src/api.ts).
+ * @template T
+ * @param {string} path
+ * @param {RequestInit} [init]
+ * @returns {Promise<T>}
+ */
+async function apiJson(path, init = {}) {
+  const res = await request(path, { ...init, headers: { Accept: 'application/json', ...(init.headers ?? {}) } });
+  return /** @type {T} */ (parseJson(await res.text()));
+}
+
+/** @returns {Promise<InfoResponse>} */
 export const getInfo = () => apiJson('/apiv1/info');
-/** @param {string} hash @returns {Promise<Job>} */
+/** @param {string} hash @returns {Promise<JobView>} */
 export const getJob = (hash) => apiJson(`/apiv1/jobs/${hash}`);
-/** @param {string} hash */
+/** @param {string} hash @returns {Promise<DeleteSongResponse>} */
 export const deleteSong = (hash) => apiJson(`/apiv1/jobs/${hash}`, { method: 'DELETE' });
-/** @param {string} hash @param {Track} track */
+/** @param {string} hash @param {Track} track @returns {Promise<RemoveStemResponse>} */
 export const deleteStem = (hash, track) => apiJson(`/apiv1/track/${hash}/${track}`, { method: 'DELETE' });
 /** @param {string} hash */
 export const zipUrl = (hash) => `/apiv1/jobs/${hash}/zip`;
@@ -149,22 +192,36 @@ export const zipUrl = (hash) => `/apiv1/jobs/${hash}/zip`;
 export const eventsUrl = (hash) => `/apiv1/jobs/${hash}/events`;
 
 /**
+ * Runs a delete; a 404 counts as success (it was gone already, which is what was wanted).
+ * @param {() => Promise<unknown>} remove
+ * @returns {Promise<string | null>} null when done, else the sentence saying why not
+ */
+export async function removeOnServer(remove) {
+  try {
+    await remove();
+    return null;
+  } catch (err) {
+    if (isGone(err)) return null;
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/**
  * Downloads a binary resource (with the API key header when one is set).
  * @param {string} url
  * @returns {Promise<ArrayBuffer>}
  */
 export async function fetchBinary(url) {
-  let res;
-  try {
-    res = await fetch(url, { headers: authHeaders() });
-  } catch {
-    throw new ApiError(describeError(0, null), 0, 'network');
-  }
-  if (!res.ok) {
-    const body = parseJson(await res.text());
-    throw new ApiError(describeError(res.status, body), res.status, body?.error ?? '', body?.detail);
-  }
-  return res.arrayBuffer();
+  return (await request(url)).arrayBuffer();
+}
+
+/**
+ * Downloads a resource as a Blob (with the API key header when one is set).
+ * @param {string} url
+ * @returns {Promise<Blob>}
+ */
+export async function fetchBlob(url) {
+  return (await request(url)).blob();
 }
 
 /**
@@ -172,10 +229,11 @@ export async function fetchBinary(url) {
  * report upload progress.
  * @param {File} file
  * @param {{ onProgress?: (fraction: number) => void, maxUploadMb?: number }} [opts]
- * @returns {{ done: Promise<SeparateResponse>, abort: () => void }}
+ * @returns {{ done: Promise<SubmitResponse>, abort: () => void }}
  */
 export function uploadSong(file, opts = {}) {
   const xhr = new XMLHttpRequest();
+  /** @type {Promise<SubmitResponse>} */
   const done = new Promise((resolve, reject) => {
     const form = new FormData();
     form.append('file', file, file.name);
@@ -187,27 +245,28 @@ export function uploadSong(file, opts = {}) {
     });
     xhr.addEventListener('load', () => {
       const body = parseJson(xhr.responseText);
-      if (xhr.status >= 200 && xhr.status < 300 && body && typeof body.hash === 'string') {
+      if (xhr.status >= 200 && xhr.status < 300 && isSubmitResponse(body)) {
         resolve(body);
         return;
       }
-      const msg = describeError(xhr.status, body, {
+      reject(failure(xhr.status, body, {
         fileSize: file.size,
         maxUploadMb: opts.maxUploadMb,
         retryAfter: xhr.getResponseHeader('Retry-After'),
-      });
-      reject(new ApiError(msg, xhr.status, body?.error ?? '', body?.detail));
+      }));
     });
     xhr.addEventListener('error', () => {
       // A server that rejects an oversized body early may reset the connection mid-upload.
-      if (opts.maxUploadMb && file.size > opts.maxUploadMb * 1024 * 1024) {
-        reject(new ApiError(describeError(413, null, { fileSize: file.size, maxUploadMb: opts.maxUploadMb }), 413, 'payload_too_large'));
-      } else {
-        reject(new ApiError(describeError(0, null), 0, 'network'));
-      }
+      const tooBig = opts.maxUploadMb && file.size > opts.maxUploadMb * 1024 * 1024;
+      reject(tooBig ? failure(413, { error: 'payload_too_large' }, { fileSize: file.size, maxUploadMb: opts.maxUploadMb }) : failure(0));
     });
     xhr.addEventListener('abort', () => reject(new ApiError('Upload cancelled.', 0, 'aborted')));
     xhr.send(form);
   });
   return { done, abort: () => xhr.abort() };
+}
+
+/** @param {unknown} body @returns {body is SubmitResponse} */
+function isSubmitResponse(body) {
+  return !!body && typeof body === 'object' && typeof (/** @type {{ hash?: unknown }} */ (body).hash) === 'string';
 }

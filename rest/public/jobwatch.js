@@ -1,8 +1,8 @@
 // @ts-check
 // Follows one job: Server-Sent Events first, polling every second if the stream fails.
-import { ApiError, eventsUrl, getJob, getApiKey } from './api.js';
+import { ApiError, eventsUrl, getJob, getApiKey, isGone } from './api.js';
 
-/** @typedef {import('./api.js').Job} Job */
+/** @typedef {import('./api.js').JobView} JobView */
 
 /** @param {string} state */
 export const isTerminal = (state) => state === 'done' || state === 'failed';
@@ -10,8 +10,8 @@ export const isTerminal = (state) => state === 'done' || state === 'failed';
 /**
  * @param {string} hash
  * @param {{
- *   onJob: (job: Job) => void,
- *   onTrouble?: (err: ApiError, gone: boolean) => void,
+ *   onJob: (job: JobView) => void,
+ *   onTrouble?: (err: unknown, gone: boolean) => void,
  *   pollMs?: number,
  * }} handlers onTrouble reports a failed poll; `gone` is true when the server no longer knows the song
  * @returns {{ stop: () => void, readonly mode: 'sse' | 'poll' | 'stopped' }}
@@ -34,7 +34,7 @@ export function watchJob(hash, handlers) {
     clearTimeout(timer);
   };
 
-  /** @param {Job} job */
+  /** @param {JobView} job */
   const deliver = (job) => {
     if (stopped()) return;
     // Close before the server does, so EventSource does not treat the end as an error and reconnect.
@@ -48,9 +48,8 @@ export function watchJob(hash, handlers) {
       deliver(await getJob(hash));
       failures = 0;
     } catch (err) {
-      const e = /** @type {ApiError} */ (err);
-      const gone = e.status === 404;
-      handlers.onTrouble?.(e, gone);
+      const gone = isGone(err);
+      handlers.onTrouble?.(err, gone);
       if (gone) {
         stop();
         return;
@@ -73,7 +72,7 @@ export function watchJob(hash, handlers) {
     source = new EventSource(eventsUrl(hash));
     source.addEventListener('job', (ev) => {
       try {
-        deliver(JSON.parse(/** @type {MessageEvent} */ (ev).data));
+        deliver(/** @type {JobView} */ (JSON.parse(/** @type {MessageEvent<string>} */ (ev).data)));
       } catch {
         startPolling();
       }

@@ -145,25 +145,28 @@ export class StemPlayer {
 
   /** @param {Track} name @param {number} volume */
   setVolume(name, volume) {
-    const stem = this.stems.get(name);
-    if (!stem) return;
-    stem.volume = Math.min(1, Math.max(0, volume));
-    this.applyGains();
+    this.mix(name, { volume: Math.min(1, Math.max(0, volume)) });
   }
 
   /** @param {Track} name @param {boolean} muted */
   setMuted(name, muted) {
-    const stem = this.stems.get(name);
-    if (!stem) return;
-    stem.muted = muted;
-    this.applyGains();
+    this.mix(name, { muted });
   }
 
   /** @param {Track} name @param {boolean} soloed */
   setSoloed(name, soloed) {
+    this.mix(name, { soloed });
+  }
+
+  /**
+   * Changes a stem's mixer settings and applies the resulting gains.
+   * @param {Track} name
+   * @param {Partial<Pick<Stem, 'volume' | 'muted' | 'soloed'>>} settings
+   */
+  mix(name, settings) {
     const stem = this.stems.get(name);
     if (!stem) return;
-    stem.soloed = soloed;
+    Object.assign(stem, settings);
     this.applyGains();
   }
 

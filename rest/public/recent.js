@@ -1,23 +1,29 @@
 // @ts-check
 // The user's recent songs, kept in localStorage (newest first).
 
+/** @typedef {import('./api.js').JobState} JobState */
+/** A job state, or 'gone' when the server no longer has the song, or 'unknown'. @typedef {JobState | 'gone' | 'unknown'} SongState */
 /**
  * @typedef {object} RecentSong
  * @property {string} hash
  * @property {string} name file name as uploaded
  * @property {number} addedAt ms since epoch
- * @property {string} state job state, or 'gone' when the server no longer has it, or 'unknown'
+ * @property {SongState} state
  */
 
 const STORAGE = 'msaas.recent.v1';
 const MAX = 30;
+const HASH_RE = /^[0-9a-f]{56}$/;
+
+/** Whether a string is a song hash (hex SHA-224), as in the page URL's `#<hash>`. @param {string} s */
+export const isSongHash = (s) => HASH_RE.test(s);
 
 /** @returns {RecentSong[]} */
 export function loadRecent() {
   try {
     const raw = JSON.parse(localStorage.getItem(STORAGE) ?? '[]');
     if (!Array.isArray(raw)) return [];
-    return raw.filter((s) => s && typeof s.hash === 'string' && /^[0-9a-f]{56}$/.test(s.hash));
+    return raw.filter((s) => s && typeof s.hash === 'string' && isSongHash(s.hash));
   } catch {
     return [];
   }
@@ -34,16 +40,17 @@ function save(list) {
 
 /**
  * Adds a song (or moves it to the top, keeping its first name and date).
- * @param {{ hash: string, name: string, state: string }} song
+ * @param {{ hash: string, name: string, state: SongState }} song
  */
 export function rememberSong(song) {
   const list = loadRecent();
   const old = list.find((s) => s.hash === song.hash);
+  /** @type {RecentSong} */
   const entry = old ? { ...old, state: song.state } : { ...song, addedAt: Date.now() };
   save([entry, ...list.filter((s) => s.hash !== song.hash)]);
 }
 
-/** @param {string} hash @param {string} state @returns {boolean} whether anything changed */
+/** @param {string} hash @param {SongState} state @returns {boolean} whether anything changed */
 export function updateState(hash, state) {
   const list = loadRecent();
   const entry = list.find((s) => s.hash === hash);
@@ -58,7 +65,7 @@ export function forgetSong(hash) {
   save(loadRecent().filter((s) => s.hash !== hash));
 }
 
-/** @param {string} hash */
+/** @param {string} hash @returns {RecentSong | undefined} */
 export function findRecent(hash) {
   return loadRecent().find((s) => s.hash === hash);
 }

@@ -1,0 +1,170 @@
+// @ts-check
+// The song card: title and hash, the job's live state (queue position, progress, failure), the
+// URL's `#<hash>`, and "Delete song". The player inside the card is the mixer's (mixer.js).
+// Listens for `open`/`submitted`/`deleted`; says `opened`, `closed`, `job` and `gone`.
+import { deleteSong, removeOnServer } from './api.js';
+import { isTerminal, watchJob } from './jobwatch.js';
+import { findRecent } from './recent.js';
+import { announce, byId, confirmTwice, messageOf, showBadge } from './ui.js';
+
+/** @typedef {import('./api.js').JobView} JobView */
+/** @typedef {import('./api.js').SubmitResult} SubmitResult */
+/** @typedef {import('./events.js').Bus} Bus */
+
+/** What the header adds after the hash for each submit result. @type {Record<SubmitResult, string>} */
+const RESULT_NOTES = {
+  enqueued: '',
+  queued: 'already in the queue',
+  done: 'separated before — no new work needed',
+};
+
+/** @param {string} hash */
+const shortHash = (hash) => `${hash.slice(0, 10)}…`;
+
+/** @param {JobView} job */
+function jobSentence(job) {
+  switch (job.state) {
+    case 'queued':
+      if (job.position === null || job.position === undefined) return 'Waiting in the queue…';
+      if (job.position === 0) return 'Next in line — separation starts as soon as a worker is free.';
+      return `Waiting in the queue — ${job.position} ${job.position === 1 ? 'song' : 'songs'} ahead.`;
+    case 'processing':
+      return `Separating… ${Math.round(job.progress * 100)}%${job.attempts > 1 ? ` (attempt ${job.attempts})` : ''}`;
+    case 'done':
+      return 'Done — the four stems are ready.';
+    case 'failed':
+      return `Separation failed: ${job.error || 'the worker gave no reason'}.`;
+    default:
+      return `State: ${/** @type {{ state: string }} */ (job).state}`;
+  }
+}
+
+/** @param {Bus} bus */
+export function setupSong(bus) {
+  const el = byId({
+    main: HTMLElement, song: HTMLElement, songTitle: HTMLElement, songHash: HTMLElement, songNote: HTMLElement,
+    jobBadge: HTMLElement, job: HTMLElement, jobProgress: HTMLProgressElement, jobText: HTMLElement,
+    deleteSong: HTMLButtonElement,
+  });
+  /**
+   * @type {{
+   *   hash: string | null,
+   *   name: string,
+   *   job: JobView | null,
+   *   watcher: { stop: () => void } | null,
+   *   lastAnnounced: string,
+   * }}
+   */
+  const state = { hash: null, name: '', job: null, watcher: null, lastAnnounced: '' };
+
+  /** @param {JobView} job */
+  function renderJob(job) {
+    state.job = job;
+    el.song.dataset.state = job.state;
+    el.job.dataset.state = job.state;
+    showBadge(el.jobBadge, job.state);
+    el.jobText.textContent = jobSentence(job);
+    if (job.state === 'queued') el.jobProgress.removeAttribute('value'); // indeterminate
+    else el.jobProgress.value = job.state === 'done' ? 1 : Math.max(0, Math.min(1, job.progress));
+    el.job.hidden = job.state === 'done';
+
+    // Announce state changes and every quarter of progress, not every chunk.
+    const bucket = job.state === 'processing' ? `processing-${Math.floor(job.progress * 4)}` : `${job.state}-${job.position}`;
+    if (bucket !== state.lastAnnounced) {
+      state.lastAnnounced = bucket;
+      announce(jobSentence(job));
+    }
+    bus.emit('job', job);
+  }
+
+  /** @param {string} hash */
+  function showGone(hash) {
+    bus.emit('gone', { hash });
+    el.song.dataset.state = 'gone';
+    showBadge(el.jobBadge, 'gone');
+    el.job.hidden = false;
+    el.jobProgress.value = 0;
+    el.jobText.textContent = 'The server no longer has this song — it was deleted or expired. Upload it again to separate it.';
+  }
+
+  /**
+   * Shows a song: its job progress now, its player when done.
+   * @param {string} hash
+   * @param {{ name?: string, job?: JobView, result?: SubmitResult }} [opts]
+   */
+  function openSong(hash, opts = {}) {
+    if (state.hash !== hash) closeSong();
+    state.hash = hash;
+    state.name = opts.name ?? findRecent(hash)?.name ?? `Song ${shortHash(hash)}`;
+    state.lastAnnounced = '';
+    el.song.hidden = false;
+    el.main.dataset.songOpen = 'true';
+    el.songTitle.textContent = state.name;
+    el.songHash.textContent = shortHash(hash);
+    el.songHash.title = `Song hash (SHA-224 of the file): ${hash}`;
+    const note = opts.result ? RESULT_NOTES[opts.result] ?? '' : '';
+    el.songNote.textContent = note ? ` · ${note}` : '';
+    if (location.hash !== `#${hash}`) history.replaceState(null, '', `#${hash}`);
+    bus.emit('opened', { hash, name: state.name });
+
+    if (opts.job) renderJob(opts.job);
+    else if (!state.job) {
+      el.song.dataset.state = 'loading';
+      el.jobBadge.dataset.state = 'unknown';
+      el.jobBadge.textContent = 'Checking…';
+      el.jobText.textContent = 'Checking the song’s status…';
+      el.job.hidden = false;
+    }
+    if (!opts.job || !isTerminal(opts.job.state)) {
+      state.watcher?.stop();
+      state.watcher = watchJob(hash, {
+        onJob: (job) => {
+          if (state.hash === hash) renderJob(job);
+        },
+        onTrouble: (err, gone) => {
+          if (state.hash !== hash) return;
+          if (gone) showGone(hash);
+          else el.jobText.textContent = `${messageOf(err)} Retrying…`;
+        },
+      });
+    }
+  }
+
+  function closeSong() {
+    const hash = state.hash;
+    state.watcher?.stop();
+    state.watcher = null;
+    state.hash = null;
+    state.job = null;
+    el.song.hidden = true;
+    el.song.dataset.state = 'empty';
+    el.main.dataset.songOpen = 'false';
+    bus.emit('closed', { hash });
+  }
+
+  confirmTwice(el.deleteSong, async () => {
+    const hash = state.hash;
+    if (!hash) return;
+    const failure = await removeOnServer(() => deleteSong(hash));
+    if (failure) {
+      el.jobText.textContent = `Couldn’t delete the song: ${failure}`;
+      el.job.hidden = false;
+      return;
+    }
+    bus.emit('deleted', { hash, name: state.name, from: 'song' });
+    announce('Song deleted');
+  });
+
+  bus.on('open', ({ hash, name, reveal }) => {
+    openSong(hash, { name });
+    if (reveal) el.song.scrollIntoView({ behavior: 'smooth', block: 'start' });
+  });
+  bus.on('submitted', ({ name, response }) => {
+    openSong(response.hash, { name, job: response.job ?? undefined, result: response.result });
+  });
+  bus.on('deleted', ({ hash }) => {
+    if (hash !== state.hash) return;
+    closeSong();
+    history.replaceState(null, '', location.pathname + location.search);
+  });
+}
