@@ -22,7 +22,7 @@ export const CallbackSchema = z
       ctx.addIssue({ code: 'custom', path: ['data'], message: 'cannot be serialized as JSON (nested too deeply)' });
       return;
     }
-    if (text !== undefined && Buffer.byteLength(text) > MAX_CALLBACK_DATA_BYTES) {
+    if (text !== undefined && new TextEncoder().encode(text).byteLength > MAX_CALLBACK_DATA_BYTES) {
       ctx.addIssue({ code: 'custom', path: ['data'], message: `must be at most ${MAX_CALLBACK_DATA_BYTES / 1024} KiB of JSON` });
     }
   });
