@@ -5,7 +5,7 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { baseUrl, describe, downloadStems, follow, submit } from './scripts/api-client.ts';
+import { FOLLOW_TIMEOUT_MS, clientFromEnv, describe, downloadStems } from './scripts/api-client.ts';
 
 function mp3Files(args: string[]): string[] {
   const out: string[] = [];
@@ -18,7 +18,7 @@ function mp3Files(args: string[]): string[] {
   return out;
 }
 
-const base = baseUrl();
+const api = clientFromEnv();
 const files = mp3Files(process.argv.slice(2));
 if (files.length === 0) {
   console.error('no MP3 files found (give files or folders; `npx tsx scripts/make-sample.ts` makes samples/generated-short.mp3)');
@@ -28,15 +28,15 @@ const started = Date.now();
 const jobs = [];
 for (const file of files) {
   const name = path.basename(file, path.extname(file));
-  const { hash, reason } = await submit(base, readFileSync(file), { url: 'http://localhost:5000', data: { mp3: path.basename(file), data: 'to be returned' } });
+  const { hash, reason } = await api.submit(readFileSync(file), { callback: { url: 'http://localhost:5000', data: { mp3: path.basename(file), data: 'to be returned' } } });
   console.log(`${name}: ${reason} (${hash.slice(0, 12)}…)`);
   jobs.push({ name, hash });
 }
 const summary = [];
 for (const { name, hash } of jobs) {
   const t0 = Date.now();
-  const final = await follow(base, hash, (s) => console.log(`  ${name}: ${describe(s)}`));
-  const stems = final.state === 'done' ? await downloadStems(base, hash, 'output', name) : [];
+  const final = await api.follow(hash, { onChange: (s) => console.log(`  ${name}: ${describe(s)}`), timeoutMs: FOLLOW_TIMEOUT_MS });
+  const stems = final.state === 'done' ? await downloadStems(api, hash, 'output', name) : [];
   summary.push({ name, state: final.state, waitedSec: ((Date.now() - t0) / 1000).toFixed(1), stems: stems.map((s) => `${s.track} ${(s.bytes / 1024).toFixed(0)} kB`).join(', '), error: final.error ?? '' });
 }
 console.table(summary);

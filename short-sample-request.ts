@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { baseUrl, describe, downloadStems, follow, queue, submit } from './scripts/api-client.ts';
+import { FOLLOW_TIMEOUT_MS, clientFromEnv, describe, downloadStems } from './scripts/api-client.ts';
 import { synthesizeMp3 } from './worker/src/synth.ts';
 
 const DEFAULT_CLIP = 'samples/generated-short.mp3';
@@ -20,16 +20,16 @@ async function clipBytes(arg: string | undefined): Promise<{ name: string; bytes
   return { name: 'generated-short', bytes: readFileSync(DEFAULT_CLIP) };
 }
 
-const base = baseUrl();
+const api = clientFromEnv();
 const { name, bytes } = await clipBytes(process.argv[2]);
 const started = Date.now();
-const { hash, reason } = await submit(base, bytes, { url: 'http://localhost:5000', data: { mp3: name, data: 'to be returned' } });
+const { hash, reason } = await api.submit(bytes, { callback: { url: 'http://localhost:5000', data: { mp3: name, data: 'to be returned' } } });
 console.log(`${name}: ${reason} (hash ${hash})`);
-console.log(`queue: ${JSON.stringify(await queue(base))}`);
-const final = await follow(base, hash, (s) => console.log(`  ${describe(s)}`));
+console.log(`queue: ${JSON.stringify((await api.queue()).queue)}`);
+const final = await api.follow(hash, { onChange: (s) => console.log(`  ${describe(s)}`), timeoutMs: FOLLOW_TIMEOUT_MS });
 if (final.state === 'failed') {
   console.error(`${name}: ${describe(final)}`);
   process.exit(1);
 }
-for (const f of await downloadStems(base, hash, 'output', name)) console.log(`  ${f.track.padEnd(6)} ${f.file} (${(f.bytes / 1024).toFixed(0)} kB)`);
+for (const f of await downloadStems(api, hash, 'output', name)) console.log(`  ${f.track.padEnd(6)} ${f.file} (${(f.bytes / 1024).toFixed(0)} kB)`);
 console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -20,6 +20,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { songhash } from '@msaas/common';
 import { startStack, type Stack } from '../test/helpers/stack.ts';
+import { variant } from '../test/reliability/support.ts';
 import { synthesizeMp3 } from '../worker/src/synth.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -36,24 +37,6 @@ const verdict = (ok: boolean): string => (ok ? 'meets target' : 'MISSES target')
 function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-}
-
-/** The same audio with an ID3 tag of a different padding length: a distinct song to the service. */
-function variant(mp3: Uint8Array, n: number): Uint8Array<ArrayBuffer> {
-  const size = 16 + n;
-  const out = new Uint8Array(10 + size + mp3.length);
-  out.set([0x49, 0x44, 0x33, 3, 0, 0, (size >> 21) & 0x7f, (size >> 14) & 0x7f, (size >> 7) & 0x7f, size & 0x7f]);
-  out.set(mp3, 10 + size);
-  return out;
-}
-
-async function post(url: string, mp3: Uint8Array<ArrayBuffer>, name: string): Promise<{ hash: string; reason: string }> {
-  const form = new FormData();
-  form.append('file', new Blob([mp3], { type: 'audio/mpeg' }), name);
-  const res = await fetch(`${url}/apiv1/separate`, { method: 'POST', body: form });
-  const body = (await res.json()) as { hash: string; reason: string; error?: string; detail?: string };
-  if (res.status !== 200) throw new Error(`upload answered ${res.status}: ${body.error}: ${body.detail}`);
-  return body;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -172,7 +155,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50)); // the worker is back in its blocking claim
       const clip = variant(small, i);
       const hash = songhash(clip);
-      await post(stack.url, clip, `idle-${i}.mp3`);
+      await stack.api.upload(clip, { filename: `idle-${i}.mp3` });
       const answered = performance.now();
       await waitUntil(() => watch.started.has(hash), 30_000, `job ${i} to start`);
       clientSide.push(Math.max(0, watch.started.get(hash)! - answered));
@@ -197,10 +180,10 @@ async function main(): Promise<void> {
     const tw = performance.now();
     await stack.addWorker({ ORT_THREADS, WORKER_ID: `bench-busy-${process.pid}` });
     log(`  worker ready in ${((performance.now() - tw) / 1000).toFixed(1)} s`);
-    const busy = await post(stack.url, variant(long, 0), 'long.mp3');
+    const busy = await stack.api.upload(variant(long, 0), { filename: 'long.mp3' });
     await waitUntil(() => watch.started.has(busy.hash), 60_000, 'the long job to start');
     // a few more waiting behind it so /apiv1/queue has something to list
-    for (let i = 0; i < 5; i++) await post(stack.url, variant(small, 1000 + i), `waiting-${i}.mp3`);
+    for (let i = 0; i < 5; i++) await stack.api.upload(variant(small, 1000 + i), { filename: `waiting-${i}.mp3` });
     const busyState = async (): Promise<string> => (await watch.redis.hget(`${stack.prefix}job:${busy.hash}`, 'state')) ?? '?';
 
     log(`\n[3] status reads while the worker is busy (state: ${await busyState()})`);
@@ -217,7 +200,7 @@ async function main(): Promise<void> {
         while (performance.now() < until) {
           const clip = variant(upload, 10_000 + c * 100_000 + n++);
           const s = performance.now();
-          await post(stack.url, clip, 'upload.mp3');
+          await stack.api.upload(clip, { filename: 'upload.mp3' });
           latencies.push(performance.now() - s);
           bytes += clip.length;
         }

@@ -35,30 +35,19 @@ describe('end to end', () => {
     const seconds = 4;
     const mp3 = Buffer.from(await synthesizeMp3({ seconds, seed: 5 }));
     const port = (callbackServer.address() as { port: number }).port;
-    const submit = await fetch(`${stack.url}/apiv1/separate`, {
-      method: 'POST',
-      headers: { 'Content-type': 'application/json' },
-      body: JSON.stringify({ mp3: mp3.toString('base64'), callback: { url: `http://127.0.0.1:${port}/cb`, data: { song: 'e2e', n: 1 } } }),
-    });
-    expect(submit.status).toBe(200);
-    const { hash, reason } = (await submit.json()) as { hash: string; reason: string };
+    const { hash, result } = await stack.api.submit(mp3, { callback: { url: `http://127.0.0.1:${port}/cb`, data: { song: 'e2e', n: 1 } } });
     expect(hash).toBe(songhash(mp3));
-    expect(reason).toBe('Song enqueued for separation');
+    expect(result).toBe('enqueued');
 
+    // followed over the job's event stream: it rises through the separation to done
     const progress: number[] = [];
-    const job = await waitFor(async () => {
-      const j = (await (await fetch(`${stack.url}/apiv1/jobs/${hash}`)).json()) as { state: string; progress: number; error: string | null };
-      progress.push(j.progress);
-      if (j.state === 'failed') throw new Error(`job failed: ${j.error}`);
-      return j.state === 'done' ? j : null;
-    }, { timeoutMs: 150_000, intervalMs: 250, what: 'job done' });
-    expect(job.progress).toBe(1);
+    const job = await stack.api.follow(hash, { via: 'events', timeoutMs: 150_000, onChange: (j) => progress.push(j.progress) });
+    expect(job).toMatchObject({ state: 'done', progress: 1, error: null });
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
 
     for (const track of TRACKS) {
-      const res = await fetch(`${stack.url}/apiv1/track/${hash}/${track}.mp3`);
-      expect(res.status).toBe(200);
-      expect(res.headers.get('content-type')).toBe('audio/mpeg');
-      const bytes = new Uint8Array(await res.arrayBuffer());
+      const { bytes, contentType } = await stack.api.stem(hash, track);
+      expect(contentType).toBe('audio/mpeg');
       const decoded = await decodeMp3(bytes);
       expect(decoded.durationSec).toBeGreaterThan(seconds - 0.1);
       expect(decoded.durationSec).toBeLessThan(seconds + 0.2);
@@ -68,8 +57,7 @@ describe('end to end', () => {
 
     await waitFor(async () => received.length > 0, { timeoutMs: 10_000, what: 'callback' });
     expect(received[0]!.body).toEqual({ song: 'e2e', n: 1 });
-    const queue = (await (await fetch(`${stack.url}/apiv1/queue`)).json()) as { queue: string[] };
-    expect(queue.queue).toEqual([]);
+    expect((await stack.api.queue()).queue).toEqual([]);
 
     // the logs service printed the services' events
     await waitFor(async () => stack.lines.some((l) => l.service === 'logs' && /rest .*song enqueued/.test(l.line)), { timeoutMs: 5000, what: 'rest event in logs output' });

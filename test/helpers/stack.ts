@@ -2,11 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { afterEach } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
+import { ApiClient } from '@msaas/common';
 import { startLocalStack, type LocalStack, type Service } from '../../scripts/local-stack.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from './env.ts';
 
 export interface Stack extends LocalStack {
   prefix: string;
+  /** The API client of this stack's rest. */
+  api: ApiClient;
   /** Every line the services printed, for assertions and for diagnosing a failure. */
   lines: { service: Service; line: string }[];
 }
@@ -46,6 +49,7 @@ export async function startStack(opts: { worker?: boolean; logs?: boolean; env?:
   return {
     ...stack,
     prefix,
+    api: new ApiClient({ baseUrl: stack.url }),
     lines,
     async stop() {
       await stack.stop();

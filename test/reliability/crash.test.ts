@@ -7,7 +7,7 @@ import { startS3Proxy, type S3Proxy, type Trap } from '../helpers/s3-proxy.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { exited } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/env.ts';
-import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit, variant, waitJob, workerLines } from './support.ts';
+import { clip, outputObjects, report, s3Client, sleep, stemNames, variant, waitJob, workerLines } from './support.ts';
 
 /**
  * No job lost, none done twice in effect: a worker SIGKILLed mid-job at several points → another
@@ -56,14 +56,13 @@ async function killTrial(opts: {
   const { traps, killPoint, atKill } = opts.arm(hash);
   const t0 = Date.now();
   try {
-    const sub = await submit(stack.url, opts.mp3);
-    expect(sub.status).toBe(200);
+    expect((await stack.api.submit(opts.mp3)).result).toBe('enqueued');
     await killPoint();
   } catch (err) {
     for (const t of traps) t.release(); // never leave a live worker stuck on a held request
     throw err;
   }
-  const before = await getJob(stack.url, hash);
+  const before = await stack.api.job(hash);
   expect(before.state).toBe('processing');
   expect(before.attempts).toBe(1);
   const victimId = before.worker!;
@@ -76,9 +75,9 @@ async function killTrial(opts: {
   for (const t of traps) t.release(); // the next attempt passes freely
   const replacement = opts.respawn === false ? null : spawnWorker();
 
-  const reclaimed = await waitJob(stack.url, hash, (j) => j.attempts === 2, 60_000, 'job claimed again');
+  const reclaimed = await waitJob(stack.api, hash, (j) => j.attempts === 2, 60_000, 'job claimed again');
   const reclaimedMs = Date.now() - killedAt;
-  const done = await waitJob(stack.url, hash, (j) => j.state === 'done' || j.state === 'failed', 90_000, 'job finished');
+  const done = await waitJob(stack.api, hash, (j) => j.state === 'done' || j.state === 'failed', 90_000, 'job finished');
   const recoveredMs = Date.now() - killedAt;
   expect(done).toMatchObject({ state: 'done', attempts: 2, progress: 1 });
   expect(done.worker).not.toBe(victimId);
@@ -89,14 +88,11 @@ async function killTrial(opts: {
   const objects = await outputObjects(s3, hash);
   expect(objects.map((o) => o.name)).toEqual(stemNames(hash));
   for (const o of objects) expect(o.size).toBeGreaterThan(1000);
-  const res = await fetch(`${stack.url}/apiv1/track/${hash}/vocals.mp3`);
-  expect(res.status).toBe(200);
-  const decoded = await decodeMp3(new Uint8Array(await res.arrayBuffer()));
+  const decoded = await decodeMp3((await stack.api.stem(hash, 'vocals')).bytes);
   expect(Math.abs(decoded.durationSec - opts.clipSec)).toBeLessThan(0.2);
   // Done once in effect: one worker reported the job done, the queue holds no copy of it.
   expect(workerLines(stack, hash, 'job done')).toHaveLength(1);
-  const queue = (await (await fetch(`${stack.url}/apiv1/queue`)).json()) as { queue: string[] };
-  expect(queue.queue).not.toContain(hash);
+  expect((await stack.api.queue()).queue).not.toContain(hash);
 
   figures.push({ trial: opts.name, reclaimedMs, recoveredMs, totalMs: Date.now() - t0 });
   await replacement;
@@ -205,13 +201,13 @@ describe('a worker killed mid-job (real HTDemucs model)', () => {
     const real = { MODEL_PATH: '' };
     await spawnWorker(real);
     const mp3 = variant(short, ++songSeq);
-    const { hash } = await submit(stack.url, mp3);
+    const { hash } = await stack.api.submit(mp3);
     const guard = proxy.holdOnce({ method: 'PUT', path: exactPath('output', `${hash}-drums.mp3`) });
     let guardHit = false;
     void guard.hit.then(() => (guardHit = true));
     await waitFor(async () => workerLines(stack, hash, 'separating').length > 0, { timeoutMs: 60_000, what: 'real worker separating' });
     await sleep(2000); // well inside the ~10–20 s inference of the chunk
-    const before = await getJob(stack.url, hash);
+    const before = await stack.api.job(hash);
     expect(before).toMatchObject({ state: 'processing', attempts: 1 });
     expect(guardHit).toBe(false);
     const victimId = before.worker!;
@@ -225,12 +221,12 @@ describe('a worker killed mid-job (real HTDemucs model)', () => {
     const started = Date.now();
     await spawnWorker(real);
     const startMs = Date.now() - started;
-    const done = await waitJob(stack.url, hash, (j) => j.state === 'done' || j.state === 'failed', 150_000, 'job done by the second real worker');
+    const done = await waitJob(stack.api, hash, (j) => j.state === 'done' || j.state === 'failed', 150_000, 'job done by the second real worker');
     expect(done).toMatchObject({ state: 'done', attempts: 2 });
     expect(done.worker).not.toBe(victimId);
     const objects = await outputObjects(s3, hash);
     expect(objects.map((o) => o.name)).toEqual(stemNames(hash));
-    const decoded = await decodeMp3(new Uint8Array(await (await fetch(`${stack.url}/apiv1/track/${hash}/drums.mp3`)).arrayBuffer()));
+    const decoded = await decodeMp3((await stack.api.stem(hash, 'drums')).bytes);
     expect(Math.abs(decoded.durationSec - 4.05)).toBeLessThan(0.2);
     expect(workerLines(stack, hash, 'job done')).toHaveLength(1);
     figures.push({ trial: 'real model, inference', workerStartMs: startMs, recoveredMs: Date.now() - killedAt });

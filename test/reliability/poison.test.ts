@@ -4,7 +4,7 @@ import { Queue, looksLikeMp3, makeKeys } from '@msaas/common';
 import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { REDIS_URL } from '../helpers/env.ts';
-import { clip, getJob, outputObjects, report, s3Client, stemNames, submit, variant, waitJob } from './support.ts';
+import { clip, outputObjects, report, s3Client, stemNames, variant, waitJob } from './support.ts';
 
 /**
  * Poison jobs: uploads that pass rest's MP3 sniff but that the worker cannot separate → the job
@@ -48,18 +48,18 @@ describe('poison jobs', () => {
   ] as const) {
     it(`${name}: failed at once with a readable reason, in dead; the same worker then completes a good job`, async () => {
       expect(looksLikeMp3(bytes)).toBe(true); // rest accepts it: only the worker can tell
-      const bad = await submit(stack.url, bytes);
-      expect(bad.status).toBe(200);
+      const bad = await stack.api.submit(bytes);
+      expect(bad.result).toBe('enqueued');
       const t0 = Date.now();
-      const failed = await waitJob(stack.url, bad.hash, (j) => j.state === 'failed' || j.state === 'done', 60_000, 'poison job failed');
+      const failed = await waitJob(stack.api, bad.hash, (j) => j.state === 'failed' || j.state === 'done', 60_000, 'poison job failed');
       figures[name] = { failedAfterMs: Date.now() - t0, error: failed.error };
       expect(failed).toMatchObject({ state: 'failed', attempts: 1, worker: workerId });
       expect(failed.error).toMatch(reason);
       expect(await queue.dead()).toContain(bad.hash);
       expect(await queue.waiting()).not.toContain(bad.hash);
 
-      const good = await submit(stack.url, variant(await clip(4), name.length));
-      const done = await waitJob(stack.url, good.hash, (j) => j.state === 'done' || j.state === 'failed', 60_000, 'good job done');
+      const good = await stack.api.submit(variant(await clip(4), name.length));
+      const done = await waitJob(stack.api, good.hash, (j) => j.state === 'done' || j.state === 'failed', 60_000, 'good job done');
       expect(done).toMatchObject({ state: 'done', attempts: 1, worker: workerId });
       expect((await outputObjects(s3Client(stack.env), good.hash)).map((o) => o.name)).toEqual(stemNames(good.hash));
     }, 120_000);
@@ -69,7 +69,7 @@ describe('poison jobs', () => {
     const hash = 'f'.repeat(56);
     await queue.enqueue({ hash, sizeBytes: 1 });
     const t0 = Date.now();
-    const failed = await waitJob(stack.url, hash, (j) => j.state === 'failed' || j.state === 'done', 60_000, 'vanished-upload job failed');
+    const failed = await waitJob(stack.api, hash, (j) => j.state === 'failed' || j.state === 'done', 60_000, 'vanished-upload job failed');
     figures.retriedThenDead = { failedAfterMs: Date.now() - t0, attempts: failed.attempts, error: failed.error };
     expect(failed).toMatchObject({ state: 'failed', attempts: MAX_ATTEMPTS });
     expect(failed.error).toMatch(/key does not exist|NoSuchKey|Not Found/i);
@@ -77,8 +77,8 @@ describe('poison jobs', () => {
     const retries = stack.lines.filter((l) => l.service === 'worker' && l.line.includes(hash) && l.line.includes('will retry'));
     expect(retries).toHaveLength(MAX_ATTEMPTS - 1);
 
-    const good = await submit(stack.url, variant(await clip(4), 99));
-    expect((await waitJob(stack.url, good.hash, (j) => j.state === 'done' || j.state === 'failed', 60_000, 'good job done')).state).toBe('done');
-    expect((await getJob(stack.url, good.hash)).worker).toBe(workerId);
+    const good = await stack.api.submit(variant(await clip(4), 99));
+    expect((await waitJob(stack.api, good.hash, (j) => j.state === 'done' || j.state === 'failed', 60_000, 'good job done')).state).toBe('done');
+    expect((await stack.api.job(good.hash)).worker).toBe(workerId);
   }, 120_000);
 });

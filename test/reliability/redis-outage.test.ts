@@ -3,11 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError, type CallOptions } from '@msaas/common';
 import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { ownRedis, type OwnedRedis } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/env.ts';
-import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit, variant, waitJob, workerLines } from './support.ts';
+import { clip, outputObjects, report, s3Client, sleep, stemNames, variant, waitJob, workerLines } from './support.ts';
 
 /**
  * Redis outage: a redis-server of this test's own (append-only file on, as the k8s manifest runs
@@ -45,44 +46,48 @@ afterAll(async () => {
   report('redis-outage', figures, stack?.lines);
 }, 90_000);
 
-async function timed(url: string, init?: RequestInit): Promise<{ status: number; body: { error?: string; detail?: string }; ms: number; type: string | null }> {
+/** A call's refusal and how long it took; a call that succeeds fails the test. */
+async function refusal(call: (opts: CallOptions) => Promise<unknown>): Promise<{ err: ApiError; ms: number }> {
   const t0 = performance.now();
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
-  const body = (await res.json()) as { error?: string; detail?: string };
-  return { status: res.status, body, ms: performance.now() - t0, type: res.headers.get('content-type') };
+  const err = await call({ timeoutMs: 10_000 }).then(
+    (body) => {
+      throw new Error(`answered ${JSON.stringify(body)}`);
+    },
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ApiError)) throw err;
+  return { err, ms: performance.now() - t0 };
 }
 
 describe('Redis outage', () => {
   it('rest answers 503 JSON while Redis is down; after restart the worker reconnects and every job completes', async () => {
     const [short, long] = await Promise.all([clip(4), clip(12)]);
-    const running = await submit(stack.url, variant(long, 201));
+    const running = await stack.api.submit(variant(long, 201));
     await waitFor(async () => workerLines(stack, running.hash, 'separating').length > 0, { timeoutMs: 60_000, what: 'long job separating' });
-    const busy = await submit(stack.url, variant(long, 202));
+    const busy = await stack.api.submit(variant(long, 202));
     await waitFor(async () => workerLines(stack, busy.hash, 'separating').length > 0, { timeoutMs: 60_000, what: 'second long job separating' });
-    const queued = [busy, await submit(stack.url, variant(short, 203)), await submit(stack.url, variant(short, 204))];
-    expect((await getJob(stack.url, queued[2]!.hash)).state).toBe('queued');
+    const queued = [busy, await stack.api.submit(variant(short, 203)), await stack.api.submit(variant(short, 204))];
+    expect((await stack.api.job(queued[2]!.hash)).state).toBe('queued');
 
     await redis.stop();
     const downAt = Date.now();
-    const mp3 = variant(short, 205).toString('base64');
+    const mp3 = variant(short, 205);
     const latencies: Record<string, number[]> = {};
     for (let round = 0; round < 5; round++) {
+      // Each a 503 with its JSON {error, detail} (a body not JSON would be error "http_503").
       const answers = {
-        'POST /apiv1/separate': await timed(`${stack.url}/apiv1/separate`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ mp3 }) }),
-        'GET /apiv1/queue': await timed(`${stack.url}/apiv1/queue`),
-        'GET /apiv1/jobs/:hash': await timed(`${stack.url}/apiv1/jobs/${running.hash}`),
-        'GET /readyz': await timed(`${stack.url}/readyz`),
-      };
-      for (const [name, a] of Object.entries(answers)) {
-        expect(a.status, name).toBe(503);
-        expect(a.type, name).toMatch(/^application\/json/);
-        expect(typeof a.body.error, name).toBe('string');
-        expect(typeof a.body.detail, name).toBe('string');
+        'POST /apiv1/separate': [await refusal((o) => stack.api.submit(mp3, o)), 'unavailable'],
+        'GET /apiv1/queue': [await refusal((o) => stack.api.queue(o)), 'unavailable'],
+        'GET /apiv1/jobs/:hash': [await refusal((o) => stack.api.job(running.hash, o)), 'unavailable'],
+        'GET /readyz': [await refusal((o) => stack.api.ready(o)), 'not_ready'],
+      } as const;
+      for (const [name, [a, error]] of Object.entries(answers)) {
+        expect(a.err, name).toMatchObject({ status: 503, error, detail: expect.any(String) });
         expect(a.ms, name).toBeLessThan(2000);
         (latencies[name] ??= []).push(Math.round(a.ms));
       }
-      const health = await timed(`${stack.url}/healthz`);
-      expect(health.status).toBe(200); // the process is alive, only its backend is not
+      // the process is alive, only its backend is not
+      expect(await stack.api.health({ timeoutMs: 10_000 })).toEqual({ status: 'ok' });
       await sleep(500);
     }
     figures.latencyMsDuringOutage = Object.fromEntries(Object.entries(latencies).map(([k, v]) => [k, { max: Math.max(...v), median: v.sort((a, b) => a - b)[2] }]));
@@ -94,11 +99,11 @@ describe('Redis outage', () => {
 
     const restartedAt = Date.now();
     await redis.start();
-    await waitFor(async () => (await fetch(`${stack.url}/readyz`)).status === 200, { timeoutMs: 30_000, what: 'rest ready again' });
+    await waitFor(() => stack.api.ready().catch(() => null), { timeoutMs: 30_000, what: 'rest ready again' });
     figures.restReadyAfterRestartMs = Date.now() - restartedAt;
 
     const all = [running, ...queued];
-    const finished = await Promise.all(all.map((s) => waitJob(stack.url, s.hash, (j) => j.state === 'done' || j.state === 'failed', 120_000, 'job finished after the outage')));
+    const finished = await Promise.all(all.map((s) => waitJob(stack.api, s.hash, (j) => j.state === 'done' || j.state === 'failed', 120_000, 'job finished after the outage')));
     figures.allDoneAfterRestartMs = Date.now() - restartedAt;
     const s3 = s3Client(stack.env);
     for (const [i, job] of finished.entries()) {
@@ -109,8 +114,8 @@ describe('Redis outage', () => {
       expect((await outputObjects(s3, all[i]!.hash)).map((o) => o.name)).toEqual(stemNames(all[i]!.hash));
     }
     // Queued state survived the restart (append-only file): nothing re-enqueued, nothing lost.
-    expect(((await (await fetch(`${stack.url}/apiv1/queue`)).json()) as { queue: string[] }).queue).toEqual([]);
+    expect((await stack.api.queue()).queue).toEqual([]);
     // And rest takes new work again.
-    expect((await submit(stack.url, variant(short, 206))).status).toBe(200);
+    expect((await stack.api.submit(variant(short, 206))).result).toBe('enqueued');
   }, 300_000);
 });

@@ -9,7 +9,7 @@ import { standinModelPath } from '../helpers/standin-model.ts';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.ts';
 import { exited } from '../helpers/processes.ts';
 import { REDIS_URL, waitFor } from '../helpers/env.ts';
-import { clip, getJob, report, sleep, submit, variant, waitJob, workerLines } from './support.ts';
+import { clip, report, sleep, variant, waitJob, workerLines } from './support.ts';
 
 /**
  * Graceful shutdown: SIGTERM to a worker mid-job → it finishes within the grace period or hands
@@ -27,7 +27,7 @@ const spawnWorker = (id: string, graceSec: number, extra: Record<string, string>
   stack.addWorker({ WORKER_ID: `${id}-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath(), SHUTDOWN_GRACE_SEC: String(graceSec), ...extra });
 
 async function waiting(): Promise<string[]> {
-  return ((await (await fetch(`${stack.url}/apiv1/queue`)).json()) as { queue: string[] }).queue;
+  return (await stack.api.queue()).queue;
 }
 
 beforeAll(async () => {
@@ -45,16 +45,16 @@ afterAll(async () => {
 describe('SIGTERM to a worker mid-job', () => {
   it('with time enough in the grace period: finishes the job, claims no other, exits 0', async () => {
     const worker = await spawnWorker('grace-long', 60);
-    const first = await submit(stack.url, variant(short, ++seq));
+    const first = await stack.api.submit(variant(short, ++seq));
     await waitFor(async () => workerLines(stack, first.hash, 'separating').length > 0, { timeoutMs: 30_000, what: 'separating' });
-    const next = await submit(stack.url, variant(short, ++seq));
+    const next = await stack.api.submit(variant(short, ++seq));
     const t0 = Date.now();
     worker.kill('SIGTERM');
     const { code } = await exited(worker);
     figures.finishWithinGraceMs = Date.now() - t0;
     expect(code).toBe(0);
-    expect(await getJob(stack.url, first.hash)).toMatchObject({ state: 'done', attempts: 1 });
-    expect(await getJob(stack.url, next.hash)).toMatchObject({ state: 'queued', attempts: 0 });
+    expect(await stack.api.job(first.hash)).toMatchObject({ state: 'done', attempts: 1 });
+    expect(await stack.api.job(next.hash)).toMatchObject({ state: 'queued', attempts: 0 });
     expect(await waiting()).toEqual([next.hash]);
   }, 120_000);
 
@@ -62,12 +62,12 @@ describe('SIGTERM to a worker mid-job', () => {
     // The previous test left one job waiting; this worker takes it first.
     const worker = await spawnWorker('grace-short', 1, { MINIO_PORT: String(proxy.port) });
     const leftover = (await waiting())[0];
-    if (leftover) await waitJob(stack.url, leftover, (j) => j.state === 'done', 60_000, 'left-over job done');
+    if (leftover) await waitJob(stack.api, leftover, (j) => j.state === 'done', 60_000, 'left-over job done');
     const mp3 = variant(short, ++seq);
     const stall = proxy.stallOnce({ method: 'GET', path: new RegExp(`^/queue/${songhash(mp3)}\\.mp3`), afterBytes: 16 * 1024 });
-    const slow = await submit(stack.url, mp3);
+    const slow = await stack.api.submit(mp3);
     await stall.hit;
-    const behind = [await submit(stack.url, variant(short, ++seq)), await submit(stack.url, variant(short, ++seq))];
+    const behind = [await stack.api.submit(variant(short, ++seq)), await stack.api.submit(variant(short, ++seq))];
     const t0 = Date.now();
     worker.kill('SIGTERM');
     await sleep(2500); // the 1 s grace runs out while the download is still stalled
@@ -75,17 +75,17 @@ describe('SIGTERM to a worker mid-job', () => {
     const { code } = await exited(worker);
     figures.handBackExitMs = Date.now() - t0;
     expect(code).toBe(0);
-    expect(await getJob(stack.url, slow.hash)).toMatchObject({ state: 'queued', attempts: 0, progress: 0 });
+    expect(await stack.api.job(slow.hash)).toMatchObject({ state: 'queued', attempts: 0, progress: 0 });
     expect(await waiting()).toEqual([slow.hash, behind[0]!.hash, behind[1]!.hash]);
     expect(workerLines(stack, slow.hash, 'handed back to the queue')).toHaveLength(1);
 
     // The next worker runs the handed-back job first, as its first attempt.
     const nextWorker = await spawnWorker('after', 2);
-    const done = await waitJob(stack.url, slow.hash, (j) => j.state === 'done', 90_000, 'handed-back job done');
+    const done = await waitJob(stack.api, slow.hash, (j) => j.state === 'done', 90_000, 'handed-back job done');
     expect(done.attempts).toBe(1);
-    const others = await Promise.all(behind.map((b) => getJob(stack.url, b.hash)));
+    const others = await Promise.all(behind.map((b) => stack.api.job(b.hash)));
     for (const o of others) expect(o.startedAt === null || o.startedAt >= done.startedAt!).toBe(true);
-    for (const b of behind) await waitJob(stack.url, b.hash, (j) => j.state === 'done', 90_000, 'job behind done');
+    for (const b of behind) await waitJob(stack.api, b.hash, (j) => j.state === 'done', 90_000, 'job behind done');
     nextWorker.kill('SIGTERM');
     expect((await exited(nextWorker)).code).toBe(0);
   }, 240_000);
@@ -93,20 +93,20 @@ describe('SIGTERM to a worker mid-job', () => {
   it('when the grace period runs out during the separation itself: stops at the next chunk, hands the job back, exits 0', async () => {
     const worker = await spawnWorker('grace-separating', 1);
     const long = variant(await clip(30), ++seq); // 7 chunks: seconds of DSP even with the stand-in model
-    const { hash } = await submit(stack.url, long);
-    await waitJob(stack.url, hash, (j) => j.state === 'processing' && j.progress > 0, 60_000, 'job separating');
+    const { hash } = await stack.api.submit(long);
+    await waitJob(stack.api, hash, (j) => j.state === 'processing' && j.progress > 0, 60_000, 'job separating');
     const t0 = Date.now();
     worker.kill('SIGTERM');
     const { code } = await exited(worker);
     figures.handBackWhileSeparatingExitMs = Date.now() - t0;
     expect(code).toBe(0);
-    expect(await getJob(stack.url, hash)).toMatchObject({ state: 'queued', attempts: 0, progress: 0 });
+    expect(await stack.api.job(hash)).toMatchObject({ state: 'queued', attempts: 0, progress: 0 });
     expect(await waiting()).toEqual([hash]);
     expect(workerLines(stack, hash, 'handed back to the queue')).toHaveLength(1);
     // 1 s of grace, then the chunk in flight; the engine no longer holds the thread for seconds.
     expect(figures.handBackWhileSeparatingExitMs).toBeLessThan(15_000);
     const nextWorker = await spawnWorker('after-separating', 2);
-    expect((await waitJob(stack.url, hash, (j) => j.state === 'done', 90_000, 'handed-back job done')).attempts).toBe(1);
+    expect((await waitJob(stack.api, hash, (j) => j.state === 'done', 90_000, 'handed-back job done')).attempts).toBe(1);
     nextWorker.kill('SIGTERM');
     expect((await exited(nextWorker)).code).toBe(0);
   }, 240_000);
@@ -158,7 +158,7 @@ describe('SIGTERM to rest', () => {
     figures.slowUploadMs = res.at - t0;
     expect(figures.newConnectionDuringShutdown).toBe('ECONNREFUSED');
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body)).toMatchObject({ hash: songhash(mp3), reason: 'Song enqueued for separation' });
+    expect(JSON.parse(res.body)).toMatchObject({ hash: songhash(mp3), result: 'enqueued' });
     const { code } = await exited(rest);
     figures.restExitAfterResponseMs = Date.now() - res.at;
     expect(code).toBe(0);

@@ -10,7 +10,7 @@ import { standinModelPath } from '../helpers/standin-model.ts';
 import { exited, ownStore, type OwnedStore } from '../helpers/processes.ts';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.ts';
 import { waitFor } from '../helpers/env.ts';
-import { clip, getJob, outputObjects, report, s3Client, sleep, stemNames, submit, variant, waitJob, workerLines } from './support.ts';
+import { clip, outputObjects, report, s3Client, sleep, stemNames, variant, waitJob, workerLines } from './support.ts';
 
 /**
  * Object-store outage: the S3-compatible server (a process of its own on a fixed port) is killed
@@ -54,34 +54,23 @@ describe('object-store outage', () => {
     const mp3 = variant(long, 301);
     const hash = songhash(mp3);
     const firstUpload = proxy.holdOnce({ method: 'PUT', path: new RegExp(`^/output/${hash}-drums\\.mp3`) });
-    expect((await submit(stack.url, mp3)).status).toBe(200);
+    expect((await stack.api.submit(mp3)).result).toBe('enqueued');
     await withTimeout(firstUpload.hit, 120_000, 'the worker never started uploading stems');
-    expect(await getJob(stack.url, hash)).toMatchObject({ state: 'processing', progress: 0.95, stems: {} });
+    expect(await stack.api.job(hash)).toMatchObject({ state: 'processing', progress: 0.95, stems: {} });
 
     await store.kill();
     const downAt = Date.now();
     firstUpload.release();
 
-    // rest: uploads and stem downloads are 503 JSON, fast; the job record (Redis) is still served,
-    // and so is the refusal of the running job's stems.
+    // rest: uploads and stem downloads are 503 JSON {error, detail}, fast; the job record (Redis)
+    // is still served, and so is the refusal of the running job's stems.
     const t0 = performance.now();
-    const upload = await fetch(`${stack.url}/apiv1/separate`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ mp3: variant(short, 302).toString('base64') }),
-      signal: AbortSignal.timeout(10_000),
-    });
+    await expect(stack.api.submit(variant(short, 302), { timeoutMs: 10_000 })).rejects.toMatchObject({ status: 503, error: 'unavailable', detail: expect.any(String) });
     figures.uploadAnswerMsDuringOutage = Math.round(performance.now() - t0);
-    expect(upload.status).toBe(503);
-    expect(upload.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(await upload.json()).toMatchObject({ error: 'unavailable', detail: expect.any(String) });
     expect(figures.uploadAnswerMsDuringOutage).toBeLessThan(2000);
-    const stem = await fetch(`${stack.url}/apiv1/track/${songhash(variant(short, 305))}/drums.mp3`);
-    expect(stem.status).toBe(503);
-    expect((await stem.json()).error).toBe('unavailable');
-    const running = await fetch(`${stack.url}/apiv1/track/${hash}/drums.mp3`);
-    expect({ status: running.status, body: await running.json() }).toMatchObject({ status: 404, body: { error: 'not_ready' } });
-    expect((await fetch(`${stack.url}/readyz`)).status).toBe(503);
+    await expect(stack.api.stem(songhash(variant(short, 305)), 'drums')).rejects.toMatchObject({ status: 503, error: 'unavailable' });
+    await expect(stack.api.stem(hash, 'drums')).rejects.toMatchObject({ status: 404, error: 'not_ready' });
+    await expect(stack.api.ready()).rejects.toMatchObject({ status: 503, error: 'not_ready' });
 
     // The worker finishes separating, then its uploads fail and are retried with growing delays.
     const retryLines = (): number[] =>
@@ -93,7 +82,7 @@ describe('object-store outage', () => {
     figures.retryDelaysMs = delays;
     for (let i = 1; i < delays.length; i++) expect(delays[i]!).toBeGreaterThanOrEqual(delays[i - 1]!);
     expect(delays.at(-1)!).toBeGreaterThan(delays[0]!);
-    const during = await getJob(stack.url, hash);
+    const during = await stack.api.job(hash);
     expect(during).toMatchObject({ state: 'processing', attempts: 1, stems: {} });
     figures.outageSec = (Date.now() - downAt) / 1000;
 
@@ -106,7 +95,7 @@ describe('object-store outage', () => {
     const late = new Map<string, Uint8Array>();
     let done = null;
     while (!done) {
-      const job = await getJob(stack.url, hash);
+      const job = await stack.api.job(hash);
       if (job.state === 'done') {
         expect((await outputObjects(s3, hash)).map((o) => o.name)).toEqual(stemNames(hash));
         done = job;
@@ -114,14 +103,16 @@ describe('object-store outage', () => {
       }
       expect(job.state).toBe('processing');
       for (const t of TRACKS) {
-        const res = await fetch(`${stack.url}/apiv1/track/${hash}/${t}.mp3`);
-        if (res.status === 200) {
+        const served = await stack.api.stem(hash, t).catch((err: unknown) => {
+          expect(err).toMatchObject({ status: 404, error: 'not_ready' });
+          return null;
+        });
+        if (served) {
           // The job finished between our two requests: fine, if it really is done now.
-          late.set(t, new Uint8Array(await res.arrayBuffer()));
-          expect((await getJob(stack.url, hash)).state).toBe('done');
+          late.set(t, served.bytes);
+          expect((await stack.api.job(hash)).state).toBe('done');
           continue;
         }
-        expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 404, body: { error: 'not_ready' } });
         probes++;
       }
       if (Date.now() - restartedAt > 120_000) throw new Error('job not done within 120 s of the store restart');
@@ -133,12 +124,12 @@ describe('object-store outage', () => {
     expect(done.attempts).toBe(1);
     // Once done, every stem is served whole (and any served in the race above was the same file).
     for (const t of TRACKS) {
-      const bytes = new Uint8Array(await (await fetch(`${stack.url}/apiv1/track/${hash}/${t}.mp3`)).arrayBuffer());
+      const { bytes } = await stack.api.stem(hash, t);
       if (late.has(t)) expect(Buffer.compare(late.get(t)!, bytes)).toBe(0);
       expect(Math.abs((await decodeMp3(bytes)).durationSec - 12.04)).toBeLessThan(0.2);
     }
     // And rest takes uploads again.
-    expect((await submit(stack.url, variant(short, 303))).status).toBe(200);
+    expect((await stack.api.submit(variant(short, 303))).result).toBe('enqueued');
   }, 300_000);
 
   it('a store that stops answering: each hung request is given up after STORE_TIMEOUT_SEC and retried; the job completes', async () => {
@@ -151,8 +142,8 @@ describe('object-store outage', () => {
     proxy.holdOnce({ method: 'GET', path: new RegExp(`^/queue/${hash}\\.mp3`) });
     proxy.holdOnce({ method: 'PUT', path: new RegExp(`^/output/${hash}-bass\\.mp3`) });
     const t0 = Date.now();
-    expect((await submit(stack.url, mp3)).status).toBe(200);
-    const done = await waitJob(stack.url, hash, (j) => j.state === 'done' || j.state === 'failed', 90_000, 'job done despite hung requests');
+    expect((await stack.api.submit(mp3)).result).toBe('enqueued');
+    const done = await waitJob(stack.api, hash, (j) => j.state === 'done' || j.state === 'failed', 90_000, 'job done despite hung requests');
     figures.hungRequestsJobMs = Date.now() - t0;
     expect(done).toMatchObject({ state: 'done', attempts: 1 });
     expect(workerLines(stack, hash, 'download got no answer within 2 s')).toHaveLength(1);

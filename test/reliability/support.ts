@@ -1,13 +1,12 @@
-/** Shared by the reliability tests: clips, submitting, polling, looking into the output bucket. */
+/** Shared by the reliability tests: clips, waiting for a job, looking into the output bucket. */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as Minio from 'minio';
-import { TRACKS, songhash, type JobView } from '@msaas/common';
+import { TRACKS, type ApiClient, type JobView } from '@msaas/common';
 import { synthesizeMp3 } from '../../worker/src/synth.ts';
 import type { Stack } from '../helpers/stack.ts';
-import { waitFor } from '../helpers/env.ts';
 
 /** A synthesized clip, cached on disk across test files and runs (synthesis costs seconds). */
 export async function clip(seconds: number, seed = 11): Promise<Buffer> {
@@ -32,44 +31,17 @@ export function variant(mp3: Buffer, n: number): Buffer {
   return Buffer.concat([header, Buffer.alloc(size), mp3]);
 }
 
-export interface Submitted {
-  hash: string;
-  status: number;
-  body: { hash?: string; reason?: string; error?: string; detail?: string };
-}
-
-export async function submit(url: string, mp3: Buffer): Promise<Submitted> {
-  const res = await fetch(`${url}/apiv1/separate`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ mp3: mp3.toString('base64') }),
-  });
-  return { hash: songhash(mp3), status: res.status, body: (await res.json()) as Submitted['body'] };
-}
-
-export async function getJob(url: string, hash: string): Promise<JobView> {
-  const res = await fetch(`${url}/apiv1/jobs/${hash}`);
-  if (res.status !== 200) throw new Error(`GET job ${hash}: HTTP ${res.status} ${await res.text()}`);
-  return (await res.json()) as JobView;
-}
-
 /**
- * Polls the job until `until` holds. A job that reaches `done` or `failed` without satisfying it
+ * Follows the job until `until` holds. A job that reaches `done` or `failed` without satisfying it
  * never will: that fails at once with the job's state and error instead of waiting out the timeout.
  */
-export function waitJob(url: string, hash: string, until: (j: JobView) => boolean, timeoutMs: number, what: string): Promise<JobView> {
-  return waitFor(
-    async () => {
-      const j = await getJob(url, hash).catch(() => null);
-      if (!j) return null;
-      if (until(j)) return j;
-      if (j.state === 'done' || j.state === 'failed') {
-        throw new Error(`${what} (${hash.slice(0, 12)}): the job ended ${j.state} first (${JSON.stringify(j)})`);
-      }
-      return null;
-    },
-    { timeoutMs, intervalMs: 100, what: `${what} (${hash.slice(0, 12)})` },
-  );
+export async function waitJob(api: ApiClient, hash: string, until: (j: JobView) => boolean, timeoutMs: number, what: string): Promise<JobView> {
+  const label = `${what} (${hash.slice(0, 12)})`;
+  const j = await api.follow(hash, { until, intervalMs: 100, timeoutMs }).catch((err: Error) => {
+    throw new Error(`${label}: ${err.message}`, { cause: err });
+  });
+  if (!until(j)) throw new Error(`${label}: the job ended ${j.state} first (${JSON.stringify(j)})`);
+  return j;
 }
 
 export const stemNames = (hash: string): string[] => TRACKS.map((t) => `${hash}-${t}.mp3`).sort();
