@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { beforeAll, beforeEach, describe, it, type TestFunction } from 'vitest';
+import { beforeEach, describe, it, type TestFunction } from 'vitest';
 import { loadConfig, startEmbeddedStore, type Config, type EmbeddedStore } from '@msaas/common';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -69,8 +69,8 @@ export const IN_CI = /^(1|true|yes)$/i.test(process.env.CI ?? '');
  * tool, so a missing one is a broken CI machine, not a reason to pass), and elsewhere they skip,
  * each skipped test carrying the reason (and a warning on stderr says it once per file).
  *
- * Register the tests with `tool.describe` / `tool.it`, and do setup that runs the tool in
- * `tool.beforeAll` (it does not run when the tool is missing), never at collection time.
+ * Register the tests with `tool.describe` / `tool.it`, and run the tool only inside the tests (not
+ * at collection time, nor in a beforeAll: a failing beforeAll marks its tests skipped, not failed).
  */
 export interface RequiredTool {
   name: string;
@@ -78,40 +78,38 @@ export interface RequiredTool {
   missing: string | null;
   describe(title: string, fn: () => void): void;
   it(title: string, fn: TestFunction, timeout?: number): void;
-  beforeAll(fn: () => unknown, timeout?: number): void;
 }
 
 export function requireTool(name: string, opts: { probe: string[]; neededFor: string; install: string }): RequiredTool {
   const r = spawnSync(name, opts.probe, { encoding: 'utf8', timeout: 30_000 });
-  const missing =
-    r.status === 0
-      ? null
-      : `${name} ${r.error ? 'not found on PATH' : `failed (\`${name} ${opts.probe.join(' ')}\` exited ${r.status})`}, needed for ${opts.neededFor}; ` +
-        `install it (${opts.install}; scripts/ci-prereqs.sh does in CI)`;
-  const failure = missing && `${missing}. CI=true, so the test FAILS instead of skipping.`;
-  const skipNote = missing && `SKIPPED: ${missing}`;
-  if (missing) console.warn(`[${name}] ${IN_CI ? failure : `${skipNote} (under CI=true these tests fail)`}`);
-  const gate = (): void => {
-    if (!missing) return;
-    if (IN_CI) beforeEach(() => { throw new Error(failure!); });
-    else beforeEach((ctx) => ctx.skip(skipNote!));
+  const why = r.error ? 'not found on PATH' : `does not run (\`${name} ${opts.probe.join(' ')}\` exited ${r.status})`;
+  const missing = r.status === 0 ? null : `${name} ${why}, needed for ${opts.neededFor}. To install: ${opts.install}`;
+  const failure = `${missing}. CI=true, so the test FAILS instead of skipping.`;
+  const skipNote = `SKIPPED: ${missing}`;
+  let warned = false;
+  /** Registers what a missing tool means for the tests about to be declared; says it once per file. */
+  const gated = (): boolean => {
+    if (!missing) return false;
+    if (!warned) console.warn(`[${name}] ${IN_CI ? failure : `${skipNote} (under CI=true these tests fail)`}`);
+    warned = true;
+    return true;
   };
   return {
     name,
     missing,
     describe(title, fn) {
       describe(title, () => {
-        gate();
+        if (gated()) {
+          if (IN_CI) beforeEach(() => { throw new Error(failure); });
+          else beforeEach((ctx) => ctx.skip(skipNote));
+        }
         fn();
       });
     },
     it(title, fn, timeout) {
-      if (!missing) it(title, fn, timeout);
-      else if (IN_CI) it(title, () => { throw new Error(failure!); });
-      else it(title, (ctx) => ctx.skip(skipNote!));
-    },
-    beforeAll(fn, timeout) {
-      if (!missing) beforeAll(fn, timeout);
+      if (!gated()) it(title, fn, timeout);
+      else if (IN_CI) it(title, () => { throw new Error(failure); });
+      else it(title, (ctx) => ctx.skip(skipNote));
     },
   };
 }

@@ -7,7 +7,7 @@ import { requireTool } from '../helpers/env.ts';
 import { repoRoot } from './render.ts';
 
 const script = path.join(repoRoot, 'deploy-local-dev.sh');
-const shellcheck = requireTool('shellcheck', { probe: ['--version'], neededFor: 'the deploy-local-dev.sh lint test', install: 'apt-get install shellcheck' });
+const shellcheck = requireTool('shellcheck', { probe: ['--version'], neededFor: 'the deploy-local-dev.sh lint test', install: 'apt-get install shellcheck, as scripts/ci-prereqs.sh does' });
 
 // A stand-in kubectl: records each call's argv (one line per call), answers the questions the
 // script asks, and for port-forward stays alive like the real one until it is killed.

@@ -8,7 +8,7 @@ import { requireTool } from '../helpers/env.ts';
 import { repoRoot } from './render.ts';
 
 // The container images: the Dockerfile's stages, the Makefile's tags and pushes, and `make pin`.
-const makeTool = requireTool('make', { probe: ['--version'], neededFor: 'the Makefile image-tag tests', install: 'apt-get install make' });
+const makeTool = requireTool('make', { probe: ['--version'], neededFor: 'the Makefile image-tag tests', install: 'apt-get install make, as scripts/ci-prereqs.sh does' });
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
 const make = (...args: string[]) => spawnSync('make', ['-s', ...args], { cwd: repoRoot, encoding: 'utf8' });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { ConfigSchema, loadConfig } from '@msaas/common';
 import {
-  allContainers, envValue, find, kubectl, namespaceOf, type Obj, podOwners, quantityBytes, renderAll, type Rendered, repoRoot, selectorMatches,
+  allContainers, envValue, find, kubectl, lazyRendered, namespaceOf, type Obj, podOwners, quantityBytes, repoRoot, selectorMatches,
 } from './render.ts';
 
 /** Secrets prod expects to exist already (created out of band, docs/kubernetes.md), never rendered. */
@@ -16,10 +16,7 @@ const PROBE_EXEMPT: Record<string, string> = {
   logs: 'no listener: a pub/sub subscriber that exits on a lost Redis, so restartPolicy is its liveness',
 };
 
-const rendered = {} as Rendered;
-kubectl.beforeAll(() => {
-  Object.assign(rendered, renderAll());
-});
+const rendered = lazyRendered();
 
 kubectl.describe('policy', () => {
   const both = ['dev', 'prod'] as const;

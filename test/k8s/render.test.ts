@@ -2,16 +2,13 @@
 // Kubernetes schemas (required fields, types, unknown fields) and, for the KEDA CRD and the
 // optional components, field by field. Needs kubectl (test/k8s/render.ts).
 import { BlockList, isIP } from 'node:net';
-import { beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { isPrivateAddress } from '@msaas/common';
 import {
-  find, kubectl, namespaceOf, type Obj, type Overlay, overlays, podOwners, render, renderAll, type Rendered, schemaErrors, unknownFields,
+  find, kubectl, lazyRendered, namespaceOf, type Obj, type Overlay, overlays, podOwners, render, schemaErrors, unknownFields,
 } from './render.ts';
 
-const rendered = {} as Rendered;
-kubectl.beforeAll(() => {
-  Object.assign(rendered, renderAll());
-});
+const rendered = lazyRendered();
 
 kubectl.describe('kustomize render', () => {
   it.each(Object.keys(overlays) as Overlay[])('renders k8s/overlays/%s with every object namespaced to the overlay', (ov) => {

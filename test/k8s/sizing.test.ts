@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { envValue, find, kubectl, nginxSizeBytes, type Obj, quantityBytes, renderAll, type Rendered, repoRoot } from './render.ts';
+import { envValue, find, kubectl, lazyRendered, nginxSizeBytes, type Obj, quantityBytes, repoRoot } from './render.ts';
 
 interface Sizing {
   timing: { secondsPerSegment: { ortMemoryArenaOff: number; ortMemoryArenaOn: number }; audioSecondsPerSegment: number; headroom: number };
@@ -16,10 +16,7 @@ interface Sizing {
 }
 const sizing = JSON.parse(readFileSync(path.join(repoRoot, 'k8s/sizing.json'), 'utf8')) as Sizing;
 
-const rendered = {} as Rendered;
-kubectl.beforeAll(() => {
-  Object.assign(rendered, renderAll());
-});
+const rendered = lazyRendered();
 
 describe('sizing.json', () => {
   it('sizing.json is self-consistent: required = (peak + pipeline overhead) × (1 + margin)', () => {
