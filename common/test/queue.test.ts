@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Queue, makeKeys } from '../src/index.ts';
+import { Queue, makeKeys, type Keys } from '../src/index.ts';
+import { Heartbeat } from '../../worker/src/heartbeat.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from '../../test/helpers/env.ts';
 
 let redis: Redis;
@@ -121,5 +122,163 @@ describe('queue', () => {
     expect(await queue.progress('w4', job!.hash, 0.4)).toBe(true);
     expect(await queue.progress('intruder', job!.hash, 0.9)).toBe(false);
     expect((await queue.getJob(job!.hash))!.progress).toBe(0.4);
+  });
+});
+
+/** Job events of a queue of their own, counted by a second connection subscribed to the channel. */
+describe('job events and ownership', () => {
+  let keys: Keys;
+  let q: Queue;
+  let subscriber: Redis;
+  const received: string[] = [];
+  let fences = 0;
+
+  beforeAll(async () => {
+    keys = makeKeys(`${prefix}events:`);
+    q = new Queue(redis, keys);
+    subscriber = new Redis(REDIS_URL);
+    subscriber.on('message', (_channel: string, message: string) => received.push(message));
+    await subscriber.subscribe(keys.events);
+  });
+  afterAll(() => subscriber.disconnect());
+
+  /** Publishes a fence and waits for it: every event published before it has then arrived. Returns where it was received. */
+  async function fence(): Promise<number> {
+    const marker = `fence-${++fences}`;
+    await redis.publish(keys.events, marker);
+    while (!received.includes(marker)) await new Promise((r) => setTimeout(r, 5));
+    return received.indexOf(marker);
+  }
+
+  /** The events `op` published: those between a fence before it and one after it (Redis delivers a channel's messages in order). */
+  async function eventsOf(op: () => Promise<unknown>): Promise<string[]> {
+    const from = (await fence()) + 1;
+    await op();
+    return received.slice(from, await fence());
+  }
+
+  it('every transition of a job publishes its songhash exactly once on the events channel', async () => {
+    const x = h(100);
+    const steps: [string, () => Promise<unknown>][] = [
+      ['enqueue', () => q.enqueue({ hash: x, sizeBytes: 1 })],
+      ['claim', () => q.claim(blocking, 'ev', 1)],
+      ['progress', () => q.progress('ev', x, 0.5)],
+      ['recordStems', () => q.recordStems('ev', x, ['vocals', 'drums'])],
+      ['complete', () => q.complete('ev', x, 2)],
+      ['setCallbackStatus', async () => q.setCallbackStatus(x, 'sent (200)', (await q.getJob(x))!.finishedAt!)],
+      ['removeStem', () => q.removeStem(x, 'drums')],
+      ['enqueue again (re-run)', () => q.enqueue({ hash: x, sizeBytes: 1, rerun: true })],
+      ['claim again', () => q.claim(blocking, 'ev', 1)],
+      ['fail, retried', () => q.fail('ev', x, 'flaky', { retryable: true, maxAttempts: 3 })],
+      ['claim a third time', () => q.claim(blocking, 'ev', 1)],
+      ['release', () => q.release('ev', x)],
+      ['claim a fourth time', () => q.claim(blocking, 'ev', 1)],
+      ['fail for good', () => q.fail('ev', x, 'bad', { retryable: false, maxAttempts: 3 })],
+      ['deleteJob', () => q.deleteJob(x)],
+    ];
+    const published: [string, string[]][] = [];
+    for (const [name, op] of steps) published.push([name, await eventsOf(op)]);
+    expect(published).toEqual(steps.map(([name]) => [name, [x]]));
+    expect(await q.getJob(x)).toBeNull();
+  });
+
+  it('a transition that changes nothing publishes nothing', async () => {
+    const x = h(101);
+    await q.enqueue({ hash: x, sizeBytes: 1 });
+    expect(await eventsOf(() => q.enqueue({ hash: x, sizeBytes: 1 }))).toEqual([]);
+    expect(await eventsOf(() => q.progress('nobody', x, 0.5))).toEqual([]);
+    expect(await eventsOf(() => q.release('nobody', x))).toEqual([]);
+    expect(await eventsOf(() => q.fail('nobody', x, 'no', { retryable: true, maxAttempts: 3 }))).toEqual([]);
+    expect(await eventsOf(() => q.removeStem(x, 'bass'))).toEqual([]);
+    expect(await eventsOf(() => q.reap(3))).toEqual([]);
+    await q.deleteJob(x);
+  });
+
+  it('the reaper publishes once for each job it hands back or fails', async () => {
+    const [a, b] = [h(110), h(111)];
+    await q.heartbeat('gone', 10);
+    await q.enqueue({ hash: a, sizeBytes: 1 });
+    await q.enqueue({ hash: b, sizeBytes: 1 });
+    expect((await q.claim(blocking, 'gone', 1))!.hash).toBe(a);
+    expect(await q.fail('gone', a, 'flaky', { retryable: true, maxAttempts: 3 })).toBe('retry');
+    expect(await q.claim(blocking, 'gone', 1)).toEqual({ hash: b, attempt: 1 });
+    expect(await q.claim(blocking, 'gone', 1)).toEqual({ hash: a, attempt: 2 });
+    await redis.del(keys.heartbeat('gone'));
+    let reaped: Awaited<ReturnType<Queue['reap']>> | undefined;
+    const events = await eventsOf(async () => (reaped = await q.reap(2)));
+    expect(reaped).toMatchObject({ requeued: 1, dead: 1, workers: ['gone'] });
+    expect(events.sort()).toEqual([a, b].sort());
+    expect(await q.getJob(a)).toMatchObject({ state: 'failed' });
+    expect(await q.getJob(b)).toMatchObject({ state: 'queued' });
+    await q.deleteJob(a);
+    await q.deleteJob(b);
+  });
+
+  it('stems are recorded only by the worker whose processing list holds the job', async () => {
+    const x = h(120);
+    await q.enqueue({ hash: x, sizeBytes: 1 });
+    await q.claim(blocking, 'owner', 1);
+    expect(await eventsOf(async () => expect(await q.recordStems('intruder', x, ['vocals'])).toBe(false))).toEqual([]);
+    expect((await q.getJob(x))!.stems).toEqual([]);
+    expect(await q.recordStems('owner', x, ['vocals', 'bass'])).toBe(true);
+    expect((await q.getJob(x))!.stems).toEqual(['vocals', 'bass']);
+    // once handed back, the former owner records nothing either
+    expect(await q.release('owner', x)).toBe(true);
+    expect(await q.recordStems('owner', x, ['drums'])).toBe(false);
+    expect((await q.getJob(x))!.stems).toEqual(['vocals', 'bass']);
+    await q.deleteJob(x);
+  });
+
+  it('a callback status is recorded only for the outcome it reported: not after a re-run, not after deletion', async () => {
+    const x = h(130);
+    await q.enqueue({ hash: x, sizeBytes: 1, callbackStatus: 'skipped: private address' });
+    expect((await q.getJob(x))!.callbackStatus).toBe('skipped: private address');
+    await q.claim(blocking, 'cb', 1);
+    await q.complete('cb', x, 1);
+    const { finishedAt } = (await q.getJob(x))!;
+    expect(await eventsOf(async () => expect(await q.setCallbackStatus(x, 'sent (200)', '2000-01-01T00:00:00.000Z')).toBe(false))).toEqual([]);
+    expect(await q.setCallbackStatus(x, 'sent (200)', finishedAt!)).toBe(true);
+    expect((await q.getJob(x))!.callbackStatus).toBe('sent (200)');
+    await q.enqueue({ hash: x, sizeBytes: 1, rerun: true });
+    expect(await q.setCallbackStatus(x, 'late', finishedAt!)).toBe(false);
+    expect((await q.getJob(x))!.callbackStatus).toBeNull();
+    await q.deleteJob(x);
+    expect(await q.setCallbackStatus(x, 'late', finishedAt!)).toBe(false);
+    expect(await redis.exists(keys.job(x))).toBe(0);
+  });
+
+  it('removing a stem takes it off a listing record only, and never recreates a deleted one', async () => {
+    const x = h(140);
+    await q.enqueue({ hash: x, sizeBytes: 1 });
+    await q.claim(blocking, 'rm', 1);
+    await q.recordStems('rm', x, ['vocals', 'drums', 'bass']);
+    await q.complete('rm', x, 1);
+    expect(await q.removeStem(x, 'drums')).toBe(true);
+    expect((await q.getJob(x))!.stems).toEqual(['vocals', 'bass']);
+    expect(await q.removeStem(x, 'drums')).toBe(false);
+    await q.deleteJob(x);
+    expect(await q.removeStem(x, 'vocals')).toBe(false);
+    expect(await redis.exists(keys.job(x))).toBe(0);
+  });
+
+  it('the heartbeat, from the queue or from the worker thread, sets the worker\'s key with its TTL and adds it to the workers set', async () => {
+    await q.heartbeat('beating', 7);
+    const thread = new Heartbeat({
+      url: REDIS_URL,
+      heartbeatKey: keys.heartbeat('threaded'),
+      workersKey: keys.workers,
+      workerId: 'threaded',
+      ttlSec: 9,
+      intervalMs: 60_000,
+    });
+    await thread.started();
+    await thread.stop();
+    expect(thread.lastOk).toBeGreaterThan(0);
+    for (const [id, ttl] of [['beating', 7], ['threaded', 9]] as const) {
+      expect(await redis.ttl(keys.heartbeat(id))).toBeGreaterThan(ttl - 2);
+      expect(await redis.ttl(keys.heartbeat(id))).toBeLessThanOrEqual(ttl);
+      expect(Date.parse((await redis.get(keys.heartbeat(id)))!)).toBeGreaterThan(Date.now() - 60_000);
+      expect(await redis.sismember(keys.workers, id)).toBe(1);
+    }
   });
 });

@@ -61,19 +61,6 @@ export async function buildRest(
   await Promise.race([buckets, new Promise((r) => setTimeout(r, 3000))]);
   events.start().catch((err: Error) => logger.warn(`job event subscription failed: ${err.message}`));
 
-  const seenDone = new Set<string>();
-  events.onAny((hash) => {
-    queue
-      .getJob(hash)
-      .then((job) => {
-        if (job?.state !== 'done' || job.durationSec === null || seenDone.has(`${hash}:${job.finishedAt}`)) return;
-        seenDone.add(`${hash}:${job.finishedAt}`);
-        if (seenDone.size > 10_000) seenDone.clear();
-        metrics.jobDuration.observe(job.durationSec);
-      })
-      .catch(() => undefined);
-  });
-
   const deps: AppDeps = {
     config,
     queue,

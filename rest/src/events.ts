@@ -8,7 +8,6 @@ type Listener = () => void;
  */
 export class JobEvents {
   private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly anyListeners = new Set<(hash: string) => void>();
   private readonly closers = new Set<() => void>();
 
   constructor(
@@ -18,7 +17,6 @@ export class JobEvents {
     subscriber.on('message', (ch: string, hash: string) => {
       if (ch !== channel) return;
       for (const l of this.listeners.get(hash) ?? []) l();
-      for (const l of this.anyListeners) l(hash);
     });
   }
 
@@ -39,15 +37,10 @@ export class JobEvents {
     };
   }
 
-  onAny(listener: (hash: string) => void): void {
-    this.anyListeners.add(listener);
-  }
-
   async close(): Promise<void> {
     for (const close of [...this.closers]) close();
     this.closers.clear();
     this.listeners.clear();
-    this.anyListeners.clear();
     this.subscriber.disconnect();
   }
 }

@@ -4,9 +4,9 @@ import type { RequestHandler } from 'express';
 export interface RestMetrics {
   registry: Registry;
   middleware: RequestHandler;
-  jobDuration: Histogram;
 }
 
+/** HTTP and queue-length metrics. Job durations are the worker's (`msaas_worker_job_duration_seconds`). */
 export function createMetrics(getQueueLength: () => Promise<number>): RestMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'msaas_rest_' });
@@ -35,12 +35,6 @@ export function createMetrics(getQueueLength: () => Promise<number>): RestMetric
       }
     },
   });
-  const jobDuration = new Histogram({
-    name: 'msaas_job_duration_seconds',
-    help: 'Separation job durations (claim to done) seen by this replica',
-    buckets: [5, 10, 20, 30, 60, 120, 300, 600, 1200],
-    registers: [registry],
-  });
   const middleware: RequestHandler = (req, res, next) => {
     const end = latency.startTimer();
     res.on('finish', () => {
@@ -52,5 +46,5 @@ export function createMetrics(getQueueLength: () => Promise<number>): RestMetric
     });
     next();
   };
-  return { registry, middleware, jobDuration };
+  return { registry, middleware };
 }

@@ -10,8 +10,11 @@ import { Redis } from 'ioredis';
 if (!parentPort) throw new Error('heartbeat-thread must run in a worker thread');
 const port = parentPort;
 
-/** @type {{ url: string, heartbeatKey: string, workersKey: string, workerId: string, ttlSec: number, intervalMs: number }} */
-const { url, heartbeatKey, workersKey, workerId, ttlSec, intervalMs } = workerData;
+/**
+ * `script` is the queue's heartbeat-2.lua (KEYS heartbeat key, workers set; ARGV worker id, TTL, now).
+ * @type {{ url: string, heartbeatKey: string, workersKey: string, workerId: string, ttlSec: number, intervalMs: number, script: { lua: string, numberOfKeys: number } }}
+ */
+const { url, heartbeatKey, workersKey, workerId, ttlSec, intervalMs, script } = workerData;
 
 // Fail fast while Redis is down (no queued beats piling up); beat at once when it is back.
 const redis = new Redis(url, {
@@ -21,12 +24,15 @@ const redis = new Redis(url, {
   retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
 });
 redis.on('error', () => undefined);
+redis.defineCommand('msaasHeartbeat', script);
+/** @type {(...args: (string | number)[]) => Promise<unknown>} */
+const runHeartbeat = Reflect.get(redis, 'msaasHeartbeat').bind(redis);
 
 let stopped = false;
 async function beat() {
   if (stopped) return;
   try {
-    await redis.multi().set(heartbeatKey, new Date().toISOString(), 'EX', ttlSec).sadd(workersKey, workerId).exec();
+    await runHeartbeat(heartbeatKey, workersKey, workerId, ttlSec, new Date().toISOString());
     port.postMessage({ type: 'beat', ok: true });
   } catch (err) {
     port.postMessage({ type: 'beat', ok: false, message: err instanceof Error ? err.message : String(err) });

@@ -1,4 +1,5 @@
 import { Worker as Thread } from 'node:worker_threads';
+import { scriptSource } from '@msaas/common';
 
 export interface HeartbeatOptions {
   url: string;
@@ -20,7 +21,9 @@ export class Heartbeat {
   private readonly firstBeat: Promise<void>;
 
   constructor(opts: HeartbeatOptions) {
-    this.thread = new Thread(new URL('./heartbeat-thread.mjs', import.meta.url), { workerData: opts });
+    // The thread runs the queue's own heartbeat script: the write is defined once, in heartbeat-2.lua.
+    const workerData = { ...opts, script: scriptSource('heartbeat-2') };
+    this.thread = new Thread(new URL('./heartbeat-thread.mjs', import.meta.url), { workerData });
     this.thread.unref();
     let first!: () => void;
     this.firstBeat = new Promise<void>((r) => (first = r));

@@ -21,6 +21,11 @@ export class JobAborted extends Error {
   override name = 'JobAborted';
 }
 
+/** The job was handed on (the reaper judged this worker dead) before its stems were recorded. */
+export class JobLost extends Error {
+  override name = 'JobLost';
+}
+
 /** How long an object-store outage may last inside one job before the job itself fails (and is retried). */
 const STORE_OUTAGE_BUDGET_MS = 5 * 60_000;
 
@@ -35,6 +40,7 @@ function timed<T>(op: () => Promise<T>, ms: number, what: string): () => Promise
 /**
  * One job: download the upload, separate with progress, upload the four stems, record them.
  * Marking done and releasing the job is the caller's (so a shutdown can hand it back instead).
+ * Throws JobLost when the job is no longer this worker's: its new owner records and finishes it.
  */
 export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): Promise<{ stems: Track[] }> {
   const { store, queue, separator, logger, workerId } = deps;
@@ -72,6 +78,6 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
     uploaded.push(track);
     await queue.progress(workerId, hash, 0.95 + (0.05 * uploaded.length) / TRACKS.length).catch(() => undefined);
   }
-  await queue.setJobFields(hash, { stems: uploaded.join(',') });
+  if (!(await queue.recordStems(workerId, hash, uploaded))) throw new JobLost('another worker owns the job now');
   return { stems: uploaded };
 }

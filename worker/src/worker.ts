@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { withRetry, type Config, type ObjectStore, type Queue } from '@msaas/common';
 import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { JobAborted, runJob, type Separator } from './job.ts';
+import { JobAborted, JobLost, runJob, type Separator } from './job.ts';
 import type { WorkerMetrics } from './metrics.ts';
 
 export interface WorkerDeps {
@@ -137,6 +137,9 @@ export class Worker {
         const released = await queue.release(this.id, hash).catch(() => false);
         logger.info({ job: hash }, released ? 'job handed back to the queue (shutdown)' : 'job abandoned at shutdown; the reaper returns it');
         metrics.jobs.inc({ result: 'released' });
+      } else if (err instanceof JobLost) {
+        logger.warn({ job: hash }, 'job handed on to another worker while this one ran it (its heartbeat lapsed); the new owner finishes it');
+        metrics.jobs.inc({ result: 'lost' });
       } else {
         const badAudio = this.deps.isBadAudio(err);
         const reason = badAudio ? `bad audio: ${(err as Error).message}` : `${(err as Error).name}: ${(err as Error).message}`;
@@ -177,7 +180,7 @@ export class Worker {
     const { queue, config, logger } = this.deps;
     const p = (async () => {
       const job = await queue.getJob(hash);
-      if (!job?.callback) return;
+      if (!job?.callback || !job.finishedAt) return;
       const status = await fireCallback(job.callback, {
         allowPrivate: config.CALLBACK_ALLOW_PRIVATE,
         timeoutMs: config.CALLBACK_TIMEOUT_MS,
@@ -185,8 +188,8 @@ export class Worker {
         headers: { 'X-MSaaS-Songhash': hash, 'X-MSaaS-State': job.state },
         ...(this.deps.resolveHost ? { resolve: this.deps.resolveHost } : {}),
       });
-      await queue.setJobFields(hash, { callbackStatus: status });
-      logger.info({ job: hash }, `callback ${status}`);
+      const recorded = await queue.setCallbackStatus(hash, status, job.finishedAt);
+      logger.info({ job: hash }, `callback ${status}${recorded ? '' : ' (not recorded: the job was removed or run again since)'}`);
     })()
       .catch((err: Error) => logger.warn({ job: hash }, `callback bookkeeping failed: ${err.message}`))
       .finally(() => this.callbacks.delete(p));

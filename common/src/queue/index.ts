@@ -1,9 +1,14 @@
 import type { Redis } from 'ioredis';
+import type { SubmitResult } from '../api.ts';
 import type { Keys } from '../keys.ts';
 import { parseJobRecord, type Callback, type JobRecord } from '../job.ts';
+import type { Track } from '../tracks.ts';
 import { runScript } from './scripts.ts';
 
-export type EnqueueResult = 'enqueued' | 'queued' | 'done';
+export { scriptSource, type ScriptSource } from './scripts.ts';
+
+/** What an enqueue did: the submit result the API answers with (api.ts). */
+export type EnqueueResult = SubmitResult;
 export type FailResult = 'retry' | 'dead' | 'lost';
 
 const now = (): string => new Date().toISOString();
@@ -11,6 +16,8 @@ const now = (): string => new Date().toISOString();
 export interface EnqueueInput {
   hash: string;
   callback?: Callback | null;
+  /** Why a callback given at submit will not be called (recorded with the job). */
+  callbackStatus?: string | null;
   sizeBytes: number;
   filename?: string | null;
   /** Re-run a job whose record says done (its stems were removed). */
@@ -20,6 +27,9 @@ export interface EnqueueInput {
 /**
  * The job queue: LPUSH onto `toWorker`, workers take from the right with BLMOVE into their own
  * processing list, so a job is always in exactly one list and a dead worker's jobs can be found.
+ *
+ * The job record `job:<songhash>` has this class as its only writer, and every change is one Lua
+ * script (./lua) that also publishes the songhash on `keys.events`: no change goes unannounced.
  */
 export class Queue {
   constructor(
@@ -27,16 +37,17 @@ export class Queue {
     readonly keys: Keys,
   ) {}
 
+  /** 'enqueued' when a job was created; otherwise the song is already waiting, running or separated. */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    const reply = await runScript(this.redis, 'enqueue-2', [this.keys.job(input.hash), this.keys.toWorker], [
+    const reply = await runScript(this.redis, 'enqueue-3', [this.keys.job(input.hash), this.keys.toWorker, this.keys.events], [
       input.hash,
       now(),
       input.callback ? JSON.stringify(input.callback) : '',
       input.sizeBytes,
       input.filename ?? '',
       input.rerun ? '1' : '0',
+      input.callbackStatus ?? '',
     ]);
-    await this.notify(input.hash);
     return reply as EnqueueResult;
   }
 
@@ -60,30 +71,41 @@ export class Queue {
     return parseJobRecord(hash, await this.redis.hgetall(this.keys.job(hash)));
   }
 
-  async setJobFields(hash: string, fields: Record<string, string | number>): Promise<void> {
-    await this.redis.hset(this.keys.job(hash), { ...fields, updatedAt: now() });
-    await this.notify(hash);
+  /** A stem was removed from the store: the record stops listing it. False when it listed no such stem. */
+  async removeStem(hash: string, track: Track): Promise<boolean> {
+    const changed = await runScript(this.redis, 'remove-stem-2', [this.keys.job(hash), this.keys.events], [hash, track, now()]);
+    return changed === 1;
   }
 
-  async deleteJob(hash: string): Promise<void> {
-    await this.redis.multi().del(this.keys.job(hash)).lrem(this.keys.toWorker, 0, hash).lrem(this.keys.dead, 0, hash).exec();
-    await this.notify(hash);
+  /**
+   * Records how the callback for the job's outcome went. `finishedAt` names that outcome: when the
+   * job was deleted or run again since, nothing is written (false).
+   */
+  async setCallbackStatus(hash: string, status: string, finishedAt: string): Promise<boolean> {
+    const written = await runScript(this.redis, 'set-callback-status-2', [this.keys.job(hash), this.keys.events], [
+      hash,
+      status,
+      finishedAt,
+      now(),
+    ]);
+    return written === 1;
+  }
+
+  /** Forgets a song's job (record, queue and dead entries). False when there was no record. */
+  async deleteJob(hash: string): Promise<boolean> {
+    const existed = await runScript(this.redis, 'delete-job-4', [this.keys.job(hash), this.keys.toWorker, this.keys.dead, this.keys.events], [hash]);
+    return existed === 1;
   }
 
   async dead(): Promise<string[]> {
     return this.redis.lrange(this.keys.dead, 0, -1);
   }
 
-  /** Tells SSE listeners that a job changed. */
-  async notify(hash: string): Promise<void> {
-    await this.redis.publish(this.keys.events, hash);
-  }
-
   // ---- worker side ----
 
   /** Liveness of a worker; refreshed for as long as the process lives, not only while it works. */
   async heartbeat(workerId: string, ttlSec: number): Promise<void> {
-    await this.redis.multi().set(this.keys.heartbeat(workerId), now(), 'EX', ttlSec).sadd(this.keys.workers, workerId).exec();
+    await runScript(this.redis, 'heartbeat-2', [this.keys.heartbeat(workerId), this.keys.workers], [workerId, ttlSec, now()]);
   }
 
   /** Stopping: the worker stays in the `workers` set until the reaper has seen its processing list empty. */
@@ -98,8 +120,7 @@ export class Queue {
   async claim(blocking: Redis, workerId: string, timeoutSec: number): Promise<{ hash: string; attempt: number } | null> {
     const hash = await blocking.blmove(this.keys.toWorker, this.keys.processing(workerId), 'RIGHT', 'LEFT', timeoutSec);
     if (hash === null) return null;
-    const attempt = Number(await runScript(this.redis, 'start-1', [this.keys.job(hash)], [workerId, now()]));
-    await this.notify(hash);
+    const attempt = Number(await runScript(this.redis, 'start-2', [this.keys.job(hash), this.keys.events], [hash, workerId, now()]));
     return { hash, attempt };
   }
 
@@ -109,44 +130,52 @@ export class Queue {
   }
 
   async progress(workerId: string, hash: string, fraction: number): Promise<boolean> {
-    const owned = await runScript(this.redis, 'progress-2', [this.keys.job(hash), this.keys.processing(workerId)], [
+    const owned = await runScript(this.redis, 'progress-3', [this.keys.job(hash), this.keys.processing(workerId), this.keys.events], [
       hash,
       fraction.toFixed(4),
       now(),
     ]);
-    await this.notify(hash);
+    return owned === 1;
+  }
+
+  /** Records the uploaded stems, only while this worker owns the job. False when it lost the job. */
+  async recordStems(workerId: string, hash: string, stems: readonly Track[]): Promise<boolean> {
+    const owned = await runScript(this.redis, 'record-stems-3', [this.keys.job(hash), this.keys.processing(workerId), this.keys.events], [
+      hash,
+      stems.join(','),
+      now(),
+    ]);
     return owned === 1;
   }
 
   async complete(workerId: string, hash: string, durationSec: number): Promise<boolean> {
     const owned = await runScript(
       this.redis,
-      'complete-3',
-      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker],
+      'complete-4',
+      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.events],
       [hash, now(), durationSec.toFixed(3)],
     );
-    await this.notify(hash);
     return owned === 1;
   }
 
   async fail(workerId: string, hash: string, error: string, opts: { retryable: boolean; maxAttempts: number }): Promise<FailResult> {
     const reply = await runScript(
       this.redis,
-      'fail-4',
-      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.dead],
+      'fail-5',
+      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.dead, this.keys.events],
       [hash, error.slice(0, 2000), opts.maxAttempts, opts.retryable ? '1' : '0', now()],
     );
-    await this.notify(hash);
     return reply as FailResult;
   }
 
   /** Hands a job back (shutdown before it finished); the attempt does not count. */
   async release(workerId: string, hash: string): Promise<boolean> {
-    const owned = await runScript(this.redis, 'release-3', [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker], [
-      hash,
-      now(),
-    ]);
-    await this.notify(hash);
+    const owned = await runScript(
+      this.redis,
+      'release-4',
+      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.events],
+      [hash, now()],
+    );
     return owned === 1;
   }
 
@@ -161,8 +190,8 @@ export class Queue {
       if (!mayReap()) break;
       const reply = (await runScript(
         this.redis,
-        'reap-5',
-        [this.keys.processing(id), this.keys.heartbeat(id), this.keys.toWorker, this.keys.dead, this.keys.workers],
+        'reap-6',
+        [this.keys.processing(id), this.keys.heartbeat(id), this.keys.toWorker, this.keys.dead, this.keys.workers, this.keys.events],
         [id, this.keys.job(''), maxAttempts, now()],
       )) as [number, number];
       result.requeued += reply[0];

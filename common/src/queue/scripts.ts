@@ -1,11 +1,32 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
-/** Each atomic queue transition is one Lua script in ./lua, named `<operation>-<number of keys>.lua`. */
-const SCRIPTS = ['enqueue-2', 'start-1', 'progress-2', 'complete-3', 'fail-4', 'release-3', 'reap-5'] as const;
-type ScriptName = (typeof SCRIPTS)[number];
+/**
+ * Each atomic queue transition is one Lua script in ./lua, named `<operation>-<number of keys>.lua`.
+ * Every script that changes a job record publishes the job's songhash on the events channel itself.
+ */
+const SCRIPTS = [
+  'enqueue-3',
+  'start-2',
+  'progress-3',
+  'record-stems-3',
+  'complete-4',
+  'fail-5',
+  'release-4',
+  'reap-6',
+  'remove-stem-2',
+  'set-callback-status-2',
+  'delete-job-4',
+  'heartbeat-2',
+] as const;
+export type ScriptName = (typeof SCRIPTS)[number];
 
-const sources: Record<ScriptName, { lua: string; numberOfKeys: number }> = Object.fromEntries(
+export interface ScriptSource {
+  lua: string;
+  numberOfKeys: number;
+}
+
+const sources = Object.fromEntries(
   SCRIPTS.map((name) => [
     name,
     {
@@ -13,18 +34,24 @@ const sources: Record<ScriptName, { lua: string; numberOfKeys: number }> = Objec
       numberOfKeys: Number(name.split('-').pop()),
     },
   ]),
-) as Record<ScriptName, { lua: string; numberOfKeys: number }>;
+) as Record<ScriptName, ScriptSource>;
+
+/** A script's source, for code that cannot import this module (the worker's heartbeat thread). */
+export function scriptSource(name: ScriptName): ScriptSource {
+  return sources[name];
+}
+
+function scriptCommand(name: ScriptName): string {
+  return `msaas_${name.replaceAll('-', '_')}`;
+}
 
 export type ScriptReply = string | number | null | ScriptReply[];
 
 /** Runs a queue script by name (EVALSHA with EVAL fallback, via ioredis defineCommand). */
 export async function runScript(redis: Redis, name: ScriptName, keys: string[], args: (string | number)[]): Promise<ScriptReply> {
-  const command = `msaas_${name.replace('-', '_')}`;
+  const command = scriptCommand(name);
   const callable = redis as unknown as Record<string, ((...a: (string | number)[]) => Promise<ScriptReply>) | undefined>;
-  if (typeof callable[command] !== 'function') {
-    const { lua, numberOfKeys } = sources[name];
-    redis.defineCommand(command, { lua, numberOfKeys });
-  }
+  if (typeof callable[command] !== 'function') redis.defineCommand(command, sources[name]);
   const fn = callable[command] as (...a: (string | number)[]) => Promise<ScriptReply>;
   return fn.call(redis, ...keys, ...args);
 }

@@ -1,12 +1,23 @@
 import express, { Router, type Request } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
-import { CallbackSchema, TRACKS, checkCallbackUrl, looksLikeMp3, songhash, type Callback } from '@msaas/common';
+import {
+  CallbackSchema,
+  DEFAULT_MODEL,
+  MODELS,
+  SUBMIT_REASONS,
+  TRACKS,
+  checkCallbackUrl,
+  looksLikeMp3,
+  songhash,
+  type Callback,
+  type JobRecord,
+  type SubmitResponse,
+  type SubmitResult,
+} from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { jobView } from '../jobView.ts';
-
-const MODELS = ['htdemucs'] as const;
 
 const JsonBody = z.object({
   mp3: z.string({ error: 'mp3 must be a base64 string' }),
@@ -55,7 +66,7 @@ function readSubmission(req: Request, maxBytes: number): Submission {
     return {
       bytes: req.file.buffer,
       callback: parseCallbackField(body.callback),
-      model: typeof body.model === 'string' && body.model ? body.model : 'htdemucs',
+      model: typeof body.model === 'string' && body.model ? body.model : DEFAULT_MODEL,
       filename: req.file.originalname ? req.file.originalname.slice(0, 200) : null,
     };
   }
@@ -67,14 +78,12 @@ function readSubmission(req: Request, maxBytes: number): Submission {
   if (!parsed.success) throw badRequest('bad_request', zodDetail(parsed.error));
   const bytes = decodeBase64(parsed.data.mp3);
   if (bytes.length > maxBytes) throw new ApiError(413, 'payload_too_large', `the MP3 is ${(bytes.length / 2 ** 20).toFixed(1)} MB; the limit is ${maxBytes / 2 ** 20} MB`);
-  return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? 'htdemucs', filename: null };
+  return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? DEFAULT_MODEL, filename: null };
 }
 
-const REASONS = {
-  enqueued: 'Song enqueued for separation',
-  queued: 'Song already queued',
-  done: 'Song already separated',
-} as const;
+async function submitResponse(deps: AppDeps, hash: string, result: SubmitResult, job: JobRecord | null): Promise<SubmitResponse> {
+  return { hash, result, reason: SUBMIT_REASONS[result], job: job ? await jobView(deps.queue, job) : null };
+}
 
 export function separateRouter(deps: AppDeps): Router {
   const { config, queue, store, logger } = deps;
@@ -106,16 +115,20 @@ export function separateRouter(deps: AppDeps): Router {
     const existing = await queue.getJob(hash);
     const complete = existing?.state === 'done' && existing.stems.length === TRACKS.length;
     if (existing && (existing.state === 'queued' || existing.state === 'processing' || complete)) {
-      const result = complete ? 'done' : 'queued';
-      res.json({ hash, reason: REASONS[result], job: await jobView(queue, existing) });
+      res.json(await submitResponse(deps, hash, complete ? 'done' : 'queued', existing));
       return;
     }
     await store.putUpload(hash, sub.bytes, sub.filename ? { 'x-amz-meta-filename': encodeURIComponent(sub.filename) } : {});
-    const result = await queue.enqueue({ hash, callback, sizeBytes: sub.bytes.length, filename: sub.filename, rerun: existing?.state === 'done' });
-    if (callbackStatus) await queue.setJobFields(hash, { callbackStatus });
+    const result = await queue.enqueue({
+      hash,
+      callback,
+      callbackStatus,
+      sizeBytes: sub.bytes.length,
+      filename: sub.filename,
+      rerun: existing?.state === 'done',
+    });
     if (result === 'enqueued') logger.info({ job: hash }, `song enqueued (${(sub.bytes.length / 1024).toFixed(0)} kB${sub.filename ? `, ${sub.filename}` : ''})`);
-    const job = await queue.getJob(hash);
-    res.json({ hash, reason: REASONS[result], job: job ? await jobView(queue, job) : null });
+    res.json(await submitResponse(deps, hash, result, await queue.getJob(hash)));
   });
 
   return router;

@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { stemKey, type Track } from '@msaas/common';
+import { stemKey } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { songhashParam, trackParam } from '../params.ts';
@@ -44,8 +44,7 @@ export function trackRouter(deps: AppDeps): Router {
     const track = trackParam(req.params.track);
     const removed = await store.removeStem(hash, track);
     if (!removed) throw notFound(`no ${track} stem for ${hash}`);
-    const job = await queue.getJob(hash);
-    if (job) await queue.setJobFields(hash, { stems: job.stems.filter((t: Track) => t !== track).join(',') });
+    await queue.removeStem(hash, track);
     logger.info({ job: hash }, `stem ${track} removed`);
     res.json({ hash, track, removed: true, reason: 'Track removed' });
   };

@@ -18,6 +18,7 @@ import { buildRest, type RestService } from '../../src/bootstrap.ts';
 import { createHttpServer } from '../../src/httpServer.ts';
 import { synthesizeMp3 } from '../../../worker/src/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../../test/helpers/env.ts';
+import { markSeparated } from '../../../common/test/testWorker.ts';
 import { MAX_MB, type Corpus } from './arbitraries.ts';
 
 export const REPO = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -124,7 +125,7 @@ export async function startFuzzTarget(name = 'fuzz'): Promise<FuzzTarget> {
     const doneClip = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 999 }));
     const doneHash = songhash(doneClip);
     for (const t of TRACKS) await rest.deps.store.putStem(doneHash, t, doneClip);
-    await rest.deps.queue.setJobFields(doneHash, { state: 'done', progress: 1, stems: TRACKS.join(','), createdAt: new Date().toISOString() });
+    await markSeparated(rest.deps.queue, doneHash);
     const corpus: Corpus = {
       pool,
       doneHash,

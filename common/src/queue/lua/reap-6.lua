@@ -1,7 +1,8 @@
--- KEYS[1] processing list of a worker, KEYS[2] its heartbeat key, KEYS[3] toWorker, KEYS[4] dead, KEYS[5] workers set
+-- KEYS[1] processing list of a worker, KEYS[2] its heartbeat key, KEYS[3] toWorker, KEYS[4] dead,
+-- KEYS[5] workers set, KEYS[6] events channel
 -- ARGV[1] worker id, ARGV[2] job key prefix, ARGV[3] max attempts, ARGV[4] now
 -- A worker whose heartbeat expired is dead: its jobs go back to the front of the queue,
--- or to `dead` once they have used their attempts. Returns {requeued, dead}.
+-- or to `dead` once they have used their attempts; each job it held gets its event. Returns {requeued, dead}.
 if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0} end
 local requeued, dead = 0, 0
 while true do
@@ -19,6 +20,7 @@ while true do
     redis.call('RPUSH', KEYS[3], hash)
     requeued = requeued + 1
   end
+  redis.call('PUBLISH', KEYS[6], hash)
 end
 redis.call('SREM', KEYS[5], ARGV[1])
 return {requeued, dead}
