@@ -5,7 +5,7 @@ export const JOB_STATES = ['queued', 'processing', 'done', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /** What a callback may carry back to its caller: stored in the job record and POSTed by the worker. */
-export const MAX_CALLBACK_DATA_BYTES = 64 * 1024;
+export const MAX_CALLBACK_DATA_BYTES = 4 * 1024;
 
 export const CallbackSchema = z
   .object({
@@ -28,7 +28,10 @@ export const CallbackSchema = z
   });
 export type Callback = z.infer<typeof CallbackSchema>;
 
-/** The job record as stored in the Redis hash `job:<songhash>` (all values are strings there). */
+/**
+ * The job record as stored in the Redis hash `job:<songhash>` (all values are strings there): the
+ * work on one song's bytes, shared by every tenant that submitted them.
+ */
 export interface JobRecord {
   hash: string;
   state: JobState;
@@ -42,16 +45,30 @@ export interface JobRecord {
   worker: string | null;
   durationSec: number | null;
   sizeBytes: number | null;
+  /** The audio's length from the frame scan at submit. */
+  audioSec: number | null;
+  /** Stems uploaded and seen by at least one claim. */
+  stems: Track[];
+  /** The tenant whose submission queued this run: whose fair turn it takes. Never shown to others. */
+  tenant: string | null;
+}
+
+/** One tenant's claim on a song (`claim:<songhash>:<tenant>`): what is that tenant's alone. */
+export interface ClaimRecord {
+  tenant: string;
+  createdAt: string;
   filename: string | null;
   callback: Callback | null;
   callbackStatus: string | null;
-  /** Stems uploaded and not removed since. */
-  stems: Track[];
+  /** Stems this tenant removed (others may still have them). */
+  hidden: Track[];
 }
 
-/** The job as the API shows it. */
-export interface JobView extends Omit<JobRecord, 'callback' | 'stems'> {
+/** The job as the API shows it to the tenant holding the claim. */
+export interface JobView extends Omit<JobRecord, 'stems' | 'tenant'> {
   position: number | null;
+  filename: string | null;
+  callbackStatus: string | null;
   stems: Partial<Record<Track, string>>;
   callback: { url: string; status: string | null } | null;
 }
@@ -66,18 +83,21 @@ function str(v: string | undefined): string | null {
   return v === undefined || v === '' ? null : v;
 }
 
+const tracks = (v: string | undefined): Track[] => (v ?? '').split(',').filter(isTrack);
+
+function parseCallback(text: string | undefined): Callback | null {
+  if (!text) return null;
+  try {
+    const parsed = CallbackSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
 export function parseJobRecord(hash: string, fields: Record<string, string>): JobRecord | null {
   if (!fields.state) return null;
   const state = (JOB_STATES as readonly string[]).includes(fields.state) ? (fields.state as JobState) : 'queued';
-  let callback: Callback | null = null;
-  if (fields.callback) {
-    try {
-      const parsed = CallbackSchema.safeParse(JSON.parse(fields.callback));
-      callback = parsed.success ? parsed.data : null;
-    } catch {
-      callback = null;
-    }
-  }
   return {
     hash,
     state,
@@ -91,10 +111,21 @@ export function parseJobRecord(hash: string, fields: Record<string, string>): Jo
     worker: str(fields.worker),
     durationSec: num(fields.durationSec),
     sizeBytes: num(fields.sizeBytes),
+    audioSec: num(fields.audioSec),
+    stems: tracks(fields.stems),
+    tenant: str(fields.tenant),
+  };
+}
+
+export function parseClaimRecord(fields: Record<string, string>): ClaimRecord | null {
+  if (!fields.tenant) return null;
+  return {
+    tenant: fields.tenant,
+    createdAt: fields.createdAt ?? '',
     filename: str(fields.filename),
-    callback,
+    callback: parseCallback(fields.callback),
     callbackStatus: str(fields.callbackStatus),
-    stems: (fields.stems ?? '').split(',').filter(isTrack),
+    hidden: tracks(fields.hidden),
   };
 }
 

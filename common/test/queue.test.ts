@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Queue, makeKeys, type Keys } from '../src/index.ts';
+import { IMPLICIT_TENANT, Queue, TRACKS, makeKeys, type Keys } from '../src/index.ts';
 import { Heartbeat } from '../../worker/src/heartbeat.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from '../../test/helpers/env.ts';
 
@@ -9,6 +9,8 @@ let blocking: Redis;
 let prefix: string;
 let queue: Queue;
 const h = (n: number): string => n.toString(16).padStart(56, '0');
+/** The implicit tenant: every claim of a service without keys. */
+const T = IMPLICIT_TENANT.id;
 
 beforeAll(() => {
   prefix = uniquePrefix('queue');
@@ -36,7 +38,8 @@ describe('queue', () => {
       order.push(job!.hash);
       expect(job!.attempt).toBe(1);
       expect((await queue.getJob(job!.hash))!.state).toBe('processing');
-      expect(await queue.complete('w1', job!.hash, 1.5)).toBe(true);
+      expect(await queue.recordStems('w1', job!.hash, TRACKS)).toBe('owned');
+      expect((await queue.complete('w1', job!.hash, 1.5)).outcome).toBe('done');
     }
     expect(order).toEqual([h(1), h(2), h(3)]);
     expect(await queue.length()).toBe(0);
@@ -68,7 +71,7 @@ describe('queue', () => {
     await queue.heartbeat('healthy', 10);
     const again = await queue.claim(blocking, 'healthy', 1);
     expect(again).toEqual({ hash: h(10), attempt: 2 });
-    expect(await queue.complete('healthy', h(10), 1)).toBe(true);
+    expect((await queue.complete('healthy', h(10), 1)).outcome).toBe('done');
     const next = await queue.claim(blocking, 'healthy', 1);
     await queue.complete('healthy', next!.hash, 1);
   });
@@ -165,16 +168,16 @@ describe('job events and ownership', () => {
       ['progress', () => q.progress('ev', x, 0.5)],
       ['recordStems', () => q.recordStems('ev', x, ['vocals', 'drums'])],
       ['complete', () => q.complete('ev', x, 2)],
-      ['setCallbackStatus', async () => q.setCallbackStatus(x, 'sent (200)', (await q.getJob(x))!.finishedAt!)],
-      ['removeStem', () => q.removeStem(x, 'drums')],
-      ['enqueue again (re-run)', () => q.enqueue({ hash: x, sizeBytes: 1, rerun: true })],
+      ['setCallbackStatus', async () => q.setCallbackStatus(x, T, 'sent (200)', (await q.getJob(x))!.finishedAt!)],
+      ['removeStem', () => q.removeStem(x, T, 'drums')],
+      ['enqueue again (re-run: a stem is missing)', () => q.enqueue({ hash: x, sizeBytes: 1 })],
       ['claim again', () => q.claim(blocking, 'ev', 1)],
       ['fail, retried', () => q.fail('ev', x, 'flaky', { retryable: true, maxAttempts: 3 })],
       ['claim a third time', () => q.claim(blocking, 'ev', 1)],
       ['release', () => q.release('ev', x)],
       ['claim a fourth time', () => q.claim(blocking, 'ev', 1)],
       ['fail for good', () => q.fail('ev', x, 'bad', { retryable: false, maxAttempts: 3 })],
-      ['deleteJob', () => q.deleteJob(x)],
+      ['dropClaim (the last)', () => q.dropClaim(x, T)],
     ];
     const published: [string, string[]][] = [];
     for (const [name, op] of steps) published.push([name, await eventsOf(op)]);
@@ -189,9 +192,9 @@ describe('job events and ownership', () => {
     expect(await eventsOf(() => q.progress('nobody', x, 0.5))).toEqual([]);
     expect(await eventsOf(() => q.release('nobody', x))).toEqual([]);
     expect(await eventsOf(() => q.fail('nobody', x, 'no', { retryable: true, maxAttempts: 3 }))).toEqual([]);
-    expect(await eventsOf(() => q.removeStem(x, 'bass'))).toEqual([]);
+    expect(await eventsOf(() => q.removeStem(x, T, 'bass'))).toEqual([]);
     expect(await eventsOf(() => q.reap(3))).toEqual([]);
-    await q.deleteJob(x);
+    await q.dropClaim(x, T);
   });
 
   it('the reaper publishes once for each job it hands back or fails', async () => {
@@ -210,40 +213,40 @@ describe('job events and ownership', () => {
     expect(events.sort()).toEqual([a, b].sort());
     expect(await q.getJob(a)).toMatchObject({ state: 'failed' });
     expect(await q.getJob(b)).toMatchObject({ state: 'queued' });
-    await q.deleteJob(a);
-    await q.deleteJob(b);
+    await q.dropClaim(a, T);
+    await q.dropClaim(b, T);
   });
 
   it('stems are recorded only by the worker whose processing list holds the job', async () => {
     const x = h(120);
     await q.enqueue({ hash: x, sizeBytes: 1 });
     await q.claim(blocking, 'owner', 1);
-    expect(await eventsOf(async () => expect(await q.recordStems('intruder', x, ['vocals'])).toBe(false))).toEqual([]);
+    expect(await eventsOf(async () => expect(await q.recordStems('intruder', x, ['vocals'])).toBe('lost'))).toEqual([]);
     expect((await q.getJob(x))!.stems).toEqual([]);
-    expect(await q.recordStems('owner', x, ['vocals', 'bass'])).toBe(true);
+    expect(await q.recordStems('owner', x, ['vocals', 'bass'])).toBe('owned');
     expect((await q.getJob(x))!.stems).toEqual(['vocals', 'bass']);
     // once handed back, the former owner records nothing either
     expect(await q.release('owner', x)).toBe(true);
-    expect(await q.recordStems('owner', x, ['drums'])).toBe(false);
+    expect(await q.recordStems('owner', x, ['drums'])).toBe('lost');
     expect((await q.getJob(x))!.stems).toEqual(['vocals', 'bass']);
-    await q.deleteJob(x);
+    await q.dropClaim(x, T);
   });
 
   it('a callback status is recorded only for the outcome it reported: not after a re-run, not after deletion', async () => {
     const x = h(130);
     await q.enqueue({ hash: x, sizeBytes: 1, callbackStatus: 'skipped: private address' });
-    expect((await q.getJob(x))!.callbackStatus).toBe('skipped: private address');
+    expect((await q.getClaim(x, T))!.callbackStatus).toBe('skipped: private address');
     await q.claim(blocking, 'cb', 1);
     await q.complete('cb', x, 1);
     const { finishedAt } = (await q.getJob(x))!;
-    expect(await eventsOf(async () => expect(await q.setCallbackStatus(x, 'sent (200)', '2000-01-01T00:00:00.000Z')).toBe(false))).toEqual([]);
-    expect(await q.setCallbackStatus(x, 'sent (200)', finishedAt!)).toBe(true);
-    expect((await q.getJob(x))!.callbackStatus).toBe('sent (200)');
-    await q.enqueue({ hash: x, sizeBytes: 1, rerun: true });
-    expect(await q.setCallbackStatus(x, 'late', finishedAt!)).toBe(false);
-    expect((await q.getJob(x))!.callbackStatus).toBeNull();
-    await q.deleteJob(x);
-    expect(await q.setCallbackStatus(x, 'late', finishedAt!)).toBe(false);
+    expect(await eventsOf(async () => expect(await q.setCallbackStatus(x, T, 'sent (200)', '2000-01-01T00:00:00.000Z')).toBe(false))).toEqual([]);
+    expect(await q.setCallbackStatus(x, T, 'sent (200)', finishedAt!)).toBe(true);
+    expect((await q.getClaim(x, T))!.callbackStatus).toBe('sent (200)');
+    await q.enqueue({ hash: x, sizeBytes: 1 }); // no stems recorded: a re-run
+    expect(await q.setCallbackStatus(x, T, 'late', finishedAt!)).toBe(false);
+    expect((await q.getClaim(x, T))!.callbackStatus).toBeNull();
+    await q.dropClaim(x, T);
+    expect(await q.setCallbackStatus(x, T, 'late', finishedAt!)).toBe(false);
     expect(await redis.exists(keys.job(x))).toBe(0);
   });
 
@@ -253,11 +256,11 @@ describe('job events and ownership', () => {
     await q.claim(blocking, 'rm', 1);
     await q.recordStems('rm', x, ['vocals', 'drums', 'bass']);
     await q.complete('rm', x, 1);
-    expect(await q.removeStem(x, 'drums')).toBe(true);
+    expect(await q.removeStem(x, T, 'drums')).toBe('last');
     expect((await q.getJob(x))!.stems).toEqual(['vocals', 'bass']);
-    expect(await q.removeStem(x, 'drums')).toBe(false);
-    await q.deleteJob(x);
-    expect(await q.removeStem(x, 'vocals')).toBe(false);
+    expect(await q.removeStem(x, T, 'drums')).toBe('absent');
+    await q.dropClaim(x, T);
+    expect(await q.removeStem(x, T, 'vocals')).toBe('absent');
     expect(await redis.exists(keys.job(x))).toBe(0);
   });
 

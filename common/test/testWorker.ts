@@ -31,11 +31,14 @@ export class TestWorker {
   }
 
   async recordStems(hash: string, stems: readonly Track[] = TRACKS): Promise<void> {
-    this.expectOwned(await this.queue.recordStems(this.id, hash, stems), hash);
+    this.expectOwned((await this.queue.recordStems(this.id, hash, stems)) === 'owned', hash);
   }
 
-  async complete(hash: string, durationSec = 1): Promise<void> {
-    this.expectOwned(await this.queue.complete(this.id, hash, durationSec), hash);
+  /** Returns the tenants whose callbacks report the finish. */
+  async complete(hash: string, durationSec = 1): Promise<string[]> {
+    const { outcome, tenants } = await this.queue.complete(this.id, hash, durationSec);
+    this.expectOwned(outcome === 'done', hash);
+    return tenants;
   }
 
   async fail(hash: string, error: string): Promise<void> {

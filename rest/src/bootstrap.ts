@@ -8,6 +8,7 @@ import {
   createObjectStore,
   createRedis,
   makeKeys,
+  queueOptions,
   withRetry,
   type Config,
   type StoreEndpoint,
@@ -17,6 +18,7 @@ import { createClusterInfo, loadInClusterKubeConfig } from './cluster.ts';
 import type { AppDeps } from './deps.ts';
 import { JobEvents } from './events.ts';
 import { createMetrics } from './metrics.ts';
+import { RetentionSweeper } from './retention.ts';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 
@@ -24,6 +26,7 @@ export interface RestService {
   app: Express;
   deps: AppDeps;
   logger: Logger;
+  sweeper: RetentionSweeper;
   close(): Promise<void>;
 }
 
@@ -36,7 +39,7 @@ export async function buildRest(
   const keys = makeKeys(config.REDIS_PREFIX);
   const redis = createRedis(config.REDIS_URL, 'api');
   const logger = opts.logger ?? createLogger({ service: 'rest', level: config.LOG_LEVEL, redis, keys, listMax: config.LOG_LIST_MAX });
-  const queue = new Queue(redis, keys);
+  const queue = new Queue(redis, keys, queueOptions(config));
   const store = createObjectStore(endpoint, config);
   const events = new JobEvents(createRedis(config.REDIS_URL, 'subscriber'), keys.events);
   const metrics = createMetrics(() => queue.length());
@@ -73,12 +76,16 @@ export async function buildRest(
     ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}),
   };
   const app = createApp(deps);
+  const sweeper = new RetentionSweeper({ queue, store, logger }, config.RETENTION_SWEEP_SEC * 1000);
+  if (queue.retentionSec > 0) sweeper.start();
   return {
     app,
     deps,
     logger,
+    sweeper,
     async close() {
       stopping.abort();
+      await sweeper.stop();
       await events.close();
       redis.disconnect();
     },

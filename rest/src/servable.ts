@@ -1,19 +1,51 @@
+import { IMPLICIT_TENANT, TRACKS, type Tenant, type Track } from '@msaas/common';
 import type { AppDeps } from './deps.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, notFound } from './errors.ts';
 
 /**
- * A song's stems are served only once its job is done: while it runs, a stem in the bucket may be
- * an upload still being written (a store without atomic PUTs, like the embedded one) or one of a
- * set the worker has not finished. With Redis unreachable the store alone decides, so finished
- * songs stay downloadable through a Redis outage.
+ * Which of a song's stored stems a request may have: those its tenant's claim sees, or (`store`)
+ * whatever the store holds — only for the implicit tenant (no keys: the lab's service) on a song
+ * without a claim record, or while Redis is unreachable, so finished songs stay downloadable
+ * through a Redis outage. With keys, another tenant's song is a 404 like a song nobody submitted,
+ * and an unreadable Redis is a 503.
+ *
+ * Stems are served only once the job is done: while it runs, a stem in the bucket may be an
+ * upload still being written (a store without atomic PUTs, like the embedded one) or one of a set
+ * the worker has not finished.
  */
-export async function refuseWhileRunning(deps: Pick<AppDeps, 'queue' | 'logger'>, hash: string): Promise<void> {
-  const job = await deps.queue.getJob(hash).catch((err: unknown) => {
+export type StemAccess = { kind: 'claim'; visible: readonly Track[] } | { kind: 'store' };
+
+export async function stemAccess(deps: Pick<AppDeps, 'queue' | 'logger'>, tenant: Tenant, hash: string, detail: string): Promise<StemAccess> {
+  const implicit = tenant.id === IMPLICIT_TENANT.id;
+  let claimed;
+  try {
+    claimed = await deps.queue.getClaimedJob(hash, tenant.id);
+  } catch (err) {
+    if (!implicit) throw err;
     deps.logger.warn({ job: hash, err }, 'job record unreadable; serving stems from the store alone');
-    return null;
-  });
-  if (job && (job.state === 'queued' || job.state === 'processing')) {
-    const detail = `the song is still ${job.state} (${Math.round(job.progress * 100)}%); its stems are served once all four are stored`;
+    return { kind: 'store' };
+  }
+  if (!claimed) {
+    if (!implicit) throw notFound(detail);
+    const job = await deps.queue.getJob(hash);
+    if (job) refuseWhileRunning(job);
+    return { kind: 'store' };
+  }
+  refuseWhileRunning(claimed.job);
+  return { kind: 'claim', visible: claimed.job.stems.filter((t) => !claimed.claim.hidden.includes(t)) };
+}
+
+function refuseWhileRunning(job: { state: string; progress: number }): void {
+  if (job.state === 'queued' || job.state === 'processing') {
+    const detail = `the song is still ${job.state} (${Math.round(job.progress * 100)}%); its stems are served once all ${TRACKS.length} are stored`;
     throw new ApiError(404, 'not_ready', detail);
   }
+}
+
+/** The stems of `access` that are in the store. */
+export async function storedStems(deps: Pick<AppDeps, 'store'>, hash: string, access: StemAccess): Promise<Track[]> {
+  const candidates = access.kind === 'claim' ? access.visible : TRACKS;
+  const present: Track[] = [];
+  for (const t of candidates) if (await deps.store.statStem(hash, t)) present.push(t);
+  return present;
 }

@@ -10,6 +10,7 @@ import request from 'supertest';
 import { isPrivateAddress, songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../src/bootstrap.ts';
 import { fireCallback } from '../../worker/src/callback.ts';
+import { markSeparated } from '../../common/test/testWorker.ts';
 import { synthesizeMp3 } from '../../worker/src/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 
@@ -368,6 +369,8 @@ describe('headers and failure bodies', () => {
   it('sets helmet headers on pages, API answers, errors and streams; hides the framework', async () => {
     const rest = await service({ API_KEYS: KEY });
     const clip = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 4243 }));
+    expect((await request(rest.app).post('/apiv1/separate').set('X-API-Key', KEY).send({ mp3: clip.toString('base64') })).status).toBe(200);
+    await markSeparated(rest.deps.queue, songhash(clip));
     await rest.deps.store.putStem(songhash(clip), 'bass', clip);
     const answers = [
       await request(rest.app).get('/'),
@@ -399,7 +402,7 @@ describe('headers and failure bodies', () => {
   it('answers an unexpected internal error with a generic 500 JSON, no message, no stack', async () => {
     const rest = await service({});
     const secret = 'SECRET-DETAIL at /work/main/rest/src/x.ts:12:34';
-    rest.deps.queue.getJob = async () => {
+    rest.deps.queue.getClaimedJob = async () => {
       throw new TypeError(secret);
     };
     const res = await request(rest.app).get(`/apiv1/jobs/${HASH}`);

@@ -136,8 +136,10 @@ describe('regressions the fuzz found', () => {
     expect400(await post(`{"mp3":"${pool[2]!.toString('base64')}","callback":{"url":"https://hooks.example.com/x","data":${deep}}}`), /callback\.data: cannot be serialized/);
   });
 
-  it('refuses callback data over 64 KiB with a 400', async () => {
-    expect400(await post(JSON.stringify({ mp3: pool[2]!.toString('base64'), callback: { url: 'https://hooks.example.com/x', data: 'd'.repeat(70_000) } })), /callback\.data: must be at most 64 KiB/);
+  it('refuses callback data over 4 KiB with a 400 bad_callback that names the limit', async () => {
+    const res = await post(JSON.stringify({ mp3: pool[2]!.toString('base64'), callback: { url: 'https://hooks.example.com/x', data: 'd'.repeat(4200) } }));
+    expect400(res, /callback\.data: must be at most 4 KiB/);
+    expect(res.kind === 'response' && JSON.parse(res.body.toString()).error).toBe('bad_callback');
   });
 
   it('answers HEAD on an event stream at once instead of holding the socket', async () => {

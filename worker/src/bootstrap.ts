@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Queue, createLogger, createObjectStore, createRedis, makeKeys, type Config, type StoreEndpoint } from '@msaas/common';
+import { Queue, createLogger, createObjectStore, createRedis, makeKeys, queueOptions, type Config, type StoreEndpoint } from '@msaas/common';
 import type { Separator } from './job.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
 import { Worker } from './worker.ts';
@@ -23,8 +23,8 @@ export function buildWorker(
   const metrics = createWorkerMetrics();
   const worker = new Worker({
     config,
-    queue: new Queue(redis, keys),
-    reaper: new Queue(reaperRedis, keys),
+    queue: new Queue(redis, keys, queueOptions(config)),
+    reaper: new Queue(reaperRedis, keys, queueOptions(config)),
     blocking,
     store,
     separator,

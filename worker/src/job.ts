@@ -78,6 +78,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
     uploaded.push(track);
     await queue.progress(workerId, hash, 0.95 + (0.05 * uploaded.length) / TRACKS.length).catch(() => undefined);
   }
-  if (!(await queue.recordStems(workerId, hash, uploaded))) throw new JobLost('another worker owns the job now');
+  // 'gone': every claim was deleted while it ran; completing tells the worker what to clean up.
+  if ((await queue.recordStems(workerId, hash, uploaded)) === 'lost') throw new JobLost('another worker owns the job now');
   return { stems: uploaded };
 }

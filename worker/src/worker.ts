@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { withRetry, type Config, type ObjectStore, type Queue } from '@msaas/common';
+import { withRetry, type Config, type ObjectStore, type Queue, type Track } from '@msaas/common';
 import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { JobAborted, JobLost, runJob, type Separator } from './job.ts';
@@ -125,13 +125,20 @@ export class Worker {
       logger.info({ job: hash }, `job claimed${attempt ? ` (attempt ${attempt})` : ''}`);
       const result = await runJob({ ...this.deps, workerId: this.id }, hash, abort.signal);
       const seconds = (Date.now() - started) / 1000;
-      const owned = await this.untilRedis(() => queue.complete(this.id, hash, seconds));
+      const { outcome, tenants } = await this.untilRedis(() => queue.complete(this.id, hash, seconds));
       this.jobsDone++;
       metrics.jobs.inc({ result: 'done' });
       metrics.duration.observe(seconds);
-      logger.info({ job: hash }, `job done in ${seconds.toFixed(1)} s (${result.stems.join(', ')})`);
-      if (owned) this.dropUpload(hash);
-      this.callback(hash);
+      if (outcome === 'gone') {
+        logger.info({ job: hash }, `job done in ${seconds.toFixed(1)} s, but every claim was deleted meanwhile: removing its objects`);
+        this.dropObjects(hash, result.stems);
+      } else if (outcome === 'superseded') {
+        logger.info({ job: hash }, `job done in ${seconds.toFixed(1)} s, but the song was deleted and submitted again meanwhile; the new run records it`);
+      } else {
+        logger.info({ job: hash }, `job done in ${seconds.toFixed(1)} s (${result.stems.join(', ')})`);
+        if (outcome === 'done') this.dropUpload(hash);
+        for (const tenant of tenants) this.callback(hash, tenant);
+      }
     } catch (err) {
       if (err instanceof JobAborted || abort.signal.aborted) {
         const released = await queue.release(this.id, hash).catch(() => false);
@@ -175,21 +182,33 @@ export class Worker {
     store.removeUpload(hash).catch((err: Error) => logger.warn({ job: hash }, `upload not removed from the queue bucket: ${err.message}`));
   }
 
-  /** Fire-and-forget: the callback's retries never hold up the queue. */
-  private callback(hash: string): void {
+  /** A song every claim of which was deleted while it ran: its stems and upload leave the store. */
+  private dropObjects(hash: string, stems: readonly Track[]): void {
+    const { store, logger } = this.deps;
+    Promise.all([...stems.map((t) => store.removeStem(hash, t)), store.removeUpload(hash)]).catch((err: Error) =>
+      logger.warn({ job: hash }, `objects of a deleted song not removed: ${err.message}`),
+    );
+  }
+
+  /** Fire-and-forget, one per claim: the callback's retries never hold up the queue. */
+  private callback(hash: string, tenant: string): void {
     const { queue, config, logger } = this.deps;
     const p = (async () => {
-      const job = await queue.getJob(hash);
-      if (!job?.callback || !job.finishedAt) return;
-      const status = await fireCallback(job.callback, {
+      const claimed = await queue.getClaimedJob(hash, tenant);
+      const callback = claimed?.claim.callback;
+      const finishedAt = claimed?.job.finishedAt;
+      if (!claimed || !callback || !finishedAt) return;
+      const { job } = claimed;
+      const status = await fireCallback(callback, {
         allowPrivate: config.CALLBACK_ALLOW_PRIVATE,
         timeoutMs: config.CALLBACK_TIMEOUT_MS,
         retries: config.CALLBACK_RETRIES,
         headers: { 'X-MSaaS-Songhash': hash, 'X-MSaaS-State': job.state },
+        secret: config.CALLBACK_SECRET,
         ...(this.deps.resolveHost ? { resolve: this.deps.resolveHost } : {}),
       });
-      const recorded = await queue.setCallbackStatus(hash, status, job.finishedAt);
-      logger.info({ job: hash }, `callback ${status}${recorded ? '' : ' (not recorded: the job was removed or run again since)'}`);
+      const recorded = await queue.setCallbackStatus(hash, tenant, status, finishedAt);
+      logger.info({ job: hash, tenant }, `callback ${status}${recorded ? '' : ' (not recorded: the job was removed or run again since)'}`);
     })()
       .catch((err: Error) => logger.warn({ job: hash }, `callback bookkeeping failed: ${err.message}`))
       .finally(() => this.callbacks.delete(p));

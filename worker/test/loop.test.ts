@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { Queue, TRACKS, createObjectStore, createRedis, makeKeys, songhash, type Config, type Track } from '@msaas/common';
+import { IMPLICIT_TENANT, Queue, TRACKS, createObjectStore, createRedis, makeKeys, songhash, type Config, type Track } from '@msaas/common';
 import { buildWorker } from '../src/bootstrap.ts';
 import type { Separator } from '../src/job.ts';
 import type { Worker } from '../src/worker.ts';
@@ -84,12 +84,12 @@ describe('worker job loop', () => {
     await worker.start();
     const mp3 = Buffer.from('ID3-fake-song-bytes-1');
     const hash = await submit(mp3, { url: callbackUrl, data: { mine: 'to be returned' } });
-    const job = await waitFor(async () => {
-      const j = await queue.getJob(hash);
-      return j?.state === 'done' && j.callbackStatus ? j : null;
+    const { job, claim } = await waitFor(async () => {
+      const c = await queue.getClaimedJob(hash, IMPLICIT_TENANT.id);
+      return c?.job.state === 'done' && c.claim.callbackStatus ? c : null;
     }, { timeoutMs: 10_000, what: 'job done' });
     expect(job).toMatchObject({ state: 'done', progress: 1, attempts: 1, stems: [...TRACKS] });
-    expect(job.callbackStatus).toMatch(/^delivered: HTTP 200/);
+    expect(claim.callbackStatus).toMatch(/^delivered: HTTP 200/);
     const objects = createObjectStore(store.endpoint, config);
     for (const t of TRACKS) {
       const info = await objects.statStem(hash, t);

@@ -1,60 +1,138 @@
 import type { Redis } from 'ioredis';
 import type { SubmitResult } from '../api.ts';
 import type { Keys } from '../keys.ts';
-import { parseJobRecord, type Callback, type JobRecord } from '../job.ts';
-import type { Track } from '../tracks.ts';
+import { parseClaimRecord, parseJobRecord, type Callback, type ClaimRecord, type JobRecord } from '../job.ts';
+import { IMPLICIT_TENANT } from '../tenants.ts';
+import { TRACKS, type Track } from '../tracks.ts';
 import { runScript } from './scripts.ts';
 
 export { scriptSource, type ScriptSource } from './scripts.ts';
 
-/** What an enqueue did: the submit result the API answers with (api.ts). */
-export type EnqueueResult = SubmitResult;
-export type FailResult = 'retry' | 'dead' | 'lost';
+/**
+ * What a submission did: the submit result the API answers with (api.ts); `upload` when it would
+ * queue a new run and the upload is not stored yet; or which quota refused it.
+ */
+export type EnqueueResult = SubmitResult | 'upload' | 'over_active' | 'over_minutes';
+export type FailResult = 'retry' | 'dead' | 'lost' | 'gone';
+/** `gone`: every claim was deleted while the worker ran it (it removes what it uploaded). */
+export type OwnedResult = 'owned' | 'lost' | 'gone';
+/**
+ * `done` (this worker finished it), `lost` (finished, though a reaper had handed it on), `gone`
+ * (every claim was deleted while it ran: remove what it uploaded), `superseded` (deleted and
+ * submitted again meanwhile: the new run owns the objects).
+ */
+export type CompleteOutcome = 'done' | 'lost' | 'gone' | 'superseded';
 
 const now = (): string => new Date().toISOString();
+const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 export interface EnqueueInput {
   hash: string;
+  /** Whose claim this is; the implicit tenant when keys are off. */
+  tenant?: string;
   callback?: Callback | null;
-  /** Why a callback given at submit will not be called (recorded with the job). */
+  /** Why a callback given at submit will not be called (recorded with the claim). */
   callbackStatus?: string | null;
   sizeBytes: number;
   filename?: string | null;
-  /** Re-run a job whose record says done (its stems were removed). */
-  rerun?: boolean;
+  /** Audio length from the frame scan; counted against the daily quota. */
+  audioSec?: number;
+  /** The upload is in the store (a new run may be queued). */
+  uploaded?: boolean;
+  /** Quotas of this tenant (0 or absent = none). */
+  maxActive?: number;
+  maxAudioSecPerDay?: number;
+}
+
+export interface QueueOptions {
+  /** How long a finished or failed song is kept, in seconds (0 = forever). */
+  retentionSec?: number;
+}
+
+/** The queue's options from the configuration (every service builds its queue the same way). */
+export function queueOptions(config: { RETENTION_DAYS: number }): QueueOptions {
+  return { retentionSec: config.RETENTION_DAYS * 86_400 };
+}
+
+export interface ClaimedJob {
+  job: JobRecord;
+  claim: ClaimRecord;
 }
 
 /**
- * The job queue: LPUSH onto `toWorker`, workers take from the right with BLMOVE into their own
- * processing list, so a job is always in exactly one list and a dead worker's jobs can be found.
+ * The job queue: songs wait in `toWorker` in fair order across tenants (lib/songs.lua) and workers
+ * take from the right with BLMOVE into their own processing list, so a job is always in exactly
+ * one list and a dead worker's jobs can be found.
  *
- * The job record `job:<songhash>` has this class as its only writer, and every change is one Lua
- * script (./lua) that also publishes the songhash on `keys.events`: no change goes unannounced.
+ * The work on a song (`job:<songhash>`) is shared; each tenant that submitted it holds a claim
+ * (`claim:<songhash>:<tenant>`) with its own filename, callback and stems. This class is their only
+ * writer, and every change is one Lua script (./lua) that also publishes the songhash on
+ * `keys.events`: no change goes unannounced.
  */
 export class Queue {
+  readonly retentionSec: number;
+
   constructor(
     readonly redis: Redis,
     readonly keys: Keys,
-  ) {}
-
-  /** 'enqueued' when a job was created; otherwise the song is already waiting, running or separated. */
-  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    const reply = await runScript(this.redis, 'enqueue-3', [this.keys.job(input.hash), this.keys.toWorker, this.keys.events], [
-      input.hash,
-      now(),
-      input.callback ? JSON.stringify(input.callback) : '',
-      input.sizeBytes,
-      input.filename ?? '',
-      input.rerun ? '1' : '0',
-      input.callbackStatus ?? '',
-    ]);
-    return reply as EnqueueResult;
+    opts: QueueOptions = {},
+  ) {
+    this.retentionSec = opts.retentionSec ?? 0;
   }
 
-  /** Waiting jobs, in the order they will run (oldest first). */
-  async waiting(): Promise<string[]> {
-    const items = await this.redis.lrange(this.keys.toWorker, 0, -1);
-    return items.reverse();
+  /** One tenant's submission (submit-11.lua): joins the shared work or queues a new run in fair order. */
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    const tenant = input.tenant ?? IMPLICIT_TENANT.id;
+    const nowMs = Date.now();
+    const k = this.keys;
+    const reply = (await runScript(
+      this.redis,
+      'submit-11',
+      [k.job(input.hash), k.toWorker, k.claims(input.hash), k.claim(input.hash, tenant), k.active(tenant), k.usage(tenant, utcDay(nowMs)), k.order, k.orderLast, k.vtime, k.expiries, k.events],
+      [
+        input.hash,
+        new Date(nowMs).toISOString(),
+        tenant,
+        input.callback ? JSON.stringify(input.callback) : '',
+        input.callbackStatus ?? '',
+        input.filename ?? '',
+        input.sizeBytes,
+        TRACKS.length,
+        input.maxActive ?? 0,
+        (input.audioSec ?? 0).toFixed(3),
+        input.maxAudioSecPerDay ?? 0,
+        2 * 86_400,
+        k.jobRoot,
+        k.claimRoot,
+        input.uploaded === false ? '0' : '1',
+        this.retentionSec,
+        nowMs,
+      ],
+    )) as [EnqueueResult, number];
+    return reply[0];
+  }
+
+  /** Songs the tenant has queued or processing right now. */
+  async activeCount(tenant: string): Promise<number> {
+    const hashes = await this.redis.smembers(this.keys.active(tenant));
+    if (hashes.length === 0) return 0;
+    const states = await Promise.all(hashes.map((h) => this.redis.hget(this.keys.job(h), 'state')));
+    return states.filter((s) => s === 'queued' || s === 'processing').length;
+  }
+
+  /** Seconds of audio the tenant submitted on the UTC day of `atMs`. */
+  async usageSec(tenant: string, atMs = Date.now()): Promise<number> {
+    return Number((await this.redis.get(this.keys.usage(tenant, utcDay(atMs)))) ?? 0);
+  }
+
+  /** Waiting jobs, in the order they will run (oldest first); with a tenant, only the songs it claims. */
+  async waiting(tenant?: string): Promise<string[]> {
+    const items = (await this.redis.lrange(this.keys.toWorker, 0, -1)).reverse();
+    if (tenant === undefined || items.length === 0) return items;
+    const pipeline = this.redis.pipeline();
+    for (const h of items) pipeline.exists(this.keys.claim(h, tenant));
+    const owned = (await pipeline.exec()) ?? [];
+    return items.filter((_, i) => owned[i]?.[1] === 1);
   }
 
   async length(): Promise<number> {
@@ -71,30 +149,68 @@ export class Queue {
     return parseJobRecord(hash, await this.redis.hgetall(this.keys.job(hash)));
   }
 
-  /** A stem was removed from the store: the record stops listing it. False when it listed no such stem. */
-  async removeStem(hash: string, track: Track): Promise<boolean> {
-    const changed = await runScript(this.redis, 'remove-stem-2', [this.keys.job(hash), this.keys.events], [hash, track, now()]);
-    return changed === 1;
+  /** The song as one tenant may see it: null unless that tenant holds a claim on it. */
+  async getClaimedJob(hash: string, tenant: string): Promise<ClaimedJob | null> {
+    const reply = await this.redis.multi().hgetall(this.keys.job(hash)).hgetall(this.keys.claim(hash, tenant)).exec();
+    const job = parseJobRecord(hash, (reply?.[0]?.[1] ?? {}) as Record<string, string>);
+    const claim = parseClaimRecord((reply?.[1]?.[1] ?? {}) as Record<string, string>);
+    return job && claim ? { job, claim } : null;
+  }
+
+  async getClaim(hash: string, tenant: string): Promise<ClaimRecord | null> {
+    return parseClaimRecord(await this.redis.hgetall(this.keys.claim(hash, tenant)));
   }
 
   /**
-   * Records how the callback for the job's outcome went. `finishedAt` names that outcome: when the
-   * job was deleted or run again since, nothing is written (false).
+   * Takes a stem out of one tenant's view. `last` when no claim sees it any more (the caller
+   * deletes the object), `hidden` when others still do, `absent` when this tenant had no such stem.
    */
-  async setCallbackStatus(hash: string, status: string, finishedAt: string): Promise<boolean> {
-    const written = await runScript(this.redis, 'set-callback-status-2', [this.keys.job(hash), this.keys.events], [
-      hash,
-      status,
-      finishedAt,
-      now(),
-    ]);
+  async removeStem(hash: string, tenant: string, track: Track): Promise<'last' | 'hidden' | 'absent'> {
+    const k = this.keys;
+    return (await runScript(this.redis, 'remove-stem-4', [k.job(hash), k.claim(hash, tenant), k.claims(hash), k.events], [hash, track, now(), k.claimRoot])) as
+      | 'last'
+      | 'hidden'
+      | 'absent';
+  }
+
+  /**
+   * Records how a tenant's callback for the job's outcome went. `finishedAt` names that outcome:
+   * when the job was deleted or run again since, or the claim is gone, nothing is written (false).
+   */
+  async setCallbackStatus(hash: string, tenant: string, status: string, finishedAt: string): Promise<boolean> {
+    const k = this.keys;
+    const written = await runScript(this.redis, 'set-callback-status-3', [k.job(hash), k.claim(hash, tenant), k.events], [hash, status, finishedAt, now()]);
     return written === 1;
   }
 
-  /** Forgets a song's job (record, queue and dead entries). False when there was no record. */
-  async deleteJob(hash: string): Promise<boolean> {
-    const existed = await runScript(this.redis, 'delete-job-4', [this.keys.job(hash), this.keys.toWorker, this.keys.dead, this.keys.events], [hash]);
-    return existed === 1;
+  /**
+   * A tenant deletes its song: `last` when that was the last claim (the record is gone; the caller
+   * removes the objects), `kept` when other tenants still claim it, `absent` when it had no claim.
+   */
+  async dropClaim(hash: string, tenant: string): Promise<'last' | 'kept' | 'absent'> {
+    const k = this.keys;
+    return (await runScript(
+      this.redis,
+      'drop-claim-9',
+      [k.job(hash), k.claims(hash), k.claim(hash, tenant), k.active(tenant), k.toWorker, k.dead, k.order, k.expiries, k.events],
+      [hash, tenant],
+    )) as 'last' | 'kept' | 'absent';
+  }
+
+  /** Songs whose retention deadline has passed, oldest first. */
+  async dueForExpiry(limit: number, atMs = Date.now()): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.expiries, '-inf', atMs, 'LIMIT', 0, limit);
+  }
+
+  /** Puts an expired song back on the sweep list (its objects could not be removed yet). */
+  async retryExpiry(hash: string, atMs: number): Promise<void> {
+    await this.redis.zadd(this.keys.expiries, atMs, hash);
+  }
+
+  /** Forgets a song past its retention (record and claims); true when the caller should remove its objects. */
+  async expireSong(hash: string, atMs = Date.now()): Promise<boolean> {
+    const k = this.keys;
+    return (await runScript(this.redis, 'expire-song-5', [k.job(hash), k.claims(hash), k.expiries, k.dead, k.events], [hash, k.claimRoot, atMs])) === 1;
   }
 
   async dead(): Promise<string[]> {
@@ -120,7 +236,7 @@ export class Queue {
   async claim(blocking: Redis, workerId: string, timeoutSec: number): Promise<{ hash: string; attempt: number } | null> {
     const hash = await blocking.blmove(this.keys.toWorker, this.keys.processing(workerId), 'RIGHT', 'LEFT', timeoutSec);
     if (hash === null) return null;
-    const attempt = Number(await runScript(this.redis, 'start-2', [this.keys.job(hash), this.keys.events], [hash, workerId, now()]));
+    const attempt = Number(await runScript(this.redis, 'start-4', [this.keys.job(hash), this.keys.events, this.keys.order, this.keys.vtime], [hash, workerId, now()]));
     return { hash, attempt };
   }
 
@@ -138,32 +254,39 @@ export class Queue {
     return owned === 1;
   }
 
-  /** Records the uploaded stems, only while this worker owns the job. False when it lost the job. */
-  async recordStems(workerId: string, hash: string, stems: readonly Track[]): Promise<boolean> {
-    const owned = await runScript(this.redis, 'record-stems-3', [this.keys.job(hash), this.keys.processing(workerId), this.keys.events], [
+  /** Records the uploaded stems, only while this worker owns the job and someone still claims it. */
+  async recordStems(workerId: string, hash: string, stems: readonly Track[]): Promise<OwnedResult> {
+    return (await runScript(this.redis, 'record-stems-3', [this.keys.job(hash), this.keys.processing(workerId), this.keys.events], [
       hash,
       stems.join(','),
       now(),
-    ]);
-    return owned === 1;
+    ])) as OwnedResult;
   }
 
-  async complete(workerId: string, hash: string, durationSec: number): Promise<boolean> {
-    const owned = await runScript(
+  /**
+   * Marks the job done and starts its retention. `tenants` are the claims whose callbacks report
+   * this finish (read in the same step, so a claim made later sees `done` at submit instead).
+   */
+  async complete(workerId: string, hash: string, durationSec: number): Promise<{ outcome: CompleteOutcome; tenants: string[] }> {
+    const k = this.keys;
+    const nowMs = Date.now();
+    const [outcome, ...tenants] = (await runScript(
       this.redis,
-      'complete-4',
-      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.events],
-      [hash, now(), durationSec.toFixed(3)],
-    );
-    return owned === 1;
+      'complete-6',
+      [k.processing(workerId), k.job(hash), k.toWorker, k.events, k.claims(hash), k.expiries],
+      [hash, new Date(nowMs).toISOString(), durationSec.toFixed(3), k.claimRoot, this.retentionSec, nowMs],
+    )) as [CompleteOutcome, ...string[]];
+    return { outcome, tenants };
   }
 
   async fail(workerId: string, hash: string, error: string, opts: { retryable: boolean; maxAttempts: number }): Promise<FailResult> {
+    const k = this.keys;
+    const nowMs = Date.now();
     const reply = await runScript(
       this.redis,
-      'fail-5',
-      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.dead, this.keys.events],
-      [hash, error.slice(0, 2000), opts.maxAttempts, opts.retryable ? '1' : '0', now()],
+      'fail-10',
+      [k.processing(workerId), k.job(hash), k.toWorker, k.dead, k.events, k.order, k.orderLast, k.vtime, k.claims(hash), k.expiries],
+      [hash, error.slice(0, 2000), opts.maxAttempts, opts.retryable ? '1' : '0', new Date(nowMs).toISOString(), k.claimRoot, this.retentionSec, nowMs],
     );
     return reply as FailResult;
   }
@@ -172,8 +295,8 @@ export class Queue {
   async release(workerId: string, hash: string): Promise<boolean> {
     const owned = await runScript(
       this.redis,
-      'release-4',
-      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.events],
+      'release-6',
+      [this.keys.processing(workerId), this.keys.job(hash), this.keys.toWorker, this.keys.events, this.keys.order, this.keys.vtime],
       [hash, now()],
     );
     return owned === 1;
@@ -188,11 +311,13 @@ export class Queue {
     const result = { requeued: 0, dead: 0, workers: [] as string[] };
     for (const id of ids) {
       if (!mayReap()) break;
+      const k = this.keys;
+      const nowMs = Date.now();
       const reply = (await runScript(
         this.redis,
-        'reap-6',
-        [this.keys.processing(id), this.keys.heartbeat(id), this.keys.toWorker, this.keys.dead, this.keys.workers, this.keys.events],
-        [id, this.keys.job(''), maxAttempts, now()],
+        'reap-9',
+        [k.processing(id), k.heartbeat(id), k.toWorker, k.dead, k.workers, k.events, k.order, k.vtime, k.expiries],
+        [id, k.jobRoot, maxAttempts, new Date(nowMs).toISOString(), k.claimsRoot, k.claimRoot, this.retentionSec, nowMs],
       )) as [number, number];
       result.requeued += reply[0];
       result.dead += reply[1];

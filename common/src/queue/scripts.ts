@@ -6,17 +6,18 @@ import type { Redis } from 'ioredis';
  * Every script that changes a job record publishes the job's songhash on the events channel itself.
  */
 const SCRIPTS = [
-  'enqueue-3',
-  'start-2',
+  'submit-11',
+  'start-4',
   'progress-3',
   'record-stems-3',
-  'complete-4',
-  'fail-5',
-  'release-4',
-  'reap-6',
-  'remove-stem-2',
-  'set-callback-status-2',
-  'delete-job-4',
+  'complete-6',
+  'fail-10',
+  'release-6',
+  'reap-9',
+  'remove-stem-4',
+  'set-callback-status-3',
+  'drop-claim-9',
+  'expire-song-5',
   'heartbeat-2',
 ] as const;
 export type ScriptName = (typeof SCRIPTS)[number];
@@ -26,14 +27,16 @@ export interface ScriptSource {
   numberOfKeys: number;
 }
 
+const read = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8');
+
+/** A script whose first line is `-- uses: <lib>` gets ./lua/lib/<lib>.lua in front of it: helpers written once. */
+function withLibraries(lua: string): string {
+  const uses = /^-- uses: ([a-z-]+)\n/.exec(lua);
+  return uses ? `${read(`lib/${uses[1]}`)}\n${lua}` : lua;
+}
+
 const sources = Object.fromEntries(
-  SCRIPTS.map((name) => [
-    name,
-    {
-      lua: readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8'),
-      numberOfKeys: Number(name.split('-').pop()),
-    },
-  ]),
+  SCRIPTS.map((name) => [name, { lua: withLibraries(read(name)), numberOfKeys: Number(name.split('-').pop()) }]),
 ) as Record<ScriptName, ScriptSource>;
 
 /** A script's source, for code that cannot import this module (the worker's heartbeat thread). */

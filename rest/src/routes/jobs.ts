@@ -1,30 +1,28 @@
 import { Router } from 'express';
 import { Zip, ZipPassThrough } from 'fflate';
-import { TRACKS, stemKey, type Track } from '@msaas/common';
+import { IMPLICIT_TENANT, TRACKS, isTerminal, stemKey, type DeleteSongResponse } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { notFound } from '../errors.ts';
-import { isTerminal, jobView } from '../jobView.ts';
+import { claimedOr404, jobView } from '../jobView.ts';
+import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
-import { refuseWhileRunning } from '../servable.ts';
+import { stemAccess, storedStems } from '../servable.ts';
 
 export function jobsRouter(deps: AppDeps): Router {
   const { queue, store, events, logger } = deps;
   const router = Router();
 
-  const load = async (hash: string) => {
-    const job = await queue.getJob(hash);
-    if (!job) throw notFound(`no job for ${hash}`);
-    return job;
-  };
+  const noJob = (hash: string): string => `no job for ${hash}`;
 
   router.get('/apiv1/jobs/:songhash', async (req, res) => {
-    const job = await load(songhashParam(req.params.songhash));
-    res.json(await jobView(queue, job));
+    const hash = songhashParam(req.params.songhash);
+    res.json(await jobView(queue, await claimedOr404(queue, hash, tenantOf(res).id, noJob(hash))));
   });
 
   router.get('/apiv1/jobs/:songhash/events', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
-    await load(hash);
+    const tenant = tenantOf(res).id;
+    await claimedOr404(queue, hash, tenant, noJob(hash));
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -46,13 +44,13 @@ export function jobsRouter(deps: AppDeps): Router {
       sending = sending.then(async () => {
         if (closed) return;
         try {
-          const job = await queue.getJob(hash);
-          if (!job) {
+          const claimed = await queue.getClaimedJob(hash, tenant);
+          if (!claimed) {
             res.write(`event: gone\ndata: ${JSON.stringify({ hash })}\n\n`);
             return finish();
           }
-          res.write(`event: job\ndata: ${JSON.stringify(await jobView(queue, job))}\n\n`);
-          if (isTerminal(job)) finish();
+          res.write(`event: job\ndata: ${JSON.stringify(await jobView(queue, claimed))}\n\n`);
+          if (isTerminal(claimed.job)) finish();
         } catch {
           // Redis hiccup: keep the stream; the next change or the client's retry catches up.
         }
@@ -66,10 +64,9 @@ export function jobsRouter(deps: AppDeps): Router {
 
   router.get('/apiv1/jobs/:songhash/zip', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
-    await refuseWhileRunning(deps, hash);
-    const present: Track[] = [];
-    for (const t of TRACKS) if (await store.statStem(hash, t)) present.push(t);
-    if (present.length === 0) throw notFound(`no stems for ${hash}`);
+    const missing = `no stems for ${hash}`;
+    const present = await storedStems(deps, hash, await stemAccess(deps, tenantOf(res), hash, missing));
+    if (present.length === 0) throw notFound(missing);
     res.set({ 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="${hash}-stems.zip"` });
     const zip = new Zip((err, chunk, final) => {
       if (err) return void res.destroy(err);
@@ -85,21 +82,26 @@ export function jobsRouter(deps: AppDeps): Router {
     zip.end();
   });
 
+  /**
+   * Deleting removes the caller's claim; the song (record, upload, stems) goes with the last claim.
+   * A worker running it meanwhile finds no claim when it finishes and removes what it uploaded.
+   * The implicit tenant may also delete objects of a song no record knows (the lab's behaviour).
+   */
   router.delete('/apiv1/jobs/:songhash', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
-    const job = await queue.getJob(hash);
-    const hadUpload = await store.hasUpload(hash);
+    const tenant = tenantOf(res).id;
+    const outcome = await queue.dropClaim(hash, tenant);
+    if (outcome === 'absent' && tenant !== IMPLICIT_TENANT.id) throw notFound(`no song ${hash}`);
     let stems = 0;
-    for (const t of TRACKS) if (await store.removeStem(hash, t)) stems++;
-    if (!job && !hadUpload && stems === 0) throw notFound(`no song ${hash}`);
-    if (job?.state === 'processing') {
-      // The worker still owns it; its completion finds no record and its stems are removed again here next time.
-      logger.warn({ job: hash }, 'song removed while a worker was processing it');
+    if (outcome !== 'kept') {
+      const hadUpload = await store.hasUpload(hash);
+      for (const t of TRACKS) if (await store.removeStem(hash, t)) stems++;
+      if (outcome === 'absent' && !hadUpload && stems === 0) throw notFound(`no song ${hash}`);
+      if (hadUpload) await store.removeUpload(hash);
     }
-    if (hadUpload) await store.removeUpload(hash);
-    await queue.deleteJob(hash);
-    logger.info({ job: hash }, `song removed (${stems} stems)`);
-    res.json({ hash, removed: true, stems });
+    logger.info({ job: hash, tenant }, outcome === 'kept' ? 'song removed for this tenant (others keep it)' : `song removed (${stems} stems)`);
+    const body: DeleteSongResponse = { hash, removed: true, stems };
+    res.json(body);
   });
 
   return router;

@@ -6,18 +6,19 @@ import {
   DEFAULT_MODEL,
   MODELS,
   SUBMIT_REASONS,
-  TRACKS,
+  IMPLICIT_TENANT,
   checkCallbackUrl,
   looksLikeMp3,
   songhash,
   type Callback,
-  type JobRecord,
+  type EnqueueInput,
   type SubmitResponse,
   type SubmitResult,
 } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { jobView } from '../jobView.ts';
+import { tenantOf } from '../auth.ts';
 
 const JsonBody = z.object({
   mp3: z.string({ error: 'mp3 must be a base64 string' }),
@@ -75,14 +76,42 @@ function readSubmission(req: Request, maxBytes: number): Submission {
     throw badRequest('bad_request', 'send JSON {"mp3": "<base64>", "callback": {"url", "data"}} or a multipart upload with field "file"');
   }
   const parsed = JsonBody.safeParse(req.body);
-  if (!parsed.success) throw badRequest('bad_request', zodDetail(parsed.error));
+  if (!parsed.success) {
+    const aboutCallback = parsed.error.issues.every((i) => i.path[0] === 'callback');
+    throw badRequest(aboutCallback ? 'bad_callback' : 'bad_request', zodDetail(parsed.error));
+  }
   const bytes = decodeBase64(parsed.data.mp3);
   if (bytes.length > maxBytes) throw new ApiError(413, 'payload_too_large', `the MP3 is ${(bytes.length / 2 ** 20).toFixed(1)} MB; the limit is ${maxBytes / 2 ** 20} MB`);
   return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? DEFAULT_MODEL, filename: null };
 }
 
-async function submitResponse(deps: AppDeps, hash: string, result: SubmitResult, job: JobRecord | null): Promise<SubmitResponse> {
-  return { hash, result, reason: SUBMIT_REASONS[result], job: job ? await jobView(deps.queue, job) : null };
+async function submitResponse(deps: AppDeps, hash: string, tenant: string, result: SubmitResult): Promise<SubmitResponse> {
+  const claimed = await deps.queue.getClaimedJob(hash, tenant);
+  return { hash, result, reason: SUBMIT_REASONS[result], job: claimed ? await jobView(deps.queue, claimed) : null };
+}
+
+const RETRY_ACTIVE_SEC = 30;
+
+/** 429 for a quota, naming the limit and when it frees. */
+async function quotaRefusal(deps: AppDeps, tenant: string, which: 'over_active' | 'over_minutes'): Promise<ApiError> {
+  const { config, queue } = deps;
+  if (which === 'over_active') {
+    const active = await queue.activeCount(tenant);
+    return new ApiError(
+      429,
+      'quota_exceeded',
+      `tenant ${tenant} has ${active} songs queued or processing, the limit of MAX_ACTIVE_JOBS_PER_KEY=${config.MAX_ACTIVE_JOBS_PER_KEY}; a place frees when one of them finishes`,
+      { 'Retry-After': String(RETRY_ACTIVE_SEC) },
+    );
+  }
+  const used = await queue.usageSec(tenant);
+  const untilMidnight = Math.ceil((86_400_000 - (Date.now() % 86_400_000)) / 1000);
+  return new ApiError(
+    429,
+    'quota_exceeded',
+    `tenant ${tenant} has submitted ${(used / 60).toFixed(1)} minutes of audio today, and this song would pass the limit of MAX_AUDIO_MINUTES_PER_DAY=${config.MAX_AUDIO_MINUTES_PER_DAY}; the count starts again at 00:00 UTC (in ${untilMidnight} s)`,
+    { 'Retry-After': String(untilMidnight) },
+  );
 }
 
 export function separateRouter(deps: AppDeps): Router {
@@ -112,23 +141,30 @@ export function separateRouter(deps: AppDeps): Router {
     }
 
     const hash = songhash(sub.bytes);
-    const existing = await queue.getJob(hash);
-    const complete = existing?.state === 'done' && existing.stems.length === TRACKS.length;
-    if (existing && (existing.state === 'queued' || existing.state === 'processing' || complete)) {
-      res.json(await submitResponse(deps, hash, complete ? 'done' : 'queued', existing));
-      return;
-    }
-    await store.putUpload(hash, sub.bytes, sub.filename ? { 'x-amz-meta-filename': encodeURIComponent(sub.filename) } : {});
-    const result = await queue.enqueue({
+    const tenant = tenantOf(res);
+    // Quotas bind named tenants; the implicit tenant (no keys: the lab's service) has none.
+    const limited = tenant.id !== IMPLICIT_TENANT.id;
+    const input: EnqueueInput = {
       hash,
+      tenant: tenant.id,
       callback,
       callbackStatus,
       sizeBytes: sub.bytes.length,
       filename: sub.filename,
-      rerun: existing?.state === 'done',
-    });
-    if (result === 'enqueued') logger.info({ job: hash }, `song enqueued (${(sub.bytes.length / 1024).toFixed(0)} kB${sub.filename ? `, ${sub.filename}` : ''})`);
-    res.json(await submitResponse(deps, hash, result, await queue.getJob(hash)));
+      audioSec: 0, // TEMP-DURATION
+      maxActive: limited ? config.MAX_ACTIVE_JOBS_PER_KEY : 0,
+      maxAudioSecPerDay: limited && config.MAX_AUDIO_MINUTES_PER_DAY ? config.MAX_AUDIO_MINUTES_PER_DAY * 60 : 0,
+    };
+    // The upload is stored only when the song needs a run: joining shared work costs no upload.
+    let result = await queue.enqueue({ ...input, uploaded: false });
+    if (result === 'upload') {
+      await store.putUpload(hash, sub.bytes, sub.filename ? { 'x-amz-meta-filename': encodeURIComponent(sub.filename) } : {});
+      result = await queue.enqueue({ ...input, uploaded: true });
+    }
+    if (result === 'over_active' || result === 'over_minutes') throw await quotaRefusal(deps, tenant.id, result);
+    if (result === 'upload') throw new Error('submit asked for the upload after it was stored');
+    if (result === 'enqueued') logger.info({ job: hash, tenant: tenant.id }, `song enqueued (${(sub.bytes.length / 1024).toFixed(0)} kB${sub.filename ? `, ${sub.filename}` : ''})`);
+    res.json(await submitResponse(deps, hash, tenant.id, result));
   });
 
   return router;

@@ -1,9 +1,10 @@
 import { Router, type Request, type Response } from 'express';
-import { stemKey } from '@msaas/common';
+import { IMPLICIT_TENANT, stemKey } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { songhashParam, trackParam } from '../params.ts';
-import { refuseWhileRunning } from '../servable.ts';
+import { stemAccess } from '../servable.ts';
+import { tenantOf } from '../auth.ts';
 
 export function trackRouter(deps: AppDeps): Router {
   const { store, queue, logger } = deps;
@@ -12,9 +13,11 @@ export function trackRouter(deps: AppDeps): Router {
   router.get('/apiv1/track/:songhash/:track', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
     const track = trackParam(req.params.track);
-    await refuseWhileRunning(deps, hash);
+    const missing = `no ${track} stem for ${hash} (not separated yet, or removed)`;
+    const access = await stemAccess(deps, tenantOf(res), hash, missing);
+    if (access.kind === 'claim' && !access.visible.includes(track)) throw notFound(missing);
     const info = await store.statStem(hash, track);
-    if (!info) throw notFound(`no ${track} stem for ${hash} (not separated yet, or removed)`);
+    if (!info) throw notFound(missing);
     res.set({
       'Content-Type': 'audio/mpeg',
       'Accept-Ranges': 'bytes',
@@ -42,10 +45,13 @@ export function trackRouter(deps: AppDeps): Router {
   const remove = async (req: Request, res: Response): Promise<void> => {
     const hash = songhashParam(req.params.songhash);
     const track = trackParam(req.params.track);
-    const removed = await store.removeStem(hash, track);
-    if (!removed) throw notFound(`no ${track} stem for ${hash}`);
-    await queue.removeStem(hash, track);
-    logger.info({ job: hash }, `stem ${track} removed`);
+    const tenant = tenantOf(res);
+    const missing = `no ${track} stem for ${hash}`;
+    const outcome = await queue.removeStem(hash, tenant.id, track);
+    // The object goes with the last claim that sees it; the implicit tenant may also remove a stem no record lists.
+    if (outcome === 'absent' && (tenant.id !== IMPLICIT_TENANT.id || (await queue.getClaim(hash, tenant.id)))) throw notFound(missing);
+    if (outcome !== 'hidden' && !(await store.removeStem(hash, track)) && outcome === 'absent') throw notFound(missing);
+    logger.info({ job: hash, tenant: tenant.id }, `stem ${track} removed${outcome === 'hidden' ? ' from this claim (others keep it)' : ''}`);
     res.json({ hash, track, removed: true, reason: 'Track removed' });
   };
   router.get('/apiv1/remove/:songhash/:track', remove);

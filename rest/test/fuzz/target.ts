@@ -110,7 +110,7 @@ export async function startFuzzTarget(name = 'fuzz'): Promise<FuzzTarget> {
       if (host === 'nxdomain.example') throw new Error('ENOTFOUND');
       return ['93.184.216.34'];
     };
-    rest = await buildRest(testConfig(prefix, { MAX_UPLOAD_MB: String(MAX_MB), RATE_LIMIT_PER_MIN: '1000000' }), store.endpoint, {
+    rest = await buildRest(testConfig(prefix, { MAX_UPLOAD_MB: String(MAX_MB), RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' }), store.endpoint, {
       resolveHost: publicResolver,
       logger: pino({ level: 'error' }, logSink),
     });

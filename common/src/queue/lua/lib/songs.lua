@@ -1,0 +1,71 @@
+-- Shared helpers, prepended by scripts.ts to every script whose first line says `-- uses: songs`.
+-- Key names are built from roots passed in ARGV (the same layout as keys.ts): job:<h>, claims:<h>,
+-- claim:<h>:<tenant>. Redis runs here as one node, so a script may touch keys it builds itself.
+
+-- Fair order. Every waiting song has a virtual start tag in `order` (hash songhash → tag); the
+-- list runs from the right in ascending tag order. A tenant's next song is tagged one past the later
+-- of its own last tag (`last`, hash tenant → tag) and the tag of the last song started (`vtime`), so
+-- a tenant with fifty songs waiting and a newcomer alternate, and an idle tenant banks no credit.
+local function fair_insert(queue, order, last, vtime, tenant, hash)
+  local v = tonumber(redis.call('GET', vtime) or '0')
+  local tag = math.max(tonumber(redis.call('HGET', last, tenant) or '0'), v) + 1
+  redis.call('HSET', last, tenant, tag)
+  redis.call('HSET', order, hash, tag)
+  local len = redis.call('LLEN', queue)
+  local i = 0
+  while i < len do
+    local batch = redis.call('LRANGE', queue, i, i + 99)
+    for j, h in ipairs(batch) do
+      if tonumber(redis.call('HGET', order, h) or '0') <= tag then
+        if i + j == 1 then redis.call('LPUSH', queue, hash) else redis.call('LINSERT', queue, 'BEFORE', h, hash) end
+        return tag
+      end
+    end
+    i = i + 100
+  end
+  redis.call('RPUSH', queue, hash)
+  return tag
+end
+
+-- A song handed back runs next: tagged with the current virtual time, at the front.
+local function front_insert(queue, order, vtime, hash)
+  redis.call('HSET', order, hash, tonumber(redis.call('GET', vtime) or '0'))
+  redis.call('RPUSH', queue, hash)
+end
+
+-- Retention: a finished or failed song's record and claims expire after `seconds` (0 = never), and
+-- `expiries` (zset songhash → deadline ms) tells the sweeper when to remove its objects.
+local function retain(job, claims, claim_base, expiries, hash, seconds, now_ms)
+  seconds = tonumber(seconds)
+  if seconds <= 0 then return end
+  local ttl = math.max(1, math.ceil(seconds))
+  redis.call('EXPIRE', job, ttl)
+  redis.call('EXPIRE', claims, ttl)
+  for _, t in ipairs(redis.call('SMEMBERS', claims)) do redis.call('EXPIRE', claim_base .. t, ttl) end
+  redis.call('ZADD', expiries, tonumber(now_ms) + seconds * 1000, hash)
+end
+
+-- A song waiting or running again never expires.
+local function keep(job, claims, claim_base, expiries, hash)
+  redis.call('PERSIST', job)
+  redis.call('PERSIST', claims)
+  for _, t in ipairs(redis.call('SMEMBERS', claims)) do redis.call('PERSIST', claim_base .. t) end
+  redis.call('ZREM', expiries, hash)
+end
+
+local function has_item(list, item)
+  for x in string.gmatch(list or '', '[^,]+') do if x == item then return true end end
+  return false
+end
+
+local function count_items(list)
+  local n = 0
+  for _ in string.gmatch(list or '', '[^,]+') do n = n + 1 end
+  return n
+end
+
+local function without_item(list, item)
+  local kept = {}
+  for x in string.gmatch(list or '', '[^,]+') do if x ~= item then table.insert(kept, x) end end
+  return table.concat(kept, ',')
+end

@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { TRACKS, type ObjectStore, type Queue } from '@msaas/common';
+
+export interface RetentionDeps {
+  queue: Queue;
+  store: ObjectStore;
+  logger: Logger;
+}
+
+/** Songs handled per sweep; the rest wait for the next one. */
+const BATCH = 100;
+
+/**
+ * Removes songs past their retention: Redis expires the records by TTL, and this sweep (one rest
+ * replica at a time, by a lock in Redis) removes their stems and upload from the store, for stores
+ * without lifecycle rules (the embedded one). A song queued again since is left alone
+ * (expire-song-5.lua). When the store cannot be reached the song is retried at the next sweep.
+ */
+export class RetentionSweeper {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly deps: RetentionDeps,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One sweep, unless one is running here or on another replica. Returns the songs removed. */
+  sweep(): Promise<number> {
+    this.running ??= this.sweepLocked().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async sweepLocked(): Promise<number> {
+    const { queue, logger } = this.deps;
+    const token = randomBytes(8).toString('hex');
+    const lockMs = Math.max(this.intervalMs, 10_000);
+    try {
+      if ((await queue.redis.set(queue.keys.sweepLock, token, 'PX', lockMs, 'NX')) !== 'OK') return 0;
+      let removed = 0;
+      for (const hash of await queue.dueForExpiry(BATCH)) if (await this.expire(hash)) removed++;
+      if (removed > 0) logger.info(`retention: removed ${removed} song${removed === 1 ? '' : 's'} past their retention`);
+      if ((await queue.redis.get(queue.keys.sweepLock)) === token) await queue.redis.del(queue.keys.sweepLock);
+      return removed;
+    } catch (err) {
+      logger.warn(`retention sweep failed: ${(err as Error).message}`);
+      return 0;
+    }
+  }
+
+  private async expire(hash: string): Promise<boolean> {
+    const { queue, store, logger } = this.deps;
+    if (!(await queue.expireSong(hash))) return false;
+    try {
+      await Promise.all([...TRACKS.map((t) => store.removeStem(hash, t)), store.removeUpload(hash)]);
+      return true;
+    } catch (err) {
+      // The record is gone already; put the song back on the list so its objects go next time.
+      await queue.retryExpiry(hash, Date.now() + this.intervalMs);
+      logger.warn({ job: hash }, `retention: objects not removed yet (${(err as Error).message}); retrying at the next sweep`);
+      return false;
+    }
+  }
+}
