@@ -10,7 +10,10 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   const base: RedisOptions = {
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
-    reconnectOnError: () => true,
+    // Only a failover (a replica answering writes) is worth a new connection. An error reply such
+    // as OOM under maxmemory is that request's failure: dropping the shared connection for it
+    // would fail every other request in flight too.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
   };
   const byRole: Record<RedisRole, RedisOptions> = {
     api: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 3000, connectTimeout: 2000 },

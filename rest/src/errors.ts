@@ -58,6 +58,9 @@ function classify(err: unknown): ApiError {
   if (e?.message?.startsWith('Multipart: Boundary not found') || e?.message === 'Unexpected end of form' || e?.message?.startsWith('Malformed part header')) {
     return badRequest('bad_multipart', e.message);
   }
+  if (e?.message?.startsWith('OOM ')) {
+    return new ApiError(503, 'storage_full', 'the job store (Redis) is out of memory: nothing new can be recorded until finished songs expire; retry later', { 'Retry-After': '60' });
+  }
   if (isBackendUnavailable(err)) return new ApiError(503, 'unavailable', 'a backing service (Redis or object store) is unavailable; retry later', { 'Retry-After': '5' });
   return new ApiError(500, 'internal', 'internal error');
 }
