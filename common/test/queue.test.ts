@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { IMPLICIT_TENANT, Queue, TRACKS, makeKeys, type Keys } from '../src/index.ts';
 import { Heartbeat } from '../../worker/src/heartbeat.ts';
@@ -283,5 +283,137 @@ describe('job events and ownership', () => {
       expect(Date.parse((await redis.get(keys.heartbeat(id)))!)).toBeGreaterThan(Date.now() - 60_000);
       expect(await redis.sismember(keys.workers, id)).toBe(1);
     }
+  });
+});
+
+/** Claims: one shared job per song, one claim per tenant. */
+describe('claims of several tenants', () => {
+  let q: Queue;
+  let keys: Keys;
+  const A = 'alice';
+  const B = 'bob';
+  beforeAll(() => {
+    keys = makeKeys(`${prefix}claims:`);
+    q = new Queue(redis, keys, { retentionSec: 60 });
+  });
+  // each test starts with an empty queue and no active songs
+  beforeEach(async () => {
+    await redis.del(keys.toWorker, keys.order, keys.active(A), keys.active(B));
+  });
+
+  async function separate(hash: string, worker = 'cw'): Promise<string[]> {
+    const claimed = await q.claim(blocking, worker, 1);
+    expect(claimed?.hash).toBe(hash);
+    expect(await q.recordStems(worker, hash, TRACKS)).toBe('owned');
+    const { outcome, tenants } = await q.complete(worker, hash, 1);
+    expect(outcome).toBe('done');
+    return tenants.sort();
+  }
+
+  it('shares one run between tenants, reports every claim at completion, and keeps each claim its own', async () => {
+    const x = h(300);
+    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1, filename: 'a.mp3' })).toBe('enqueued');
+    expect(await q.enqueue({ hash: x, tenant: B, sizeBytes: 1, filename: 'b.mp3' })).toBe('queued');
+    expect(await q.length()).toBe(1);
+    expect(await separate(x)).toEqual([A, B]);
+    expect((await q.getClaim(x, A))!.filename).toBe('a.mp3');
+    expect((await q.getClaim(x, B))!.filename).toBe('b.mp3');
+    // a third tenant joining later gets the stems at once, and its callback is not called
+    expect(await q.enqueue({ hash: x, tenant: 'carol', sizeBytes: 1, callback: { url: 'https://hooks.example.com/c' } })).toBe('done');
+    expect((await q.getClaim(x, 'carol'))!.callbackStatus).toMatch(/^not sent: the song was already separated/);
+  });
+
+  it('removes a stem from one claim only, and from the job when the last claim that saw it removes it', async () => {
+    const x = h(301);
+    await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
+    await q.enqueue({ hash: x, tenant: B, sizeBytes: 1 });
+    await separate(x);
+    expect(await q.removeStem(x, A, 'drums')).toBe('hidden');
+    expect(await q.removeStem(x, A, 'drums')).toBe('absent');
+    expect((await q.getJob(x))!.stems).toContain('drums');
+    expect(await q.removeStem(x, 'mallory', 'drums')).toBe('absent');
+    expect(await q.removeStem(x, B, 'drums')).toBe('last');
+    expect((await q.getJob(x))!.stems).not.toContain('drums');
+    // a re-submission now needs a run again (a stem is gone for everyone)
+    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 })).toBe('enqueued');
+  });
+
+  it('drops claims one by one; the song goes with the last, and a worker finishing it then records nothing', async () => {
+    const x = h(302);
+    await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
+    await q.enqueue({ hash: x, tenant: B, sizeBytes: 1 });
+    await q.claim(blocking, 'late', 1);
+    expect(await q.dropClaim(x, 'mallory')).toBe('absent');
+    expect(await q.dropClaim(x, A)).toBe('kept');
+    expect(await q.dropClaim(x, B)).toBe('last');
+    expect(await q.recordStems('late', x, TRACKS)).toBe('gone');
+    expect((await q.complete('late', x, 1)).outcome).toBe('gone');
+    expect(await redis.exists(keys.job(x), keys.claims(x))).toBe(0);
+    expect(await q.held('late')).toEqual([]);
+    // deleted and submitted again while a worker ran the old one: the old run records nothing
+    const y = h(303);
+    await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 });
+    await q.claim(blocking, 'late', 1);
+    await q.dropClaim(y, A);
+    expect(await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 })).toBe('enqueued');
+    expect((await q.complete('late', y, 1)).outcome).toBe('superseded');
+    expect(await q.getJob(y)).toMatchObject({ state: 'queued', stems: [] });
+    await q.dropClaim(y, A);
+  });
+
+  it('asks for the upload before queueing a new run, and refuses over a quota without writing anything', async () => {
+    const x = h(310);
+    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1, uploaded: false })).toBe('upload');
+    expect(await q.getJob(x)).toBeNull();
+    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1, maxActive: 1 })).toBe('enqueued');
+    expect(await q.enqueue({ hash: h(311), tenant: A, sizeBytes: 1, maxActive: 1 })).toBe('over_active');
+    expect(await q.getJob(h(311))).toBeNull();
+    // joining another tenant's waiting song also makes it one more active song of the joiner
+    expect(await q.enqueue({ hash: x, tenant: B, sizeBytes: 1, maxActive: 1 })).toBe('queued');
+    expect(await q.activeCount(B)).toBe(1);
+    // once A's song is done, A has room again
+    await separate(x);
+    expect(await q.enqueue({ hash: h(311), tenant: A, sizeBytes: 1, maxActive: 1 })).toBe('enqueued');
+    // audio minutes a day
+    const used = await q.usageSec(B);
+    expect(await q.enqueue({ hash: h(312), tenant: B, sizeBytes: 1, audioSec: 50, maxAudioSecPerDay: used + 60 })).toBe('enqueued');
+    expect(await q.enqueue({ hash: h(313), tenant: B, sizeBytes: 1, audioSec: 20, maxAudioSecPerDay: used + 60 })).toBe('over_minutes');
+    expect(await q.usageSec(B)).toBe(used + 50);
+  });
+
+  it('gives a finished song and its claims the retention TTL, lists it for the sweep once due, and forgets it there', async () => {
+    const x = h(320);
+    await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
+    await separate(x);
+    for (const key of [keys.job(x), keys.claims(x), keys.claim(x, A)]) {
+      expect(await redis.ttl(key)).toBeGreaterThan(55);
+      expect(await redis.ttl(key)).toBeLessThanOrEqual(60);
+    }
+    expect(await q.dueForExpiry(10)).not.toContain(x);
+    expect(await q.dueForExpiry(10, Date.now() + 61_000)).toContain(x);
+    expect(await q.expireSong(x, Date.now())).toBe(false); // not due yet
+    expect(await q.expireSong(x, Date.now() + 61_000)).toBe(true);
+    expect(await redis.exists(keys.job(x), keys.claims(x), keys.claim(x, A))).toBe(0);
+    // a song queued again is not expired, and leaves the sweep list
+    const y = h(321);
+    await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 });
+    await separate(y);
+    await q.removeStem(y, A, 'vocals');
+    await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 });
+    expect(await redis.ttl(keys.job(y))).toBe(-1);
+    expect(await q.dueForExpiry(10, Date.now() + 61_000)).not.toContain(y);
+  });
+
+  it('interleaves tenants in fair order and keeps one tenant first in, first out', async () => {
+    const a = [h(400), h(401), h(402), h(403)];
+    for (const x of a) await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
+    const b = [h(410), h(411)];
+    for (const x of b) await q.enqueue({ hash: x, tenant: B, sizeBytes: 1 });
+    const waiting = await q.waiting();
+    expect(waiting.filter((x) => a.includes(x))).toEqual(a);
+    expect(waiting.filter((x) => b.includes(x))).toEqual(b);
+    expect(waiting.indexOf(b[0]!)).toBeLessThanOrEqual(1);
+    expect(waiting.indexOf(b[1]!)).toBeLessThanOrEqual(3);
+    expect(await q.waiting(B)).toEqual(b);
   });
 });
