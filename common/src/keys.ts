@@ -14,6 +14,8 @@ export interface Keys {
   claims(songhash: string): string;
   /** One tenant's claim: its filename, callback and view of the stems (hash). */
   claim(songhash: string, tenant: string): string;
+  /** The tenant's library: every song it claims, by claim time (zset, ms; expired claims pruned when listed). */
+  library(tenant: string): string;
   /** Songs the tenant has queued or processing (set; pruned lazily at submit). */
   active(tenant: string): string;
   /** Seconds of audio the tenant submitted on a UTC day (`YYYY-MM-DD`). */
@@ -29,6 +31,7 @@ export interface Keys {
   readonly jobRoot: string;
   readonly claimsRoot: string;
   readonly claimRoot: string;
+  readonly libraryRoot: string;
 }
 
 export function makeKeys(prefix = ''): Keys {
@@ -46,6 +49,7 @@ export function makeKeys(prefix = ''): Keys {
     rate: (key, window) => `${p}rate:${key}:${window}`,
     claims: (songhash) => `${p}claims:${songhash}`,
     claim: (songhash, tenant) => `${p}claim:${songhash}:${tenant}`,
+    library: (tenant) => `${p}library:${tenant}`,
     active: (tenant) => `${p}active:${tenant}`,
     usage: (tenant, day) => `${p}usage:${tenant}:${day}`,
     order: `${p}queue-order`,
@@ -56,5 +60,6 @@ export function makeKeys(prefix = ''): Keys {
     jobRoot: `${p}job:`,
     claimsRoot: `${p}claims:`,
     claimRoot: `${p}claim:`,
+    libraryRoot: `${p}library:`,
   };
 }

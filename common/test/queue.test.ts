@@ -416,4 +416,18 @@ describe('claims of several tenants', () => {
     expect(waiting.indexOf(b[1]!)).toBeLessThanOrEqual(3);
     expect(await q.waiting(B)).toEqual(b);
   });
+
+  it("lists a tenant's library newest first, without other tenants' songs or deleted claims", async () => {
+    const lib = [h(500), h(501), h(502)];
+    for (const x of lib) {
+      await q.enqueue({ hash: x, tenant: 'lib-a', sizeBytes: 1, filename: `${x.slice(-3)}.mp3` });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await q.enqueue({ hash: h(503), tenant: 'lib-b', sizeBytes: 1 });
+    expect((await q.library('lib-a', { limit: 10 })).map((c) => c.job.hash)).toEqual([...lib].reverse());
+    expect((await q.library('lib-a', { limit: 2 })).map((c) => c.claim.filename)).toEqual(['502.mp3', '501.mp3']);
+    await q.dropClaim(h(501), 'lib-a');
+    expect((await q.library('lib-a', { limit: 10 })).map((c) => c.job.hash)).toEqual([h(502), h(500)]);
+    expect((await q.library('lib-b', { limit: 10 })).map((c) => c.job.hash)).toEqual([h(503)]);
+  });
 });

@@ -80,15 +80,15 @@ export class Queue {
     this.retentionSec = opts.retentionSec ?? 0;
   }
 
-  /** One tenant's submission (submit-11.lua): joins the shared work or queues a new run in fair order. */
+  /** One tenant's submission (submit-12.lua): joins the shared work or queues a new run in fair order. */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const tenant = input.tenant ?? IMPLICIT_TENANT.id;
     const nowMs = Date.now();
     const k = this.keys;
     const reply = (await runScript(
       this.redis,
-      'submit-11',
-      [k.job(input.hash), k.toWorker, k.claims(input.hash), k.claim(input.hash, tenant), k.active(tenant), k.usage(tenant, utcDay(nowMs)), k.order, k.orderLast, k.vtime, k.expiries, k.events],
+      'submit-12',
+      [k.job(input.hash), k.toWorker, k.claims(input.hash), k.claim(input.hash, tenant), k.active(tenant), k.usage(tenant, utcDay(nowMs)), k.order, k.orderLast, k.vtime, k.expiries, k.events, k.library(tenant)],
       [
         input.hash,
         new Date(nowMs).toISOString(),
@@ -157,6 +157,20 @@ export class Queue {
     return job && claim ? { job, claim } : null;
   }
 
+  /**
+   * The tenant's songs, newest first: up to `limit` claimed before `beforeMs`. Entries whose claim
+   * has expired are dropped from the library on the way.
+   */
+  async library(tenant: string, opts: { limit: number; beforeMs?: number }): Promise<ClaimedJob[]> {
+    const key = this.keys.library(tenant);
+    const max = opts.beforeMs === undefined ? '+inf' : `(${opts.beforeMs}`;
+    const hashes = await this.redis.zrevrangebyscore(key, max, '-inf', 'LIMIT', 0, opts.limit);
+    const found = await Promise.all(hashes.map((h) => this.getClaimedJob(h, tenant)));
+    const stale = hashes.filter((_, i) => !found[i]);
+    if (stale.length > 0) await this.redis.zrem(key, ...stale);
+    return found.filter((c): c is ClaimedJob => c !== null);
+  }
+
   async getClaim(hash: string, tenant: string): Promise<ClaimRecord | null> {
     return parseClaimRecord(await this.redis.hgetall(this.keys.claim(hash, tenant)));
   }
@@ -191,8 +205,8 @@ export class Queue {
     const k = this.keys;
     return (await runScript(
       this.redis,
-      'drop-claim-9',
-      [k.job(hash), k.claims(hash), k.claim(hash, tenant), k.active(tenant), k.toWorker, k.dead, k.order, k.expiries, k.events],
+      'drop-claim-10',
+      [k.job(hash), k.claims(hash), k.claim(hash, tenant), k.active(tenant), k.toWorker, k.dead, k.order, k.expiries, k.events, k.library(tenant)],
       [hash, tenant],
     )) as 'last' | 'kept' | 'absent';
   }
@@ -210,7 +224,7 @@ export class Queue {
   /** Forgets a song past its retention (record and claims); true when the caller should remove its objects. */
   async expireSong(hash: string, atMs = Date.now()): Promise<boolean> {
     const k = this.keys;
-    return (await runScript(this.redis, 'expire-song-5', [k.job(hash), k.claims(hash), k.expiries, k.dead, k.events], [hash, k.claimRoot, atMs])) === 1;
+    return (await runScript(this.redis, 'expire-song-5', [k.job(hash), k.claims(hash), k.expiries, k.dead, k.events], [hash, k.claimRoot, atMs, k.libraryRoot])) === 1;
   }
 
   async dead(): Promise<string[]> {

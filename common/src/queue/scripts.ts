@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
  * Every script that changes a job record publishes the job's songhash on the events channel itself.
  */
 const SCRIPTS = [
-  'submit-11',
+  'submit-12',
   'start-4',
   'progress-3',
   'record-stems-3',
@@ -16,7 +16,7 @@ const SCRIPTS = [
   'reap-9',
   'remove-stem-4',
   'set-callback-status-3',
-  'drop-claim-9',
+  'drop-claim-10',
   'expire-song-5',
   'heartbeat-2',
 ] as const;

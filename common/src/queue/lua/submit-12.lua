@@ -1,7 +1,8 @@
 -- uses: songs
 -- KEYS[1] job hash, KEYS[2] toWorker, KEYS[3] claims set, KEYS[4] this tenant's claim, KEYS[5] the
 -- tenant's active set, KEYS[6] the tenant's audio seconds today, KEYS[7] order, KEYS[8] last,
--- KEYS[9] vtime, KEYS[10] expiries, KEYS[11] events channel
+-- KEYS[9] vtime, KEYS[10] expiries, KEYS[11] events channel, KEYS[12] the tenant's library (zset
+-- songhash → claim time, ms)
 -- ARGV[1] songhash, ARGV[2] now (ISO), ARGV[3] tenant, ARGV[4] callback JSON or '', ARGV[5] callback
 -- status or '', ARGV[6] filename, ARGV[7] size, ARGV[8] number of tracks, ARGV[9] max active songs
 -- (0 = no limit), ARGV[10] audio seconds, ARGV[11] max audio seconds a day (0 = no limit),
@@ -51,6 +52,7 @@ end
 if not had_claim then
   redis.call('HSET', KEYS[4], 'tenant', tenant, 'createdAt', now)
   redis.call('SADD', KEYS[3], tenant)
+  redis.call('ZADD', KEYS[12], tonumber(ARGV[17]), hash)
 end
 if outcome == 'done' then
   redis.call('HSET', KEYS[4], 'hidden', '', 'updatedAt', now)
