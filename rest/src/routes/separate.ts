@@ -9,6 +9,8 @@ import {
   IMPLICIT_TENANT,
   checkCallbackUrl,
   looksLikeMp3,
+  scanMp3,
+  AudioInputError,
   songhash,
   type Callback,
   type EnqueueInput,
@@ -92,6 +94,19 @@ async function submitResponse(deps: AppDeps, hash: string, tenant: string, resul
 
 const RETRY_ACTIVE_SEC = 30;
 
+/**
+ * The audio's length from the frame scan, for the duration cap and the minutes quota. Bytes the
+ * scan refuses count as 0 here: the worker fails them at their first attempt with the scan's reason.
+ */
+function audioSeconds(bytes: Uint8Array): number {
+  try {
+    return scanMp3(bytes).durationSec;
+  } catch (err) {
+    if (err instanceof AudioInputError) return 0;
+    throw err;
+  }
+}
+
 /** 429 for a quota, naming the limit and when it frees. */
 async function quotaRefusal(deps: AppDeps, tenant: string, which: 'over_active' | 'over_minutes'): Promise<ApiError> {
   const { config, queue } = deps;
@@ -109,7 +124,7 @@ async function quotaRefusal(deps: AppDeps, tenant: string, which: 'over_active' 
   return new ApiError(
     429,
     'quota_exceeded',
-    `tenant ${tenant} has submitted ${(used / 60).toFixed(1)} minutes of audio today, and this song would pass the limit of MAX_AUDIO_MINUTES_PER_DAY=${config.MAX_AUDIO_MINUTES_PER_DAY}; the count starts again at 00:00 UTC (in ${untilMidnight} s)`,
+    `tenant ${tenant} has submitted ${(used / 60).toFixed(2)} minutes of audio today, and this song would pass the limit of MAX_AUDIO_MINUTES_PER_DAY=${config.MAX_AUDIO_MINUTES_PER_DAY}; the count starts again at 00:00 UTC (in ${untilMidnight} s)`,
     { 'Retry-After': String(untilMidnight) },
   );
 }
@@ -128,6 +143,10 @@ export function separateRouter(deps: AppDeps): Router {
     if (!(MODELS as readonly string[]).includes(sub.model)) throw badRequest('bad_model', `unknown model "${sub.model.slice(0, 40)}"; available: ${MODELS.join(', ')}`);
     if (sub.bytes.length === 0) throw badRequest('empty', 'the uploaded file is empty');
     if (!looksLikeMp3(sub.bytes)) throw badRequest('not_mp3', 'the upload is not an MP3 file (no ID3 tag or MPEG audio frames found)');
+    const audioSec = audioSeconds(sub.bytes);
+    if (audioSec > config.MAX_DURATION_SEC) {
+      throw badRequest('too_long', `the song is ${Math.round(audioSec)} s long; the limit is ${config.MAX_DURATION_SEC} s (MAX_DURATION_SEC)`);
+    }
 
     let callback = sub.callback;
     let callbackStatus: string | null = null;
@@ -151,7 +170,7 @@ export function separateRouter(deps: AppDeps): Router {
       callbackStatus,
       sizeBytes: sub.bytes.length,
       filename: sub.filename,
-      audioSec: 0, // TEMP-DURATION
+      audioSec,
       maxActive: limited ? config.MAX_ACTIVE_JOBS_PER_KEY : 0,
       maxAudioSecPerDay: limited && config.MAX_AUDIO_MINUTES_PER_DAY ? config.MAX_AUDIO_MINUTES_PER_DAY * 60 : 0,
     };

@@ -1,6 +1,6 @@
 import { MPEGDecoder } from 'mpg123-decoder';
 import { AudioInputError } from './errors.ts';
-import { scanMp3, type Mp3Scan } from './mp3-frames.ts';
+import { scanMp3, type Mp3Scan } from '@msaas/common';
 import { Resampler } from './resample.ts';
 
 export const MODEL_SAMPLE_RATE = 44100;

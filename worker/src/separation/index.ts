@@ -12,6 +12,6 @@ export {
 } from './engine.ts';
 export { decodeMp3, PcmStream, MODEL_SAMPLE_RATE, DEFAULT_MAX_DURATION_SEC } from './decode.ts';
 export { encodeMp3, createMp3StreamEncoder, DEFAULT_MP3, type Mp3Quality } from './encode.ts';
-export { scanMp3, type Mp3Scan } from './mp3-frames.ts';
+export { scanMp3, type Mp3Scan } from '@msaas/common';
 export { Spectrogram } from './stft.ts';
 export { defaultModelPath, SEGMENT } from './model.ts';

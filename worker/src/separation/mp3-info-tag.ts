@@ -1,4 +1,4 @@
-import { parseFrameHeader, sideInfoBytes, type FrameHeader } from './mp3-frames.ts';
+import { parseFrameHeader, sideInfoBytes, type FrameHeader } from '@msaas/common';
 
 /**
  * The Xing/Info + LAME header frame that LAME's own front end writes at the start of a file and

@@ -1,9 +1,11 @@
-import { AudioInputError } from './errors.ts';
+import { AudioInputError } from './audio-input-error.ts';
 
 /**
- * A pass over the MPEG audio frame headers, before any decoding: it tells whether the bytes are
- * an MP3 at all, how long the audio is (to refuse over-long songs before spending CPU on them),
- * and which byte ranges hold frames (so the decoder is only fed audio, never tags or junk).
+ * The one MPEG audio frame parser (Layers I–III, MPEG-1/2/2.5: what the worker's decoder decodes).
+ * rest's upload sniff and the worker's frame scan both use it. The scan is a pass over the frame
+ * headers, before any decoding: it tells whether the bytes are an MP3 at all, how long the audio
+ * is (to refuse over-long songs before spending CPU on them, at submit and in the worker), and
+ * which byte ranges hold frames (so the decoder is only fed audio, never tags or junk).
  */
 export interface Mp3Scan {
   sampleRate: number;
@@ -210,4 +212,20 @@ export function scanMp3(bytes: Uint8Array): Mp3Scan {
     ranges,
     junkBytes,
   };
+}
+
+/** How far past the ID3 tag the sniff looks for the first frame. */
+const SNIFF_WINDOW = 65536;
+
+/**
+ * A cheap first look at uploaded bytes: after any ID3v2 tags, an MPEG audio frame header within the
+ * first 64 KiB whose next frame also starts where the header says (or that ends the file). The
+ * frame scan (`scanMp3`) and the decoder make the final judgement.
+ */
+export function looksLikeMp3(bytes: Uint8Array): boolean {
+  let pos = 0;
+  for (let size = id3v2Size(bytes, pos); size > 0; size = id3v2Size(bytes, pos)) pos += size;
+  const limit = Math.min(bytes.length, pos + SNIFF_WINDOW);
+  for (let i = pos; i < limit; i++) if (isChainedFrame(bytes, i, bytes.length, 1)) return true;
+  return false;
 }
