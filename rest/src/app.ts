@@ -64,9 +64,6 @@ export function createApp(deps: AppDeps): Express {
     const page = express.static(deps.publicDir, { index: 'index.html', maxAge: 0 });
     app.use((req, res, next) => (req.path.startsWith('/apiv1/') ? next() : page(req, res, next)));
   }
-  app.get('/', (_req, res) => {
-    res.json({ service: 'msaas-ts', status: 'ok', api: '/apiv1' });
-  });
 
   app.use('/apiv1', requireApiKey(loadTenantDirectory(config)));
   app.use('/apiv1', rateLimit(deps.queue.redis, deps.queue.keys, config.RATE_LIMIT_PER_MIN));

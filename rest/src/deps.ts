@@ -4,7 +4,7 @@ import type { JobEvents } from './events.ts';
 import type { RestMetrics } from './metrics.ts';
 import type { ClusterInfo } from './cluster.ts';
 
-/** Everything the app needs, built by main.ts (or a test) and passed in. */
+/** Everything the app needs, built by `buildRest` in bootstrap.ts (or a test) and passed in. */
 export interface AppDeps {
   config: Config;
   queue: Queue;
