@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FOLLOW_TIMEOUT_MS, clientFromEnv, describe, downloadStems } from './scripts/api-client.ts';
-import { synthesizeMp3 } from './worker/src/synth.ts';
+import { synthesizeMp3 } from './worker/fixtures/synth.ts';
 
 const DEFAULT_CLIP = 'samples/generated-short.mp3';
 

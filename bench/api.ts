@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import { songhash } from '@msaas/common';
 import { startStack, type Stack } from '../test/helpers/stack.ts';
 import { variant } from '../test/reliability/support.ts';
-import { synthesizeMp3 } from '../worker/src/synth.ts';
+import { synthesizeMp3 } from '../worker/fixtures/synth.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine, decodeMp3, encodeMp3, TRACKS, type Track, type EngineOptions } from '../worker/src/separation/index.ts';
-import { synthesizeSong } from '../worker/src/synth.ts';
+import { synthesizeSong } from '../worker/fixtures/synth.ts';
+import { sdr } from '../worker/fixtures/sdr.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -46,7 +47,7 @@ async function childOurs(mp3Path: string, outDir: string, tapDir: string | undef
     for (const t of TRACKS) taps.set(t, openSync(path.join(tapDir, `${t}.f32`), 'w'));
   }
   const t1 = performance.now();
-  const stems = await engine.separateMp3(bytes, {
+  const { stems, stats: s } = await engine.separateMp3(bytes, {
     // Raw float stems for the SDR comparison, interleaved L/R per chunk, streamed to disk.
     onSamples: tapDir
       ? (track, l, r) => {
@@ -64,7 +65,6 @@ async function childOurs(mp3Path: string, outDir: string, tapDir: string | undef
   for (const fd of taps.values()) closeSync(fd);
   mkdirSync(outDir, { recursive: true });
   for (const t of TRACKS) writeFileSync(path.join(outDir, `${t}.mp3`), stems[t]);
-  const s = engine.lastStats!;
   await engine.close();
   const report: OursReport = { loadMs, separateMs, runMs: s.runMs, chunks: s.chunks, samples: s.samples, nonFinite: s.nonFiniteReplaced };
   console.log(`REPORT ${JSON.stringify(report)}`);
@@ -178,25 +178,6 @@ function readTap(file: string): Float32Array[] {
   return [l, r];
 }
 
-function sdrDb(ref: Float32Array[], est: Float32Array[]): { db: number; skipped: number } {
-  let num = 0;
-  let den = 0;
-  let skipped = 0;
-  for (let c = 0; c < 2; c++) {
-    const n = Math.min(ref[c].length, est[c].length);
-    for (let i = 0; i < n; i++) {
-      const r = ref[c][i];
-      if (!Number.isFinite(r)) {
-        skipped++;
-        continue;
-      }
-      num += r * r;
-      den += (r - est[c][i]) ** 2;
-    }
-  }
-  return { db: 10 * Math.log10(num / den), skipped };
-}
-
 const fmt = (n: number, d = 1): string => n.toFixed(d);
 
 // ---------- benchmark rows ----------
@@ -214,7 +195,7 @@ function compare(label: string, mp3File: string, work: string, withTheirs: boole
   const base = path.join(work, label);
   mkdirSync(base, { recursive: true });
   let theirs: Timed | undefined;
-  let sdr: Row['sdr'];
+  let sdrs: Row['sdr'];
   const tapDir = withTheirs ? path.join(base, 'ours-f32') : undefined;
   if (withTheirs) {
     const wav = path.join(base, 'input.wav');
@@ -225,13 +206,13 @@ function compare(label: string, mp3File: string, work: string, withTheirs: boole
   const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapDir ?? '-', ARENA), `${label}-ours`);
   const oursReport = report<OursReport>(ours);
   if (withTheirs && tapDir) {
-    sdr = {} as Record<Track, { db: number; skipped: number }>;
+    sdrs = {} as Record<Track, { db: number; skipped: number }>;
     for (const t of TRACKS) {
       const ref = readPcm16Wav(path.join(base, 'theirs', 'input', `${t}.wav`));
-      sdr[t] = sdrDb(ref, readTap(path.join(tapDir, `${t}.f32`)));
+      sdrs[t] = sdr(ref, readTap(path.join(tapDir, `${t}.f32`)));
     }
   }
-  return { label, audioSec: oursReport.samples / SR, theirs, ours, oursReport, sdr };
+  return { label, audioSec: oursReport.samples / SR, theirs, ours, oursReport, sdr: sdrs };
 }
 
 async function prepareInput(work: string, label: string, channels: Float32Array[] | null, mp3?: Uint8Array): Promise<string> {

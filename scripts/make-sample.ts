@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { synthesizeMp3 } from '../worker/src/synth.ts';
+import { synthesizeMp3 } from '../worker/fixtures/synth.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS, songhash } from '@msaas/common';
 import { decodeMp3 } from '../worker/src/separation/index.ts';
-import { synthesizeMp3 } from '../worker/src/synth.ts';
+import { synthesizeMp3 } from '../worker/fixtures/synth.ts';
 import { printLinesOnFailure, startStack, type Stack } from './helpers/stack.ts';
 import { waitFor } from './helpers/env.ts';
 

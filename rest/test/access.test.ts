@@ -11,7 +11,7 @@ import { isPrivateAddress, songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../src/bootstrap.ts';
 import { fireCallback } from '../../worker/src/callback.ts';
 import { markSeparated } from '../../common/test/testWorker.ts';
-import { synthesizeMp3 } from '../../worker/src/synth.ts';
+import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 
 const KEY = 'k-4f1c9e2a-access';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { TRACKS, songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../src/bootstrap.ts';
-import { synthesizeMp3 } from '../../worker/src/synth.ts';
+import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 import { TestWorker, markSeparated } from '../../common/test/testWorker.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { buildRest, type RestService } from '../src/bootstrap.ts';
-import { synthesizeMp3 } from '../../worker/src/synth.ts';
+import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { variant } from '../../test/reliability/support.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { buildRest, type RestService } from '../src/bootstrap.ts';
-import { synthesizeMp3 } from '../../worker/src/synth.ts';
+import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 import { ownRedis, type OwnedRedis } from '../../test/helpers/processes.ts';
 

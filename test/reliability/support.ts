@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as Minio from 'minio';
 import { TRACKS, type ApiClient, type JobView } from '@msaas/common';
-import { synthesizeMp3 } from '../../worker/src/synth.ts';
+import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import type { Stack } from '../helpers/stack.ts';
 
 /** A synthesized clip, cached on disk across test files and runs (synthesis costs seconds). */

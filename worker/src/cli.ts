@@ -107,7 +107,7 @@ async function main(): Promise<number> {
   }
   const engine = await createEngine(args.engine);
   try {
-    const stems = await engine.separateMp3(bytes, { onProgress: progressBar(args.quiet) });
+    const { stems } = await engine.separateMp3(bytes, { onProgress: progressBar(args.quiet) });
     await mkdir(args.outDir, { recursive: true });
     const base = path.basename(args.input, path.extname(args.input));
     for (const track of TRACKS) {

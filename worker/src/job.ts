@@ -3,7 +3,7 @@ import { TRACKS, isTransientStoreError, withRetry, withTimeout, type Config, typ
 
 /** What the job loop needs from the separation engine (the real one, or a stand-in in tests). */
 export interface Separator {
-  separateMp3(mp3: Uint8Array, opts?: { onProgress?: (fraction: number) => void; signal?: AbortSignal }): Promise<Record<Track, Uint8Array>>;
+  separateMp3(mp3: Uint8Array, opts?: { onProgress?: (fraction: number) => void; signal?: AbortSignal }): Promise<{ stems: Record<Track, Uint8Array> }>;
 }
 
 export interface JobDeps {
@@ -59,7 +59,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
 
   let lastWrite = 0;
   let pending: Promise<unknown> = Promise.resolve();
-  const stems = await separator.separateMp3(mp3, {
+  const { stems } = await separator.separateMp3(mp3, {
     signal,
     onProgress: (fraction) => {
       const now = Date.now();

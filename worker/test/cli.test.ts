@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizeMp3 } from '../src/synth.ts';
+import { synthesizeMp3 } from '../fixtures/synth.ts';
 import { scanMp3 } from '../src/separation/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

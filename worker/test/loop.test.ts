@@ -23,7 +23,7 @@ const standIn = (delayMs = 50): Separator => ({
     }
     const stems = {} as Record<Track, Uint8Array>;
     for (const t of TRACKS) stems[t] = Buffer.concat([Buffer.from(t), mp3]);
-    return stems;
+    return { stems };
   },
 });
 

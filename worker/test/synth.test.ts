@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { synthesizeSong, synthesizeMp3 } from '../src/synth.ts';
+import { synthesizeSong, synthesizeMp3 } from '../fixtures/synth.ts';
 import { scanMp3 } from '../src/separation/index.ts';
 import { rms, sameSamples, countNonFinite } from './helpers/audio.ts';
 

@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import { TRACKS, songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../../src/bootstrap.ts';
 import { createHttpServer } from '../../src/httpServer.ts';
-import { synthesizeMp3 } from '../../../worker/src/synth.ts';
+import { synthesizeMp3 } from '../../../worker/fixtures/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../../test/helpers/env.ts';
 import { markSeparated } from '../../../common/test/testWorker.ts';
 import { MAX_MB, type Corpus } from './arbitraries.ts';

@@ -9,6 +9,7 @@ export {
   type SeparateOptions,
   type FloatStems,
   type SeparationStats,
+  type Separated,
 } from './engine.ts';
 export { decodeMp3, PcmStream, MODEL_SAMPLE_RATE, DEFAULT_MAX_DURATION_SEC } from './decode.ts';
 export { encodeMp3, createMp3StreamEncoder, DEFAULT_MP3, type Mp3Quality } from './encode.ts';

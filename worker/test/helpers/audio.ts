@@ -1,24 +1,6 @@
 /** Small helpers shared by the separation tests. */
 
-/** Signal-to-distortion ratio in dB of `est` against `ref`, skipping non-finite reference samples. */
-export function sdr(ref: readonly Float32Array[], est: readonly Float32Array[]): { db: number; skipped: number } {
-  let num = 0;
-  let den = 0;
-  let skipped = 0;
-  for (let c = 0; c < ref.length; c++) {
-    const r = ref[c];
-    const e = est[c];
-    for (let i = 0; i < r.length; i++) {
-      if (!Number.isFinite(r[i])) {
-        skipped++;
-        continue;
-      }
-      num += r[i] * r[i];
-      den += (r[i] - e[i]) ** 2;
-    }
-  }
-  return { db: 10 * Math.log10(num / den), skipped };
-}
+export { sdr } from '../../fixtures/sdr.ts';
 
 export function rms(x: Float32Array): number {
   let s = 0;

@@ -1,0 +1,214 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { AudioInputError } from '@msaas/common';
+import { SEGMENT, SOURCES, FREQ_BINS, FRAMES, type Model, type RunResult } from './model.ts';
+import { placeChunk, StreamingOverlapAdd, type ChunkPlacement } from './chunking.ts';
+import { SeparationAbortedError } from './errors.ts';
+import type { Spectrogram } from './stft.ts';
+
+/** Where chunk input comes from: a streaming decoder or an in-memory buffer. */
+export interface PcmReader {
+  read(dst: readonly Float32Array[], offset: number, count: number): number;
+  estimatedSamples: number;
+}
+
+/** Where finished stem samples go, source by source, in order. */
+export interface StemSink {
+  write(source: number, left: Float32Array, right: Float32Array): void;
+}
+
+/** Where the time of one separation went. */
+export interface SeparationStats {
+  chunks: number;
+  samples: number;
+  totalMs: number;
+  /** Wall time spent inside `session.run` (on the inference thread). */
+  runMs: number;
+  /** Non-finite output samples replaced by 0 before encoding (expected 0). */
+  nonFiniteReplaced: number;
+}
+
+export interface PipelineOptions {
+  /** Fraction of chunks done, 0..1, non-decreasing; called with 1 at the end. */
+  onProgress?: (fraction: number) => void;
+  signal?: AbortSignal;
+}
+
+/** One set of model inputs: the segment's samples and its spectrogram. */
+export interface ModelBuffers {
+  mix: Float32Array;
+  spec: Float32Array;
+}
+
+const newBuffers = (): ModelBuffers => ({ mix: new Float32Array(2 * SEGMENT), spec: new Float32Array(4 * FREQ_BINS * FRAMES) });
+
+/**
+ * The two sets of model inputs an engine owns: one is filled while the other is in flight on the
+ * inference thread (which transfers it away and back). All recycling happens here.
+ */
+export class BufferPool {
+  private readonly free: ModelBuffers[] = [newBuffers(), newBuffers()];
+
+  take(): ModelBuffers {
+    const buf = this.free.pop();
+    if (!buf) throw new Error('internal: no free model buffers');
+    return buf;
+  }
+
+  /** Takes back the buffers a model run returns. */
+  give(res: Pick<RunResult, 'mix' | 'spec'>): void {
+    this.free.push({ mix: res.mix, spec: res.spec });
+  }
+
+  /** After a failed separation: exactly two usable sets again, whatever was lost in flight. */
+  reset(): void {
+    this.free.splice(2);
+    while (this.free.length < 2) this.free.push(newBuffers());
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw signal.reason instanceof Error ? signal.reason : new SeparationAbortedError();
+  }
+}
+
+type Prepared = { place: ChunkPlacement; buf: ModelBuffers };
+
+/**
+ * One separation's chunk loop: read the song chunk by chunk (fill), turn each chunk into model
+ * inputs (prepare), run the model on one chunk while the next is prepared and the previous is
+ * finished (iSTFT + time branch, overlap-add, emission of the samples now final).
+ */
+class ChunkPipeline {
+  private readonly overlapAdd: StreamingOverlapAdd;
+  /** Input window: song samples [inBase, inBase + inLen). */
+  private readonly input = [new Float32Array(2 * SEGMENT), new Float32Array(2 * SEGMENT)];
+  private inBase = 0;
+  private inLen = 0;
+  /** Known once the reader runs dry. */
+  private songLength = -1;
+  private nonFinite = 0;
+
+  constructor(
+    private readonly model: Model,
+    private readonly spectrogram: Spectrogram,
+    private readonly pool: BufferPool,
+    private readonly stride: number,
+    private readonly reader: PcmReader,
+    private readonly sink: StemSink,
+  ) {
+    this.overlapAdd = new StreamingOverlapAdd(SOURCES, SEGMENT, stride);
+  }
+
+  /** Reads input up to song index `until` (or the end); drops what no chunk needs any more. */
+  private fill(keepFrom: number, until: number): void {
+    const drop = Math.min(Math.max(0, keepFrom - this.inBase), this.inLen);
+    if (drop > 0) {
+      for (const ch of this.input) ch.copyWithin(0, drop, this.inLen);
+      this.inBase += drop;
+      this.inLen -= drop;
+    }
+    while (this.songLength < 0 && this.inBase + this.inLen < until) {
+      const want = until - (this.inBase + this.inLen);
+      const got = this.reader.read(this.input, this.inLen, want);
+      this.inLen += got;
+      if (got < want) this.songLength = this.inBase + this.inLen;
+    }
+  }
+
+  /** Fills a buffer set with chunk `offset`'s segment and its spectrogram; null when the song ended before it. */
+  private async prepare(offset: number): Promise<Prepared | null> {
+    this.fill(offset - Math.floor(SEGMENT / 2), offset + SEGMENT);
+    await nextTurn();
+    const { songLength, inBase, inLen } = this;
+    if (songLength >= 0 && offset >= songLength) return null;
+    const place = placeChunk(offset, songLength >= 0 ? songLength : offset + SEGMENT, SEGMENT);
+    const buf = this.pool.take();
+    const end = songLength >= 0 ? songLength : Infinity;
+    for (let c = 0; c < 2; c++) {
+      const dst = buf.mix.subarray(c * SEGMENT, (c + 1) * SEGMENT);
+      dst.fill(0);
+      const from = Math.max(place.windowStart, 0);
+      const to = Math.min(place.windowStart + SEGMENT, end, inBase + inLen);
+      if (to > from) dst.set(this.input[c]!.subarray(from - inBase, to - inBase), from - place.windowStart);
+    }
+    this.spectrogram.forward(buf.mix.subarray(0, SEGMENT), buf.mix.subarray(SEGMENT), buf.spec);
+    return { place, buf };
+  }
+
+  /**
+   * iSTFT + time branch, overlap-add, and emission of the samples now final. It yields to the
+   * event loop between sources and between stems: done in one go it held the worker's thread
+   * for 1.3–1.8 s per chunk on a quiet machine (and ~10 s under load), so SIGTERM, progress
+   * writes and the reaper waited that long. The model keeps running on its own thread meanwhile.
+   */
+  private async finish(place: ChunkPlacement, res: RunResult, isLast: boolean): Promise<void> {
+    const { freq, time } = res;
+    const plane = 4 * FREQ_BINS * FRAMES;
+    for (let s = 0; s < SOURCES; s++) {
+      const left = time.subarray(2 * s * SEGMENT, (2 * s + 1) * SEGMENT);
+      const right = time.subarray((2 * s + 1) * SEGMENT, (2 * s + 2) * SEGMENT);
+      this.spectrogram.inverseAdd(freq, s * plane, left, right);
+      this.overlapAdd.add(s, left, right, place.trim, place.length);
+      await nextTurn();
+    }
+    this.overlapAdd.addWeights(place.length);
+    const { tracks, nonFinite } = this.overlapAdd.emit(isLast ? place.length : this.stride);
+    this.nonFinite += nonFinite;
+    for (let s = 0; s < SOURCES; s++) {
+      this.sink.write(s, tracks[s]![0], tracks[s]![1]);
+      await nextTurn();
+    }
+  }
+
+  async run(opts: PipelineOptions): Promise<SeparationStats> {
+    const started = performance.now();
+    const estChunks = Math.max(1, Math.ceil(Math.max(1, this.reader.estimatedSamples) / this.stride));
+    let runMs = 0;
+    let chunks = 0;
+    let inflight: Promise<RunResult> | null = null;
+    try {
+      let current: Prepared | null = await this.prepare(0);
+      if (!current) throw new AudioInputError('empty', 'the MP3 holds no audio (zero-length)');
+      opts.onProgress?.(0);
+      throwIfAborted(opts.signal);
+      inflight = this.model.run(current.buf.mix, current.buf.spec);
+      while (current) {
+        // While the model runs chunk i, read and transform chunk i+1.
+        const next: Prepared | null = await this.prepare(current.place.offset + this.stride);
+        const res: RunResult = await inflight!;
+        inflight = null;
+        runMs += res.runMs;
+        this.pool.give(res);
+        if (next) {
+          throwIfAborted(opts.signal);
+          inflight = this.model.run(next.buf.mix, next.buf.spec);
+        }
+        // ...and while it runs chunk i+1, finish chunk i.
+        await this.finish(current.place, res, next === null);
+        chunks++;
+        opts.onProgress?.(next ? Math.min(chunks / Math.max(estChunks, chunks + 1), 0.99) : 1);
+        current = next;
+      }
+    } catch (err) {
+      // Leave the shared buffers usable for the next job: wait for the model and take back what it returns.
+      if (inflight) {
+        const res = await (inflight as Promise<RunResult>).catch(() => null);
+        if (res) this.pool.give(res);
+      }
+      this.pool.reset();
+      throw err;
+    }
+    return { chunks, samples: this.songLength, totalMs: performance.now() - started, runMs, nonFiniteReplaced: this.nonFinite };
+  }
+}
+
+/** Runs one separation through the model, chunk by chunk, into `sink`; returns where its time went. */
+export function runChunkPipeline(
+  parts: { model: Model; spectrogram: Spectrogram; pool: BufferPool; stride: number },
+  reader: PcmReader,
+  sink: StemSink,
+  opts: PipelineOptions,
+): Promise<SeparationStats> {
+  return new ChunkPipeline(parts.model, parts.spectrogram, parts.pool, parts.stride, reader, sink).run(opts);
+}
