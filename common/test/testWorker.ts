@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { TRACKS, type Queue, type Track } from '../src/index.ts';
+import { TRACKS, type ObjectStore, type Queue, type Track } from '../src/index.ts';
 
 /**
  * Test-only: plays a worker for the job a test names, through the queue's real transitions (so each
@@ -57,4 +57,10 @@ export async function markSeparated(queue: Queue, hash: string): Promise<void> {
   await worker.claim(hash);
   await worker.recordStems(hash);
   await worker.complete(hash);
+}
+
+/** A separated song as a worker leaves it, objects included: `bytes` stored as each of its four stems. */
+export async function storeSeparated(deps: { queue: Queue; store: ObjectStore }, hash: string, bytes: Uint8Array): Promise<void> {
+  for (const t of TRACKS) await deps.store.putStem(hash, t, bytes);
+  await markSeparated(deps.queue, hash);
 }

@@ -1,30 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { TRACKS, songhash } from '@msaas/common';
-import { buildRest, type RestService } from '../src/bootstrap.ts';
+import type { RestService } from '../src/bootstrap.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
-import { TestWorker, markSeparated } from '../../common/test/testWorker.ts';
+import { TestWorker, storeSeparated } from '../../common/test/testWorker.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
 
-let store: TestStore;
+let under: RestUnderTest;
 let rest: RestService;
-let prefix: string;
 let mp3: Buffer;
 let hash: string;
-const publicResolver = async (): Promise<string[]> => ['93.184.216.34'];
 
 beforeAll(async () => {
-  store = await startTestStore();
-  prefix = uniquePrefix('api');
-  rest = await buildRest(testConfig(prefix, { MAX_UPLOAD_MB: '1' }), store.endpoint, { resolveHost: publicResolver });
+  under = await restUnderTest('api', { MAX_UPLOAD_MB: '1' });
+  rest = under.rest;
   mp3 = Buffer.from(await synthesizeMp3({ seconds: 2, seed: 7 }));
   hash = songhash(mp3);
 });
 
 afterAll(async () => {
-  await rest?.close();
-  await store?.close();
-  await deletePrefix(prefix);
+  await under?.close();
 });
 
 const app = () => rest.app;
@@ -55,7 +50,7 @@ describe('lab-compatible endpoints', () => {
     expect(hash).toMatch(/^[0-9a-f]{56}$/);
     // a loopback callback is accepted but recorded as skipped (CALLBACK_ALLOW_PRIVATE is off)
     expect(res.body.job.callback.status).toMatch(/^skipped: .*loopback/);
-    expect(await store.endpoint && (await rest.deps.store.hasUpload(hash))).toBe(true);
+    expect(await rest.deps.store.hasUpload(hash)).toBe(true);
   });
 
   it('the same song twice is one job ("Song already queued")', async () => {
@@ -151,8 +146,7 @@ describe('jobs, stems, removal', () => {
   it('serves a separated song\'s stems (streamed, with Range) and answers "already separated"', async () => {
     const done = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 21 }));
     const h = songhash(done);
-    for (const t of TRACKS) await rest.deps.store.putStem(h, t, done);
-    await markSeparated(rest.deps.queue, h);
+    await storeSeparated(rest.deps, h, done);
 
     const again = await request(app()).post('/apiv1/separate').send({ mp3: done.toString('base64') });
     expect(again.body.reason).toBe('Song already separated');

@@ -1,29 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { buildRest, type RestService } from '../src/bootstrap.ts';
+import type { RestService } from '../src/bootstrap.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { variant } from '../../test/reliability/support.ts';
-import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
 
 /** What the frame scan at submit decides: the duration cap and the audio-minutes quota. */
 describe('audio length at submit', () => {
   const KEY = 'quota-key-0123456789abcdef';
-  const prefix = uniquePrefix('quota');
-  let store: TestStore;
+  let under: RestUnderTest;
   let rest: RestService;
   let twoSeconds: Buffer;
   const submit = (mp3: Buffer) => request(rest.app).post('/apiv1/separate').set('X-API-Key', KEY).send({ mp3: mp3.toString('base64') });
 
   beforeAll(async () => {
-    store = await startTestStore();
     // 3 s a day, 10 s per song
-    rest = await buildRest(testConfig(prefix, { API_KEYS: `quinn:${KEY}`, MAX_AUDIO_MINUTES_PER_DAY: '0.05', MAX_DURATION_SEC: '10' }), store.endpoint);
+    under = await restUnderTest('quota', { API_KEYS: `quinn:${KEY}`, MAX_AUDIO_MINUTES_PER_DAY: '0.05', MAX_DURATION_SEC: '10' });
+    rest = under.rest;
     twoSeconds = Buffer.from(await synthesizeMp3({ seconds: 2, seed: 71 }));
   }, 60_000);
   afterAll(async () => {
-    await rest?.close();
-    await store?.close();
-    await deletePrefix(prefix);
+    await under?.close();
   });
 
   it("counts each song's minutes from its frames and answers 429 quota_exceeded past the day's limit, with the reset time", async () => {

@@ -13,12 +13,12 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { TRACKS, songhash } from '@msaas/common';
+import { songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../../src/bootstrap.ts';
 import { createHttpServer } from '../../src/httpServer.ts';
 import { synthesizeMp3 } from '../../../worker/fixtures/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../../test/helpers/env.ts';
-import { markSeparated } from '../../../common/test/testWorker.ts';
+import { storeSeparated } from '../../../common/test/testWorker.ts';
 import { MAX_MB, type Corpus } from './arbitraries.ts';
 
 export const REPO = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -124,8 +124,7 @@ export async function startFuzzTarget(name = 'fuzz'): Promise<FuzzTarget> {
     const pool = await Promise.all([1, 2, 3, 4].map(async (seed) => Buffer.from(await synthesizeMp3({ seconds: 1, seed: 900 + seed }))));
     const doneClip = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 999 }));
     const doneHash = songhash(doneClip);
-    for (const t of TRACKS) await rest.deps.store.putStem(doneHash, t, doneClip);
-    await markSeparated(rest.deps.queue, doneHash);
+    await storeSeparated(rest.deps, doneHash, doneClip);
     const corpus: Corpus = {
       pool,
       doneHash,
