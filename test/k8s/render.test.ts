@@ -34,11 +34,15 @@ kubectl.describe('kustomize render', () => {
     const script = job.spec.template.spec.containers[0].args.join('\n');
     expect(script).toMatch(/for bucket in queue output/);
     expect(script).toMatch(/mb --ignore-existing/);
-    // leftover uploads (failed jobs) expire; stems never do
+    // leftover uploads (failed jobs) expire; stems expire after the services' retention
     expect(script).toMatch(/ilm rule add --expire-days "\$QUEUE_UPLOAD_EXPIRE_DAYS" local\/queue\n/);
-    expect(script).not.toMatch(/ilm rule add[^\n]*local\/output/);
-    const days = job.spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'QUEUE_UPLOAD_EXPIRE_DAYS');
-    expect(Number(days.value)).toBeGreaterThanOrEqual(1);
+    expect(script).toMatch(/ilm rule add --expire-days "\$OUTPUT_EXPIRE_DAYS" local\/output\n/);
+    const env = (name: string): number => Number(job.spec.template.spec.containers[0].env.find((e: Obj) => e.name === name).value);
+    expect(env('QUEUE_UPLOAD_EXPIRE_DAYS')).toBeGreaterThanOrEqual(1);
+    const config = render('k8s/base').find((o: Obj) => o.kind === 'ConfigMap' && String(o.metadata.name).startsWith('msaas-config'))!;
+    const retention = Number(config.data.RETENTION_DAYS);
+    expect(retention).toBeGreaterThan(0);
+    expect(env('OUTPUT_EXPIRE_DAYS'), 'stems expire when the records do (whole days, as mc takes them)').toBe(Math.ceil(retention));
   });
 });
 
