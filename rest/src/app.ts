@@ -9,7 +9,7 @@ import { healthRouter } from './routes/health.ts';
 import { infoRouter } from './routes/info.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { queueRouter } from './routes/queue.ts';
-import { jsonBodyParser, separateRouter } from './routes/separate.ts';
+import { jsonBodyParser, refuseEncodedBodies, separateRouter } from './routes/separate.ts';
 import { trackRouter } from './routes/track.ts';
 import { clusterRouter } from './routes/cluster.ts';
 
@@ -68,6 +68,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/apiv1', requireApiKey(loadTenantDirectory(config)));
   app.use('/apiv1', rateLimit(deps.queue.redis, deps.queue.keys, config.RATE_LIMIT_PER_MIN));
   app.post('/apiv1/separate', rateLimit(deps.queue.redis, deps.queue.keys, config.SUBMIT_RATE_LIMIT_PER_MIN, { scope: 'submit', what: 'submissions' }));
+  app.use('/apiv1', refuseEncodedBodies);
   app.use('/apiv1', jsonBodyParser(config.MAX_UPLOAD_MB));
   app.use(infoRouter(deps));
   app.use(separateRouter(deps));

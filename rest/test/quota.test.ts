@@ -43,3 +43,29 @@ describe('audio length at submit', () => {
     expect(res.body.detail).toMatch(/11 s long; the limit is 10 s/);
   });
 });
+
+describe('compressed request bodies', () => {
+  let under: RestUnderTest;
+  beforeAll(async () => {
+    under = await restUnderTest('encoded');
+  });
+  afterAll(async () => {
+    await under?.close();
+  });
+
+  it('refuses gzip and brotli bodies with 415 unsupported_encoding before inflating them (a 150-byte brotli bomb costs nothing)', async () => {
+    const { brotliCompressSync, gzipSync } = await import('node:zlib');
+    const bomb = brotliCompressSync(Buffer.from(`{"mp3":"${'A'.repeat(64 * 2 ** 20)}"}`));
+    expect(bomb.length).toBeLessThan(4096);
+    for (const [encoding, body] of [['br', bomb], ['gzip', gzipSync(Buffer.from('{"mp3":"aGVsbG8="}'))]] as const) {
+      const res = await request(under.rest.app).post('/apiv1/separate').set('Content-Type', 'application/json').set('Content-Encoding', encoding).send(body);
+      expect(res.status, encoding).toBe(415);
+      expect(res.body.error).toBe('unsupported_encoding');
+      expect(res.body.detail).toMatch(new RegExp(`Content-Encoding "${encoding}"`));
+    }
+    // identity and no encoding are the lab's way: accepted as before
+    const plain = await request(under.rest.app).post('/apiv1/separate').set('Content-Encoding', 'identity').send({ mp3: 'aGVsbG8=' });
+    expect(plain.status).toBe(400);
+    expect(plain.body.error).toBe('not_mp3');
+  });
+});

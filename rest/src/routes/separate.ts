@@ -189,8 +189,21 @@ export function separateRouter(deps: AppDeps): Router {
   return router;
 }
 
-/** JSON bodies: lenient about the lab's `null` body, sized for a base64 MP3 at the upload cap. */
+/**
+ * Compressed request bodies are refused (415) before anything reads them: inflating them would
+ * let a few hundred bytes cost hundreds of megabytes before any size limit applies (a gzip or
+ * brotli bomb). Audio does not compress anyway; the lab's clients send none.
+ */
+export const refuseEncodedBodies: express.RequestHandler = (req, _res, next) => {
+  const encoding = req.get('content-encoding')?.trim().toLowerCase();
+  if (encoding && encoding !== 'identity') {
+    return next(new ApiError(415, 'unsupported_encoding', `request bodies with Content-Encoding "${encoding.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" are not accepted; send the body uncompressed`));
+  }
+  next();
+};
+
+/** JSON bodies: lenient about the lab's `null` body, sized for a base64 MP3 at the upload cap, never inflated. */
 export function jsonBodyParser(maxUploadMb: number): express.RequestHandler {
   const limit = Math.ceil(maxUploadMb * 2 ** 20 * (4 / 3)) + 64 * 1024;
-  return express.json({ limit, strict: false, type: ['application/json', 'application/*+json'] });
+  return express.json({ limit, strict: false, inflate: false, type: ['application/json', 'application/*+json'] });
 }
