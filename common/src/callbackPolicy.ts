@@ -9,7 +9,12 @@ for (const [net, prefix] of [
 ] as const) blocked.addSubnet(net, prefix, 'ipv4');
 // No rule for IPv4-mapped IPv6 (::ffff:0:0/96): BlockList already checks a mapped address against the
 // IPv4 rules above, and such a rule would also match every plain IPv4 address, public ones included.
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) {
+// Also the prefixes that embed an IPv4 address a gateway would reach on our behalf: IPv4-compatible
+// (::/96, which holds :: and ::1 too), NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16),
+// and the deprecated site-local fec0::/10.
+for (const [net, prefix] of [
+  ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) {
   blocked.addSubnet(net, prefix, 'ipv6');
 }
 
@@ -53,7 +58,7 @@ export async function checkCallbackUrl(
     return { ok: false, malformed: false, reason: `callback host ${host} does not resolve` };
   }
   const bad = addresses.find(isPrivateAddress);
-  if (bad) return { ok: false, malformed: false, reason: `callback host ${host} resolves to private address ${bad}; set CALLBACK_ALLOW_PRIVATE=true to allow` };
+  if (bad) return { ok: false, malformed: false, reason: `callback host ${host} resolves to a private or reserved address; set CALLBACK_ALLOW_PRIVATE=true to allow` };
   return parsed;
 }
 
@@ -74,7 +79,7 @@ export function guardedLookup(opts: { allowPrivate: boolean; resolve?: (host: st
       (addresses) => {
         const bad = opts.allowPrivate ? undefined : addresses.find(isPrivateAddress);
         if (bad || addresses.length === 0) {
-          const reason = bad ? `callback host ${hostname} resolves to private address ${bad} at connect time` : `callback host ${hostname} does not resolve`;
+          const reason = bad ? `callback host ${hostname} resolves to a private or reserved address at connect time` : `callback host ${hostname} does not resolve`;
           return callback(Object.assign(new Error(reason), { code: bad ? 'ECALLBACKPRIVATE' : 'ENOTFOUND' }), '', 0);
         }
         const all = addresses.map((address) => ({ address, family: isIP(address) }));

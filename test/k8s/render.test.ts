@@ -142,7 +142,7 @@ kubectl.describe('schema validation', () => {
       excepted.addSubnet(net!, Number(bits), isIP(net!) === 6 ? 'ipv6' : 'ipv4');
     }
     const inExcept = (ip: string) => excepted.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
-    for (const ip of ['10.1.2.3', '172.20.1.1', '192.168.1.10', '169.254.169.254', '127.0.0.1', '100.64.0.1', 'fd00::1', 'fe80::1', '::1']) {
+    for (const ip of ['10.1.2.3', '172.20.1.1', '192.168.1.10', '169.254.169.254', '127.0.0.1', '100.64.0.1', 'fd00::1', 'fe80::1', '::1', '64:ff9b::a00:1', '64:ff9b:1::1', '2002:a00:1::1', '::a00:1', 'fec0::1']) {
       expect(isPrivateAddress(ip)).toBe(true);
       expect(inExcept(ip), ip).toBe(true);
     }
