@@ -32,6 +32,34 @@ export const ConfigSchema = z.object({
   ORT_THREADS: z.coerce.number().int().positive().optional(),
   ORT_MEMORY_ARENA: bool.optional(),
   MP3_VBR_QUALITY: z.coerce.number().int().min(0).max(9).optional(),
+  /** Uploads one rest replica receives at once; beyond it 503 + Retry-After (each may hold MAX_UPLOAD_MB). */
+  MAX_CONCURRENT_UPLOADS: z.coerce.number().int().positive().default(8),
+  /** Open event streams per tenant (keys on) or client address (keys off), across rest replicas. */
+  STREAMS_PER_CLIENT: z.coerce.number().int().positive().default(20),
+  /** Open event streams one rest replica holds at most. */
+  STREAMS_PER_PROCESS: z.coerce.number().int().positive().default(2000),
+  /** An event stream is closed after this long; the client's EventSource reconnects and gets the current state. */
+  STREAM_MAX_LIFETIME_SEC: z.coerce.number().positive().default(600),
+  /** Which peers may set X-Forwarded-For: unset/'' = none, a hop count, or comma-separated addresses/CIDRs. */
+  TRUST_PROXY: optionalString,
+  /** Failed API-key attempts per client address per minute before 429. */
+  AUTH_FAIL_LIMIT_PER_MIN: z.coerce.number().int().positive().default(30),
+  /** Deadline for resolving a callback host. */
+  DNS_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
+  /** Ports a callback URL may name (comma-separated). */
+  CALLBACK_ALLOWED_PORTS: z
+    .string()
+    .default('80,443')
+    .transform((v, ctx) => {
+      const ports = v.split(',').map((p) => p.trim()).filter(Boolean).map(Number);
+      if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+        ctx.addIssue({ code: 'custom', message: 'comma-separated ports 1..65535' });
+        return z.NEVER;
+      }
+      return ports;
+    }),
+  /** When set, /metrics and /readyz are served on this port only (one the Ingress does not route). */
+  ADMIN_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** `id:key` or bare `key` entries, comma-separated (tenants.ts); with `API_KEYS_FILE`, one entry a line. */
   API_KEYS: optionalString,

@@ -8,6 +8,8 @@ import { rateLimit, requireApiKey } from './auth.ts';
 import { healthRouter } from './routes/health.ts';
 import { infoRouter } from './routes/info.ts';
 import { jobsRouter } from './routes/jobs.ts';
+import { eventsRouter } from './routes/events.ts';
+import { zipRouter } from './routes/zip.ts';
 import { queueRouter } from './routes/queue.ts';
 import { jsonBodyParser, refuseEncodedBodies, separateRouter } from './routes/separate.ts';
 import { trackRouter } from './routes/track.ts';
@@ -73,6 +75,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(infoRouter(deps));
   app.use(separateRouter(deps));
   app.use(queueRouter(deps));
+  app.use(eventsRouter(deps));
+  app.use(zipRouter(deps));
   app.use(jobsRouter(deps));
   app.use(trackRouter(deps));
   if (deps.cluster) app.use(clusterRouter(deps.cluster));
