@@ -62,6 +62,18 @@ export interface DetailedEngine extends Engine {
   readonly options: Readonly<{ threads: number; memoryArena: boolean; overlap: number; modelPath: string }>;
 }
 
+/**
+ * Session options from the measurements in docs/separation.md: no memory pattern (same speed,
+ * lower peak), intra-op threads sleep instead of spinning (the pipeline thread and neighbouring
+ * processes need the CPU), sequential execution ('parallel' halves the peak but runs 2.3x slower).
+ */
+export const ENGINE_SESSION_DEFAULTS = {
+  graphOptimizationLevel: 'all',
+  enableMemPattern: false,
+  executionMode: 'sequential',
+  extra: { session: { intra_op: { allow_spinning: '0' } } },
+} as const satisfies SessionOptions;
+
 export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEngine> {
   const modelPath = opts.modelPath ?? defaultModelPath();
   const threads = opts.threads ?? availableParallelism();
@@ -70,15 +82,8 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
   const maxDurationSec = opts.maxDurationSec ?? DEFAULT_MAX_DURATION_SEC;
   const mp3 = opts.mp3 ?? DEFAULT_MP3;
   const stride = strideFor(SEGMENT, overlap);
-  // Defaults from the session-option measurements in docs/separation.md: no memory pattern (same
-  // speed, lower peak), intra-op threads sleep instead of spinning (the pipeline thread and
-  // neighbouring processes need the CPU), sequential execution ('parallel' halves the peak but
-  // runs 2.3x slower).
   const model = await Model.load(modelPath, {
-    graphOptimizationLevel: 'all',
-    enableMemPattern: false,
-    executionMode: 'sequential',
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    ...ENGINE_SESSION_DEFAULTS,
     ...opts.session,
     intraOpNumThreads: threads,
     enableCpuMemArena: memoryArena,

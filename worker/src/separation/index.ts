@@ -3,6 +3,7 @@ export { TRACKS, type Track } from '@msaas/common';
 export { AudioInputError, ModelFileError, SeparationAbortedError, type AudioInputErrorCode } from './errors.ts';
 export {
   createEngine,
+  ENGINE_SESSION_DEFAULTS,
   type Engine,
   type DetailedEngine,
   type EngineOptions,
