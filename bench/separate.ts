@@ -8,13 +8,17 @@
  * ../shared/lab-data exists, and the session's own peak as the memory baseline.
  * `--sessions` instead measures ORT session options on one segment (docs/separation.md table);
  * `--arena on|off` overrides our memory-arena default; `--long-minutes 0` skips the long input.
+ * Last, the floor (bench/floor.ts): model GFLOP per segment, this machine's measured GEMM rate,
+ * the floor per segment, steady-state session.run and their ratio; `--floor-only` prints just that.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createEngine, decodeMp3, encodeMp3, TRACKS, type Track, type EngineOptions } from '../worker/src/separation/index.ts';
+import { availableParallelism } from 'node:os';
+import { createEngine, decodeMp3, defaultModelPath, encodeMp3, ENGINE_SESSION_DEFAULTS, TRACKS, type Track, type EngineOptions } from '../worker/src/separation/index.ts';
+import { floorOf, measureGemmRate, profileModel, profileTable, type GemmRate, type ProfileSummary } from './floor.ts';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
 import { sdr } from '../worker/fixtures/sdr.ts';
 
@@ -83,6 +87,24 @@ async function childSession(opts: EngineOptions, runs: number): Promise<void> {
   const rssAfter = process.memoryUsage().rss;
   await engine.close();
   console.log(`REPORT ${JSON.stringify({ loadMs, times, rssAfter })}`);
+}
+
+interface FloorReport {
+  gemm: GemmRate;
+  profile: ProfileSummary;
+}
+
+/** GEMM rate first (nothing else allocated), then a profile of the model with the engine's options. */
+async function childFloor(arena: string): Promise<void> {
+  const threads = availableParallelism();
+  const gemm = await measureGemmRate(threads);
+  const profile = await profileModel(
+    defaultModelPath(),
+    { ...ENGINE_SESSION_DEFAULTS, intraOpNumThreads: threads, enableCpuMemArena: arena !== 'off' },
+    2,
+    2,
+  );
+  console.log(`REPORT ${JSON.stringify({ gemm, profile } satisfies FloorReport)}`);
 }
 
 // ---------- helpers ----------
@@ -277,9 +299,11 @@ async function main(): Promise<void> {
       return childOurs(mp3, out, tap === '-' ? undefined : tap, { maxDurationSec: 3600, memoryArena });
     }
     if (role === 'session') return childSession(JSON.parse(rest[0]) as EngineOptions, Number(rest[1]));
+    if (role === 'floor') return childFloor(rest[0] ?? 'default');
     throw new Error(`unknown child role ${role}`);
   }
   if (argv.includes('--sessions')) return sessionsSweep();
+  if (argv.includes('--floor-only')) return void printFloor(steadySegmentSec(), undefined);
   const longIdx = argv.indexOf('--long-minutes');
   const longMinutes = longIdx >= 0 ? Number(argv[longIdx + 1]) : 10;
   const work = path.join(tmpdir(), `msaas-bench-${process.pid}`);
@@ -314,12 +338,42 @@ async function main(): Promise<void> {
 
   // The session's own peak grows over its first runs (with the arena off, glibc keeps part of what
   // ORT frees), so the baseline is several runs, as a separation does.
-  const baseOpts = ARENA === 'on' ? { memoryArena: true } : ARENA === 'off' ? { memoryArena: false } : {};
-  const base = timed(process.execPath, childArgs('session', JSON.stringify(baseOpts), '4'), 'session-baseline');
-  console.log(`session alone (same options, load + 4 silent segments): peak RSS ${fmt(base.peakRssMb, 0)} MB`);
-  console.log(`pipeline on top of the session: 1 min +${fmt(rows[0].ours.peakRssMb - base.peakRssMb, 0)} MB` +
-    (longRow ? `, ${longMinutes} min +${fmt(longRow.ours.peakRssMb - base.peakRssMb, 0)} MB` : ''));
+  const base = sessionAlone();
+  console.log(`session alone (same options, load + 4 silent segments): peak RSS ${fmt(base.timed.peakRssMb, 0)} MB`);
+  console.log(`pipeline on top of the session: 1 min +${fmt(rows[0].ours.peakRssMb - base.timed.peakRssMb, 0)} MB` +
+    (longRow ? `, ${longMinutes} min +${fmt(longRow.ours.peakRssMb - base.timed.peakRssMb, 0)} MB` : ''));
+  printFloor(base.steadySec, rows[0]);
   rmSync(work, { recursive: true, force: true });
+}
+
+/** A fresh session's 4 silent segments: its peak RSS and its steady-state run (median of runs 3–4). */
+function sessionAlone(): { timed: Timed; steadySec: number } {
+  const baseOpts = ARENA === 'on' ? { memoryArena: true } : ARENA === 'off' ? { memoryArena: false } : {};
+  const t = timed(process.execPath, childArgs('session', JSON.stringify(baseOpts), '4'), 'session-baseline');
+  const times = report<{ times: number[] }>(t).times.slice(2);
+  return { timed: t, steadySec: times.reduce((a, b) => a + b, 0) / times.length / 1000 };
+}
+
+function steadySegmentSec(): number {
+  return sessionAlone().steadySec;
+}
+
+/** The floor section: model cost, machine rate, floor, steady state, and the pipeline's share. */
+function printFloor(steadySec: number, row: Row | undefined): void {
+  const r = report<FloorReport>(timed(process.execPath, childArgs('floor', ARENA), 'floor'));
+  const f = floorOf(r.profile.gflopPerRun, r.gemm, steadySec);
+  console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+  console.log(`model: ${fmt(f.gflopPerSegment)} GFLOP per segment (Conv/ConvTranspose/MatMul/Gemm, 2 × MACs from the profile's node shapes)`);
+  console.log(`GEMM: onnxruntime fp32 MatMul ${f.gemm.n}³ with ${f.gemm.threads} threads: median ${fmt(f.gemm.medianGflops)} GFLOP/s, best ${fmt(f.gemm.bestGflops)}`);
+  console.log(`floor per segment: ${fmt(f.gflopPerSegment)} / ${fmt(f.gemm.medianGflops)} = ${fmt(f.floorSec, 2)} s`);
+  console.log(`steady-state session.run: ${fmt(steadySec, 2)} s (fresh session, mean of runs 3–4) → ${fmt(f.ratio, 2)} × the floor`);
+  console.log(`profile (kernel time ${fmt(r.profile.kernelMsPerRun, 0)} ms per run, ${r.profile.runs} profiled runs after 2 warm-up runs):`);
+  console.log(profileTable(r.profile));
+  if (row) {
+    const o = row.oursReport;
+    const budget = o.chunks * steadySec;
+    console.log(`whole separation ${fmt(o.separateMs / 1000)} s for ${o.chunks} segments against ${o.chunks} × steady state = ${fmt(budget)} s → ${fmt(o.separateMs / 1000 / budget, 2)} × (target ≤ 1.1)`);
+  }
 }
 
 await main();
