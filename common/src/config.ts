@@ -10,6 +10,9 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** MinIO's well-known default key and secret: the local default here, refused in a cluster (loadConfig). */
+export const DEV_MINIO_CREDENTIAL = 'minioadmin';
+
 /** Every setting of every service, validated once at start. */
 export const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(5000),
@@ -19,8 +22,8 @@ export const ConfigSchema = z.object({
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default(''),
   MINIO_ENDPOINT: optionalString,
   MINIO_PORT: z.coerce.number().int().min(1).max(65535).default(9000),
-  MINIO_ACCESS_KEY: z.string().default('minioadmin'),
-  MINIO_SECRET_KEY: z.string().default('minioadmin'),
+  MINIO_ACCESS_KEY: z.string().default(DEV_MINIO_CREDENTIAL),
+  MINIO_SECRET_KEY: z.string().default(DEV_MINIO_CREDENTIAL),
   MINIO_USE_SSL: bool.default(false),
   MINIO_REGION: z.string().default('us-east-1'),
   LOCAL_STORE_DIR: z.string().default('./var/objects'),
@@ -107,6 +110,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}=${JSON.stringify(merged[String(i.path[0])] ?? '')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const inCluster = parsed.data.KUBERNETES_SERVICE_HOST !== undefined;
+  if (inCluster && parsed.data.MINIO_ENDPOINT !== undefined) {
+    // The MinIO defaults are for a laptop; in a pod a service must be given its own key pair.
+    for (const name of ['MINIO_ACCESS_KEY', 'MINIO_SECRET_KEY'] as const) {
+      const value = parsed.data[name].trim();
+      if (value === '' || value === DEV_MINIO_CREDENTIAL) {
+        throw new ConfigError(
+          `invalid configuration:\n  ${name}=${JSON.stringify(value)}: ${value ? 'the MinIO default credential' : 'empty'} is refused in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set); give the service its own key (docs/kubernetes.md, Secrets)`,
+        );
+      }
+    }
   }
   if (parsed.data.API_KEYS) {
     try {
