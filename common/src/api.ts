@@ -3,7 +3,7 @@
  * `client.ts`, the sample scripts, the tests, the benchmarks and the web page's JSDoc) reads.
  * The job itself is `JobView` in job.ts.
  */
-import type { JobView } from './job.ts';
+import type { JobState, JobView } from './job.ts';
 import type { Track } from './tracks.ts';
 
 /** The models a job may name; the first is the default. */
@@ -57,6 +57,30 @@ export interface DeleteSongResponse {
   removed: true;
   /** How many stems were removed from the store. */
   stems: number;
+}
+
+/** One song of `GET /apiv1/jobs`: the caller's claim on it and the state of its work. */
+export interface LibrarySong {
+  hash: string;
+  /** The name the caller uploaded it under. */
+  filename: string | null;
+  state: JobState;
+  progress: number;
+  /** The audio's length in seconds (from the frame scan at submit). */
+  audioSec: number | null;
+  /** How long the separation took, once done. */
+  durationSec: number | null;
+  /** When the caller submitted it (the claim's time; the list's order). */
+  claimedAt: string;
+  finishedAt: string | null;
+  /** The stems the caller can download. */
+  stems: Track[];
+}
+
+/** `GET /apiv1/jobs?limit=&cursor=`: the caller's songs, newest first; `next` is the cursor of the following page. */
+export interface LibraryResponse {
+  songs: LibrarySong[];
+  next: string | null;
 }
 
 /** Every 4xx/5xx answer. */

@@ -4,7 +4,7 @@
  * TextDecoder): no Node module. Node-only conveniences (stems to disk, the env) are in
  * scripts/api-client.ts.
  */
-import type { DeleteSongResponse, ErrorBody, HealthResponse, InfoResponse, ModelName, QueueResponse, ReadyResponse, RemoveStemResponse, SubmitResponse } from './api.ts';
+import type { DeleteSongResponse, ErrorBody, HealthResponse, InfoResponse, LibraryResponse, ModelName, QueueResponse, ReadyResponse, RemoveStemResponse, SubmitResponse } from './api.ts';
 import { stemUrl, type Callback, type JobView } from './job.ts';
 import type { Track } from './tracks.ts';
 
@@ -205,6 +205,13 @@ export class ApiClient {
     if (callback) form.append('callback', JSON.stringify(callback));
     if (model) form.append('model', model);
     return this.json('/apiv1/separate', { ...call, method: 'POST', body: form });
+  }
+
+  /** `GET /apiv1/jobs?limit=&cursor=`: one page of the caller's songs, newest first (pass `next` as `cursor` for the following page). */
+  library(opts: CallOptions & { limit?: number; cursor?: string } = {}): Promise<LibraryResponse> {
+    const { limit, cursor, ...call } = opts;
+    const query = new URLSearchParams({ ...(limit !== undefined ? { limit: String(limit) } : {}), ...(cursor ? { cursor } : {}) }).toString();
+    return this.json(`/apiv1/jobs${query ? `?${query}` : ''}`, call);
   }
 
   /** `GET /apiv1/jobs/:h` */

@@ -1,13 +1,16 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { loadTenantDirectory } from '@msaas/common';
+import { escapeControl, loadTenantDirectory } from '@msaas/common';
 import type { AppDeps } from './deps.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { rateLimit, requireApiKey } from './auth.ts';
+import { expressTrustSetting, identifyClient, parseTrustProxy } from './clientAddress.ts';
+import { refuseCrossSiteStateChanges } from './crossSite.ts';
 import { healthRouter } from './routes/health.ts';
 import { infoRouter } from './routes/info.ts';
 import { jobsRouter } from './routes/jobs.ts';
+import { libraryRouter } from './routes/library.ts';
 import { eventsRouter } from './routes/events.ts';
 import { zipRouter } from './routes/zip.ts';
 import { queueRouter } from './routes/queue.ts';
@@ -29,7 +32,8 @@ function accessLog(logger: Logger): express.RequestHandler {
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'debug';
       if (!logger.isLevelEnabled(level) || UNLOGGED.has(req.path)) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      logger[level]({ req: { method: req.method, url: req.originalUrl.slice(0, 200) }, res: { statusCode: status }, responseTime: Math.round(ms) }, `${req.method} ${req.originalUrl.slice(0, 200)} ${status} ${ms.toFixed(0)} ms`);
+      const url = escapeControl(req.originalUrl.slice(0, 200));
+      logger[level]({ req: { method: req.method, url }, res: { statusCode: status }, responseTime: Math.round(ms) }, `${req.method} ${url} ${status} ${ms.toFixed(0)} ms`);
     });
     next();
   };
@@ -40,7 +44,8 @@ export function createApp(deps: AppDeps): Express {
   const { config, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  const trust = parseTrustProxy(config.TRUST_PROXY);
+  app.set('trust proxy', expressTrustSetting(trust));
   app.set('etag', false);
 
   app.use(
@@ -58,6 +63,7 @@ export function createApp(deps: AppDeps): Express {
       crossOriginEmbedderPolicy: false,
     }),
   );
+  app.use(identifyClient(trust));
   app.use(metrics.middleware);
   app.use(accessLog(logger));
   app.use(healthRouter(deps));
@@ -67,9 +73,10 @@ export function createApp(deps: AppDeps): Express {
     app.use((req, res, next) => (req.path.startsWith('/apiv1/') ? next() : page(req, res, next)));
   }
 
-  app.use('/apiv1', requireApiKey(loadTenantDirectory(config)));
+  app.use('/apiv1', requireApiKey(loadTenantDirectory(config), { redis: deps.queue.redis, keys: deps.queue.keys, perMinute: config.AUTH_FAIL_LIMIT_PER_MIN }));
   app.use('/apiv1', rateLimit(deps.queue.redis, deps.queue.keys, config.RATE_LIMIT_PER_MIN));
   app.post('/apiv1/separate', rateLimit(deps.queue.redis, deps.queue.keys, config.SUBMIT_RATE_LIMIT_PER_MIN, { scope: 'submit', what: 'submissions' }));
+  app.use('/apiv1', refuseCrossSiteStateChanges);
   app.use('/apiv1', refuseEncodedBodies);
   app.use('/apiv1', jsonBodyParser(config.MAX_UPLOAD_MB));
   app.use(infoRouter(deps));
@@ -77,6 +84,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(queueRouter(deps));
   app.use(eventsRouter(deps));
   app.use(zipRouter(deps));
+  app.use(libraryRouter(deps));
   app.use(jobsRouter(deps));
   app.use(trackRouter(deps));
   if (deps.cluster) app.use(clusterRouter(deps.cluster));

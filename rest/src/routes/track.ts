@@ -5,6 +5,7 @@ import { ApiError, notFound } from '../errors.ts';
 import { songhashParam, trackParam } from '../params.ts';
 import { stemAccess } from '../servable.ts';
 import { tenantOf } from '../auth.ts';
+import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
 
 export function trackRouter(deps: AppDeps): Router {
   const { store, queue, logger } = deps;
@@ -23,7 +24,7 @@ export function trackRouter(deps: AppDeps): Router {
       'Accept-Ranges': 'bytes',
       ETag: `"${info.etag}"`,
       'Last-Modified': info.lastModified.toUTCString(),
-      'Content-Disposition': `inline; filename="${stemKey(hash, track)}"`,
+      'Content-Disposition': contentDisposition('inline', downloadName(await songFilename(queue, hash, tenantOf(res).id), hash, track, stemKey(hash, track).split('.').pop() ?? 'mp3')),
       'Cache-Control': 'private, max-age=3600',
     });
     const ranges = req.headers.range ? req.range(info.size, { combine: true }) : undefined;
