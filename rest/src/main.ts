@@ -1,6 +1,6 @@
 import { loadConfigOrExit, storeEndpointFromConfig } from '@msaas/common';
 import { buildRest } from './bootstrap.ts';
-import { createHttpServer } from './httpServer.ts';
+import { createAdminServer, createHttpServer } from './httpServer.ts';
 
 const config = loadConfigOrExit();
 const endpoint = storeEndpointFromConfig(config);
@@ -19,6 +19,15 @@ server.listen(config.PORT, config.HOST, () => {
   process.send?.({ type: 'listening', port });
 });
 
+// With ADMIN_PORT, the probes and Prometheus get their own listener (see routes/health.ts).
+const admin = config.ADMIN_PORT === undefined ? null : createAdminServer(rest.deps);
+admin?.listen(config.ADMIN_PORT, config.HOST, () => {
+  const addr = admin.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.ADMIN_PORT;
+  logger.info(`rest admin (/healthz, /readyz, /metrics) listening on http://localhost:${port}`);
+  process.send?.({ type: 'admin-listening', port });
+});
+
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
@@ -33,6 +42,8 @@ async function shutdown(signal: string): Promise<void> {
   const idle = setInterval(() => server.closeIdleConnections(), 200);
   await rest.deps.events.close(); // ends SSE streams so they do not hold the server open
   await closed;
+  admin?.close();
+  admin?.closeAllConnections();
   clearInterval(idle);
   clearTimeout(force);
   await rest.close();
