@@ -1,4 +1,5 @@
 export * from './tracks.ts';
+export * from './formats.ts';
 export * from './config.ts';
 export * from './keys.ts';
 export * from './songhash.ts';
@@ -16,3 +17,9 @@ export * from './transient.ts';
 export * from './api.ts';
 export * from './client.ts';
 export * from './tenants.ts';
+export * from './audio-format.ts';
+export * from './audio-limits.ts';
+export * from './wav-header.ts';
+export * from './flac-header.ts';
+export * from './ogg-pages.ts';
+export * from './mp4-boxes.ts';

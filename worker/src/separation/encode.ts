@@ -1,5 +1,8 @@
 import { createMp3Encoder } from 'wasm-media-encoders';
+import type { OutputFormat } from '@msaas/common';
 import { withInfoTag } from './mp3-info-tag.ts';
+import { createWavStreamEncoder } from './encode-wav.ts';
+import { createFlacStreamEncoder } from './encode-flac.ts';
 
 /** MP3 quality: LAME VBR quality 0 (best) .. 9, or a constant bitrate in kbps. */
 export type Mp3Quality = { vbrQuality?: number } | { bitrate?: number };
@@ -14,26 +17,7 @@ function isCbr(kbps: number): kbps is Cbr {
   return (CBR as readonly number[]).includes(kbps);
 }
 
-/** Collects encoded bytes without copying them twice. */
-class ByteSink {
-  private parts: Uint8Array[] = [];
-  private size = 0;
-  push(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
-    this.parts.push(bytes.slice()); // the encoder owns and reuses its output buffer
-    this.size += bytes.length;
-  }
-  concat(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let o = 0;
-    for (const p of this.parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    this.parts = [];
-    return out;
-  }
-}
+import { ByteSink } from './pcm24.ts';
 
 /** An MP3 encoder fed chunk by chunk (one per stem while separating). */
 export interface Mp3StreamEncoder {
@@ -88,4 +72,27 @@ export async function encodeMp3(
     enc.encode(channels.map((c) => c.subarray(i, i + step)));
   }
   return enc.finish();
+}
+
+/** Any stem encoder: fed chunk by chunk, the file's bytes at the end. */
+export interface StemEncoder {
+  encode(channels: readonly Float32Array[]): void;
+  finish(): Uint8Array;
+}
+
+/**
+ * The encoder of an output format (formats.ts): `mp3` with the engine's MP3 setting (default VBR
+ * quality 2), `mp3-320` CBR 320 kbps through the same LAME, `wav` and `flac` 24-bit.
+ */
+export async function createStemEncoder(format: OutputFormat, sampleRate: number, channels: 1 | 2, mp3: Mp3Quality = DEFAULT_MP3): Promise<StemEncoder> {
+  switch (format) {
+    case 'mp3':
+      return createMp3StreamEncoder(sampleRate, channels, mp3);
+    case 'mp3-320':
+      return createMp3StreamEncoder(sampleRate, channels, { bitrate: 320 });
+    case 'wav':
+      return createWavStreamEncoder(sampleRate, channels);
+    case 'flac':
+      return createFlacStreamEncoder(sampleRate, channels);
+  }
 }
