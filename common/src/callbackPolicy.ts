@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises';
+import { Resolver, lookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 /** Addresses a callback may not reach unless CALLBACK_ALLOW_PRIVATE=true (SSRF guard). */
@@ -25,6 +25,24 @@ export function isPrivateAddress(address: string): boolean {
 }
 
 export type CallbackVerdict = { ok: true; url: URL } | { ok: false; malformed: boolean; reason: string };
+/** What can be decided without DNS; `unresolvedHost` is the name still to resolve (null: nothing to resolve). */
+export type CallbackTarget = { ok: true; url: URL; unresolvedHost: string | null } | { ok: false; malformed: boolean; reason: string };
+
+export type Resolve = (host: string) => Promise<string[]>;
+
+export interface CallbackPolicy {
+  /** CALLBACK_ALLOW_PRIVATE: any address and any port (local development and tests). */
+  allowPrivate: boolean;
+  /** CALLBACK_ALLOWED_PORTS: the ports a URL may name, explicitly or by its scheme's default (default 80, 443). */
+  allowedPorts?: readonly number[];
+  /** How names are resolved (default: DNS through c-ares, off the libuv thread pool). */
+  resolve?: Resolve;
+  /** DNS_TIMEOUT_MS: how long resolving one name may take (default 2000). */
+  dnsTimeoutMs?: number;
+}
+
+export const DEFAULT_CALLBACK_PORTS: readonly number[] = [80, 443];
+const DEFAULT_DNS_TIMEOUT_MS = 2000;
 
 /** Syntax only: an absolute http(s) URL without credentials. */
 export function parseCallbackUrl(raw: string): CallbackVerdict {
@@ -39,30 +57,101 @@ export function parseCallbackUrl(raw: string): CallbackVerdict {
   return { ok: true, url };
 }
 
-/**
- * Whether the service will call this URL: syntax, then every address the host resolves to must be
- * public unless private targets are allowed. Checked at submit time and again right before the call.
- */
-export async function checkCallbackUrl(
-  raw: string,
-  opts: { allowPrivate: boolean; resolve?: (host: string) => Promise<string[]> },
-): Promise<CallbackVerdict> {
-  const parsed = parseCallbackUrl(raw);
-  if (!parsed.ok || opts.allowPrivate) return parsed;
-  const host = parsed.url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) return { ok: false, malformed: false, reason: `callback host ${host} is a loopback address` };
-  let addresses: string[];
-  try {
-    addresses = isIP(host) ? [host] : await (opts.resolve ?? defaultResolve)(host);
-  } catch {
-    return { ok: false, malformed: false, reason: `callback host ${host} does not resolve` };
-  }
-  const bad = addresses.find(isPrivateAddress);
-  if (bad) return { ok: false, malformed: false, reason: `callback host ${host} resolves to a private or reserved address; set CALLBACK_ALLOW_PRIVATE=true to allow` };
-  return parsed;
+/** The port a URL connects to (its scheme's default when it names none). */
+function portOf(url: URL): number {
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }
 
-async function defaultResolve(host: string): Promise<string[]> {
+/**
+ * Everything the policy can decide without DNS: syntax, the port, loopback names and IP literals.
+ * A name left to resolve comes back as `unresolvedHost`.
+ */
+export function checkCallbackTarget(raw: string, policy: CallbackPolicy): CallbackTarget {
+  const parsed = parseCallbackUrl(raw);
+  if (!parsed.ok) return parsed;
+  if (policy.allowPrivate) return { ...parsed, unresolvedHost: null };
+  const ports = policy.allowedPorts ?? DEFAULT_CALLBACK_PORTS;
+  const port = portOf(parsed.url);
+  if (!ports.includes(port)) {
+    return { ok: false, malformed: false, reason: `callback port ${port} is not allowed (CALLBACK_ALLOWED_PORTS: ${ports.join(', ')})` };
+  }
+  const host = parsed.url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return { ok: false, malformed: false, reason: `callback host ${host} is a loopback address` };
+  if (isIP(host)) {
+    if (isPrivateAddress(host)) return { ok: false, malformed: false, reason: privateReason(host) };
+    return { ...parsed, unresolvedHost: null };
+  }
+  return { ...parsed, unresolvedHost: host };
+}
+
+const privateReason = (host: string): string => `callback host ${host} resolves to a private or reserved address; set CALLBACK_ALLOW_PRIVATE=true to allow`;
+
+/** The DNS half of the check: every address the name resolves to, within the deadline, must be public. */
+export async function checkCallbackHost(url: URL, host: string, policy: CallbackPolicy): Promise<CallbackVerdict> {
+  const timeoutMs = policy.dnsTimeoutMs ?? DEFAULT_DNS_TIMEOUT_MS;
+  let addresses: string[];
+  try {
+    addresses = await withDeadline(policy.resolve ?? dnsResolver({ timeoutMs }), timeoutMs)(host);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ETIMEOUT') return { ok: false, malformed: false, reason: `callback host ${host} did not resolve within ${timeoutMs} ms (DNS_TIMEOUT_MS)` };
+    return { ok: false, malformed: false, reason: `callback host ${host} does not resolve` };
+  }
+  if (addresses.length === 0) return { ok: false, malformed: false, reason: `callback host ${host} does not resolve` };
+  if (addresses.some(isPrivateAddress)) return { ok: false, malformed: false, reason: privateReason(host) };
+  return { ok: true, url };
+}
+
+/**
+ * Whether the service will call this URL: syntax, an allowed port, then every address the host
+ * resolves to must be public unless private targets are allowed. Checked at submit time and
+ * again right before the call.
+ */
+export async function checkCallbackUrl(raw: string, policy: CallbackPolicy): Promise<CallbackVerdict> {
+  const target = checkCallbackTarget(raw, policy);
+  if (!target.ok) return target;
+  return target.unresolvedHost ? checkCallbackHost(target.url, target.unresolvedHost, policy) : { ok: true, url: target.url };
+}
+
+/** `resolve`, failing with code ETIMEOUT when it has not answered within `timeoutMs`. */
+export function withDeadline(resolve: Resolve, timeoutMs: number): Resolve {
+  return (host) => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`DNS lookup of ${host} timed out after ${timeoutMs} ms`), { code: 'ETIMEOUT' })), timeoutMs);
+    });
+    return Promise.race([resolve(host), deadline]).finally(() => clearTimeout(timer));
+  };
+}
+
+const resolvers = new Map<string, Resolver>();
+
+/**
+ * A/AAAA lookups through c-ares (`dns.promises.Resolver`): network I/O on the event loop, not a
+ * getaddrinfo call holding one of libuv's four pool threads (which static files, the store's and
+ * Redis's own lookups share). One try per server, `timeoutMs` each. Reads no /etc/hosts and applies
+ * no search domains: a callback host is a public, fully qualified name.
+ */
+export function dnsResolver(opts: { timeoutMs: number; servers?: string[] }): Resolve {
+  const id = `${opts.timeoutMs}|${opts.servers?.join(',') ?? ''}`;
+  let resolver = resolvers.get(id);
+  if (!resolver) {
+    resolver = new Resolver({ timeout: opts.timeoutMs, tries: 1 });
+    if (opts.servers) resolver.setServers(opts.servers);
+    resolvers.set(id, resolver);
+  }
+  const r = resolver;
+  return async (host) => {
+    const [v4, v6] = await Promise.allSettled([r.resolve4(host), r.resolve6(host)]);
+    const addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+    if (addresses.length > 0) return addresses;
+    const errors = [v4, v6].map((x) => (x.status === 'rejected' ? (x.reason as { code?: string }) : null));
+    const timedOut = errors.some((e) => e?.code === 'ETIMEOUT' || e?.code === 'ECANCELLED');
+    throw Object.assign(new Error(`DNS lookup of ${host} ${timedOut ? 'timed out' : 'found no address'}`), { code: timedOut ? 'ETIMEOUT' : 'ENOTFOUND' });
+  };
+}
+
+/** The system's resolver (getaddrinfo: /etc/hosts, search domains), for when private targets are allowed anyway. */
+async function systemLookup(host: string): Promise<string[]> {
   const results = await lookup(host, { all: true });
   return results.map((r) => r.address);
 }
@@ -72,12 +161,13 @@ async function defaultResolve(host: string): Promise<string[]> {
  * to connect to, so a name that resolved to a public address when checked and to a private one a
  * moment later (DNS rebinding) is refused at connect time, not only at check time.
  */
-export function guardedLookup(opts: { allowPrivate: boolean; resolve?: (host: string) => Promise<string[]> }): LookupFunction {
-  const resolve = opts.resolve ?? defaultResolve;
+export function guardedLookup(policy: CallbackPolicy): LookupFunction {
+  const timeoutMs = policy.dnsTimeoutMs ?? DEFAULT_DNS_TIMEOUT_MS;
+  const resolve = withDeadline(policy.resolve ?? (policy.allowPrivate ? systemLookup : dnsResolver({ timeoutMs })), timeoutMs);
   return (hostname, options, callback) => {
     resolve(hostname).then(
       (addresses) => {
-        const bad = opts.allowPrivate ? undefined : addresses.find(isPrivateAddress);
+        const bad = policy.allowPrivate ? undefined : addresses.find(isPrivateAddress);
         if (bad || addresses.length === 0) {
           const reason = bad ? `callback host ${hostname} resolves to a private or reserved address at connect time` : `callback host ${hostname} does not resolve`;
           return callback(Object.assign(new Error(reason), { code: bad ? 'ECALLBACKPRIVATE' : 'ENOTFOUND' }), '', 0);

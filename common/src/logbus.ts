@@ -14,14 +14,48 @@ export interface LogEvent {
   job?: string;
 }
 
+/**
+ * C0 and C1 control characters, DEL, the Unicode line/paragraph separators and the bidirectional
+ * overrides: what lets a value forge a log line, move the cursor, clear an operator's terminal or
+ * reorder what they read.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `text` with every unsafe character written as an escape (`\n`, `\x1b`, `\u202e`), so one log line stays one line of plain text. */
+export function escapeControl(text: string): string {
+  return text.replace(UNSAFE, (c) => NAMED[c] ?? (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${c.charCodeAt(0).toString(16)}`));
+}
+
+/** `text` without those characters (for values stored and shown again, such as an upload's filename). */
+export function stripControl(text: string): string {
+  return text.replace(UNSAFE, '');
+}
+
+/** The event with its text fields escaped (events on the channel may come from any publisher). */
+export function escapeLogEvent(e: LogEvent): LogEvent {
+  return {
+    time: escapeControl(e.time),
+    service: escapeControl(e.service),
+    host: escapeControl(e.host),
+    level: e.level,
+    msg: escapeControl(e.msg),
+    ...(e.job !== undefined ? { job: escapeControl(e.job) } : {}),
+  };
+}
+
 const LEVEL_NAMES: Record<number, Level> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /** The lab's log-list line: `<host>.<service>.<level>:<message>`. */
-export function labLogLine(e: LogEvent): string {
+export function labLogLine(event: LogEvent): string {
+  const e = escapeLogEvent(event);
   return `${e.host}.${e.service}.${e.level}:${e.job ? `[${e.job.slice(0, 12)}] ` : ''}${e.msg}`;
 }
 
-export function formatLogEvent(e: LogEvent): string {
+/** The logs service's line for an event, escaped: nothing a publisher sends reaches the terminal raw. */
+export function formatLogEvent(event: LogEvent): string {
+  const e = escapeLogEvent(event);
   const job = e.job ? ` job=${e.job}` : '';
   return `${e.time} ${e.service.padEnd(6)} ${e.host} ${e.level.toUpperCase().padEnd(5)} ${e.msg}${job}`;
 }
@@ -34,7 +68,7 @@ export function parseLogEvent(raw: string): LogEvent | null {
       time: typeof v.time === 'string' ? v.time : new Date().toISOString(),
       service: v.service,
       host: typeof v.host === 'string' ? v.host : 'unknown',
-      level: (v.level ?? 'info') as Level,
+      level: typeof v.level === 'string' && (Object.values(LEVEL_NAMES) as string[]).includes(v.level) ? v.level : 'info',
       msg: v.msg,
       ...(typeof v.job === 'string' ? { job: v.job } : {}),
     };
@@ -68,14 +102,14 @@ class RedisLogStream extends Writable {
       return;
     }
     if (rec.req !== undefined || typeof rec.msg !== 'string') return;
-    const event: LogEvent = {
+    const event = escapeLogEvent({
       time: new Date(rec.time ?? Date.now()).toISOString(),
       service: this.service,
       host: rec.hostname ?? os.hostname(),
       level: LEVEL_NAMES[rec.level ?? 30] ?? 'info',
       msg: rec.msg,
       ...(typeof rec.job === 'string' ? { job: rec.job } : {}),
-    };
+    });
     this.redis
       .multi()
       .publish(this.keys.loggingChannel, JSON.stringify(event))
@@ -101,5 +135,18 @@ export function createLogger(opts: LoggerOptions): Logger {
   if (opts.redis && opts.keys) {
     streams.push({ stream: new RedisLogStream(opts.redis, opts.keys, opts.service, opts.listMax ?? 1000), level: 'info' });
   }
-  return pino({ level: opts.level, base: { service: opts.service, hostname: os.hostname() } }, multistream(streams));
+  return pino(
+    {
+      level: opts.level,
+      base: { service: opts.service, hostname: os.hostname() },
+      // Messages are escaped where they are made, so no sink (stdout, the channel, the lab's list,
+      // a terminal tailing any of them) ever sees a raw control character from a user's value.
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, args.map((a) => (typeof a === 'string' ? escapeControl(a) : a)) as Parameters<typeof method>);
+        },
+      },
+    },
+    multistream(streams),
+  );
 }

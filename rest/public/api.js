@@ -157,7 +157,8 @@ function failure(status, body = null, ctx) {
 async function request(path, init = {}) {
   let res;
   try {
-    res = await fetch(path, { ...init, headers: { ...authHeaders(), ...(init.headers ?? {}) } });
+    // X-Requested-With: the server refuses state changes from a page without it (cross-site request guard).
+    res = await fetch(path, { ...init, headers: { 'X-Requested-With': 'XMLHttpRequest', ...authHeaders(), ...(init.headers ?? {}) } });
   } catch {
     throw failure(0);
   }
@@ -239,6 +240,7 @@ export function uploadSong(file, opts = {}) {
     form.append('file', file, file.name);
     xhr.open('POST', '/apiv1/separate');
     xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('X-Requested-With', 'XMLHttpRequest');
     for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.addEventListener('progress', (e) => {
       if (e.lengthComputable && opts.onProgress) opts.onProgress(e.loaded / e.total);

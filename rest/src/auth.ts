@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Response } from 'express';
 import { IMPLICIT_TENANT, type Keys, type Tenant, type TenantDirectory } from '@msaas/common';
 import { ApiError } from './errors.ts';
+import { clientKeyOf } from './clientAddress.ts';
 
 function presentedKey(header: string | undefined, xApiKey: string | undefined): string | null {
   if (xApiKey) return xApiKey.trim();
@@ -15,16 +16,43 @@ export function tenantOf(res: Response): Tenant {
   return (res.locals.tenant as Tenant | undefined) ?? IMPLICIT_TENANT;
 }
 
-/** When API keys are configured, every /apiv1 route needs one (Bearer or X-API-Key); the key names the tenant. */
-export function requireApiKey(tenants: TenantDirectory): RequestHandler {
-  return (req, res, next) => {
+export interface AuthFailLimit {
+  redis: Redis;
+  keys: Keys;
+  /** Failed key attempts per client address (IPv6: per /64) per minute (AUTH_FAIL_LIMIT_PER_MIN). */
+  perMinute: number;
+}
+
+const windowOf = (nowSec: number): number => Math.floor(nowSec / 60);
+const retryAfterOf = (nowSec: number): string => String(60 - (nowSec % 60));
+
+/**
+ * When API keys are configured, every /apiv1 route needs one (Bearer or X-API-Key); the key names
+ * the tenant. Failed attempts are counted per client address: once an address has used up its
+ * failures for the minute, every request from it is refused with 429 — a right key included, or
+ * the difference between 429 and 200 would let guessing go on at full speed. Fail-open when Redis
+ * is unreachable, like the rate limit.
+ */
+export function requireApiKey(tenants: TenantDirectory, failLimit?: AuthFailLimit): RequestHandler {
+  return async (req, res, next) => {
     if (!tenants.authRequired) {
       res.locals.tenant = IMPLICIT_TENANT;
       return next();
     }
+    const nowSec = Math.floor(Date.now() / 1000);
+    const failKey = failLimit?.keys.rate(`authfail:${clientKeyOf(req, res)}`, windowOf(nowSec));
+    const overLimit = (): ApiError =>
+      new ApiError(429, 'rate_limited', `more than ${failLimit!.perMinute} failed API-key attempts from this address per minute (AUTH_FAIL_LIMIT_PER_MIN); retry in ${retryAfterOf(nowSec)} s`, {
+        'Retry-After': retryAfterOf(nowSec),
+      });
+    if (failLimit && failKey) {
+      const failures = await failLimit.redis.get(failKey).then(Number, () => 0);
+      if (failures >= failLimit.perMinute) return next(overLimit());
+    }
     const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
     const tenant = key ? tenants.lookup(key) : null;
     if (!tenant) {
+      if (failLimit && failKey) await failLimit.redis.multi().incr(failKey).expire(failKey, 120).exec().catch(() => undefined);
       return next(new ApiError(401, 'unauthorized', 'missing or invalid API key (send Authorization: Bearer <key> or X-API-Key)', { 'WWW-Authenticate': 'Bearer' }));
     }
     res.locals.tenant = tenant;
@@ -35,17 +63,16 @@ export function requireApiKey(tenants: TenantDirectory): RequestHandler {
 
 /**
  * Fixed one-minute windows counted in Redis, shared by all rest replicas: per API key when keys
- * are on, per client address otherwise. If Redis is unreachable the limiter lets requests through
+ * are on, per client address (clientAddress.ts: IPv4 address or IPv6 /64) otherwise. If Redis is unreachable the limiter lets requests through
  * (the routes that need Redis answer 503 themselves).
  */
 export function rateLimit(redis: Redis, keys: Keys, perMinute: number, opts: { scope?: string; what?: string } = {}): RequestHandler {
   const scope = opts.scope ? `${opts.scope}:` : '';
   const what = opts.what ?? 'requests';
   return async (req, res, next) => {
-    const who = scope + (res.locals.authenticated ? `t:${tenantOf(res).id}` : `ip:${req.ip ?? 'unknown'}`);
+    const who = scope + (res.locals.authenticated ? `t:${tenantOf(res).id}` : `ip:${clientKeyOf(req, res)}`);
     const nowSec = Math.floor(Date.now() / 1000);
-    const window = Math.floor(nowSec / 60);
-    const key = keys.rate(who, window);
+    const key = keys.rate(who, windowOf(nowSec));
     let count: number;
     try {
       const reply = await redis.multi().incr(key).expire(key, 120).exec();
@@ -56,7 +83,7 @@ export function rateLimit(redis: Redis, keys: Keys, perMinute: number, opts: { s
     res.set('RateLimit-Limit', String(perMinute));
     res.set('RateLimit-Remaining', String(Math.max(0, perMinute - count)));
     if (count > perMinute) {
-      const retryAfter = String(60 - (nowSec % 60));
+      const retryAfter = retryAfterOf(nowSec);
       return next(new ApiError(429, 'rate_limited', `more than ${perMinute} ${what} per minute; retry in ${retryAfter} s`, { 'Retry-After': retryAfter }));
     }
     next();

@@ -98,7 +98,8 @@ function send(app: RestService['app'], [method, path, body]: (typeof ROUTES)[num
 describe('API keys', () => {
   let rest: RestService;
   beforeAll(async () => {
-    rest = await service({ API_KEYS: `${KEY}, ${KEY2}`, RATE_LIMIT_PER_MIN: '10000' });
+    // Hundreds of deliberate wrong keys from one address: the failed-attempt limit is tested on its own below.
+    rest = await service({ API_KEYS: `${KEY}, ${KEY2}`, RATE_LIMIT_PER_MIN: '10000', AUTH_FAIL_LIMIT_PER_MIN: '10000' });
   });
 
   it.each(ROUTES.map((r) => [`${r[0]} ${r[1]}${r[2] ? ` (${r[2]})` : ''}`, r] as const))('%s answers 401 JSON without a key and with a wrong one', async (_name, route) => {
@@ -309,7 +310,7 @@ describe('callback SSRF policy at call time (worker)', () => {
 
   it('does not call a loopback listener unless private targets are allowed', async () => {
     hits.length = 0;
-    const status = await fireCallback({ url: `http://127.0.0.1:${port}/hook`, data: { x: 1 } }, { ...opts, allowPrivate: false });
+    const status = await fireCallback({ url: `http://127.0.0.1:${port}/hook`, data: { x: 1 } }, { ...opts, allowPrivate: false, allowedPorts: [port] });
     expect(status).toMatch(/^skipped: .*private or reserved address/);
     expect(hits).toEqual([]);
     const allowed = await fireCallback({ url: `http://127.0.0.1:${port}/hook`, data: { x: 1 } }, { ...opts, allowPrivate: true });
@@ -321,16 +322,16 @@ describe('callback SSRF policy at call time (worker)', () => {
     hits.length = 0;
     let answer = ['93.184.216.34'];
     const rebinding = async (): Promise<string[]> => answer;
-    const rest = await service({}, rebinding);
+    const rest = await service({ CALLBACK_ALLOWED_PORTS: String(port) }, rebinding);
     const res = await request(rest.app).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: { url: `http://rebind.test:${port}/hook`, data: {} } });
     expect(res.body.job.callback.status, JSON.stringify(res.body.job.callback)).toBeNull(); // accepted at submit time
     answer = ['127.0.0.1'];
-    const status = await fireCallback({ url: `http://rebind.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, resolve: rebinding });
+    const status = await fireCallback({ url: `http://rebind.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, allowedPorts: [port], resolve: rebinding });
     expect(status).toMatch(/^skipped: callback host rebind\.test resolves to a private or reserved address/);
     expect(status, 'no internal DNS oracle').not.toContain('127.0.0.1');
     for (const meta of [['169.254.169.254'], ['::1'], ['10.0.0.5']]) {
       answer = meta;
-      expect(await fireCallback({ url: `http://rebind.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, resolve: rebinding })).toMatch(/^skipped: /);
+      expect(await fireCallback({ url: `http://rebind.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, allowedPorts: [port], resolve: rebinding })).toMatch(/^skipped: /);
     }
     expect(hits).toEqual([]);
   });
@@ -339,7 +340,7 @@ describe('callback SSRF policy at call time (worker)', () => {
     hits.length = 0;
     let calls = 0;
     const flipping = async (): Promise<string[]> => (calls++ === 0 ? ['93.184.216.34'] : ['127.0.0.1']);
-    const status = await fireCallback({ url: `http://flip.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, resolve: flipping });
+    const status = await fireCallback({ url: `http://flip.test:${port}/hook`, data: {} }, { ...opts, allowPrivate: false, allowedPorts: [port], resolve: flipping });
     expect(status).toMatch(/^failed: callback host flip\.test resolves to a private or reserved address at connect time/);
     expect(status).not.toContain('127.0.0.1');
     expect(calls).toBe(2); // checked, then resolved again for the connection, which was refused

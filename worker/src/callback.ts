@@ -1,10 +1,14 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { checkCallbackUrl, guardedLookup, type Callback } from '@msaas/common';
+import { checkCallbackUrl, guardedLookup, type Callback, type CallbackPolicy } from '@msaas/common';
 
 export interface CallbackOptions {
   allowPrivate: boolean;
+  /** CALLBACK_ALLOWED_PORTS (default 80, 443; any port with allowPrivate). */
+  allowedPorts?: readonly number[];
+  /** DNS_TIMEOUT_MS for the check and the connection's lookup (default 2000). */
+  dnsTimeoutMs?: number;
   timeoutMs: number;
   retries: number;
   headers?: Record<string, string>;
@@ -24,12 +28,17 @@ export function callbackSignature(secret: string, body: string, t: number): stri
 /**
  * POSTs `callback.data` as JSON to `callback.url` (what the lab's client expects), with a timeout
  * and a few retries on network errors and 5xx. Returns a one-line status for the job record.
- * The URL is checked again here (DNS may have changed since the job was accepted), and the
+ * The URL is checked again here (port, and DNS, which may have changed since the job was accepted), and the
  * connection itself only goes to addresses that pass the same check: a name re-pointed inside
  * between the check and the connect is refused too. Redirects are not followed.
  */
 export async function fireCallback(callback: Callback, opts: CallbackOptions): Promise<string> {
-  const policy = { allowPrivate: opts.allowPrivate, ...(opts.resolve ? { resolve: opts.resolve } : {}) };
+  const policy: CallbackPolicy = {
+    allowPrivate: opts.allowPrivate,
+    ...(opts.allowedPorts ? { allowedPorts: opts.allowedPorts } : {}),
+    ...(opts.dnsTimeoutMs ? { dnsTimeoutMs: opts.dnsTimeoutMs } : {}),
+    ...(opts.resolve ? { resolve: opts.resolve } : {}),
+  };
   const verdict = await checkCallbackUrl(callback.url, policy);
   if (!verdict.ok) return `skipped: ${verdict.reason}`;
   const body = JSON.stringify(callback.data ?? null);

@@ -7,7 +7,8 @@ import {
   MODELS,
   SUBMIT_REASONS,
   IMPLICIT_TENANT,
-  checkCallbackUrl,
+  TRACKS,
+  stripControl,
   looksLikeMp3,
   scanMp3,
   AudioInputError,
@@ -21,6 +22,7 @@ import type { AppDeps } from '../deps.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { jobView } from '../jobView.ts';
 import { tenantOf } from '../auth.ts';
+import { callbackAtSubmit, callbackPolicy } from '../submitCallback.ts';
 
 const JsonBody = z.object({
   mp3: z.string({ error: 'mp3 must be a base64 string' }),
@@ -70,7 +72,8 @@ function readSubmission(req: Request, maxBytes: number): Submission {
       bytes: req.file.buffer,
       callback: parseCallbackField(body.callback),
       model: typeof body.model === 'string' && body.model ? body.model : DEFAULT_MODEL,
-      filename: req.file.originalname ? req.file.originalname.slice(0, 200) : null,
+      // Shown again in the page and in log lines: no control or bidi characters kept.
+      filename: stripControl(req.file.originalname ?? '').trim().slice(0, 200) || null,
     };
   }
   if (req.is('multipart/form-data')) throw badRequest('missing_file', 'multipart upload needs a file in the field "file"');
@@ -132,6 +135,7 @@ async function quotaRefusal(deps: AppDeps, tenant: string, which: 'over_active' 
 export function separateRouter(deps: AppDeps): Router {
   const { config, queue, store, logger } = deps;
   const maxBytes = Math.floor(config.MAX_UPLOAD_MB * 2 ** 20);
+  const policy = callbackPolicy(config, deps.resolveHost);
   const upload = multer({
     storage: multer.memoryStorage(),
     limits: { fileSize: maxBytes, files: 1, fields: 8, fieldSize: 64 * 1024, parts: 10 },
@@ -148,21 +152,16 @@ export function separateRouter(deps: AppDeps): Router {
       throw badRequest('too_long', `the song is ${Math.round(audioSec)} s long; the limit is ${config.MAX_DURATION_SEC} s (MAX_DURATION_SEC)`);
     }
 
-    let callback = sub.callback;
-    let callbackStatus: string | null = null;
-    if (callback) {
-      const verdict = await checkCallbackUrl(callback.url, { allowPrivate: config.CALLBACK_ALLOW_PRIVATE, ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}) });
-      if (!verdict.ok && verdict.malformed) throw badRequest('bad_callback', verdict.reason);
-      if (!verdict.ok) {
-        callbackStatus = `skipped: ${verdict.reason}`;
-        callback = null;
-      }
-    }
-
     const hash = songhash(sub.bytes);
     const tenant = tenantOf(res);
     // Quotas bind named tenants; the implicit tenant (no keys: the lab's service) has none.
     const limited = tenant.id !== IMPLICIT_TENANT.id;
+    const limits = {
+      maxActive: limited ? config.MAX_ACTIVE_JOBS_PER_KEY : 0,
+      maxAudioSecPerDay: limited && config.MAX_AUDIO_MINUTES_PER_DAY ? config.MAX_AUDIO_MINUTES_PER_DAY * 60 : 0,
+      audioSec,
+    };
+    const { callback, callbackStatus } = await callbackAtSubmit(sub.callback, { queue, policy, hash, tenant: tenant.id, limits, tracks: TRACKS.length });
     const input: EnqueueInput = {
       hash,
       tenant: tenant.id,
@@ -171,8 +170,8 @@ export function separateRouter(deps: AppDeps): Router {
       sizeBytes: sub.bytes.length,
       filename: sub.filename,
       audioSec,
-      maxActive: limited ? config.MAX_ACTIVE_JOBS_PER_KEY : 0,
-      maxAudioSecPerDay: limited && config.MAX_AUDIO_MINUTES_PER_DAY ? config.MAX_AUDIO_MINUTES_PER_DAY * 60 : 0,
+      maxActive: limits.maxActive,
+      maxAudioSecPerDay: limits.maxAudioSecPerDay,
     };
     // The upload is stored only when the song needs a run: joining shared work costs no upload.
     let result = await queue.enqueue({ ...input, uploaded: false });
