@@ -149,7 +149,7 @@ describe('ApiClient errors', () => {
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 400, error: 'bad_hash', detail: expect.stringContaining('56 lowercase hexadecimal') });
     expect((err as ApiError).message).toMatch(/^HTTP 400 bad_hash: /);
-    await expect(api.submit(Buffer.from('not audio at all'))).rejects.toMatchObject({ status: 400, error: 'not_mp3' });
+    await expect(api.submit(Buffer.from('not audio at all'))).rejects.toMatchObject({ status: 400, error: 'unsupported_format' });
   });
 
   it('without the API key every /apiv1 call is a 401 ApiError; health needs none', async () => {

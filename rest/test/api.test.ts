@@ -95,8 +95,8 @@ describe('bad input gets a 4xx JSON {error, detail}', () => {
   it('400 for invalid base64', async () => {
     expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: '!!!not base64!!!' }), 400, 'bad_base64');
   });
-  it('400 for bytes that are not an MP3', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: Buffer.from('hello world, not audio').toString('base64') }), 400, 'not_mp3');
+  it('400 unsupported_format for bytes that are no audio format taken', async () => {
+    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: Buffer.from('hello world, not audio').toString('base64') }), 400, 'unsupported_format');
   });
   it('400 for a missing mp3 field and for wrong types', async () => {
     expectJsonError(await request(app()).post('/apiv1/separate').send({}), 400, 'bad_request');

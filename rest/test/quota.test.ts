@@ -66,6 +66,6 @@ describe('compressed request bodies', () => {
     // identity and no encoding are the lab's way: accepted as before
     const plain = await request(under.rest.app).post('/apiv1/separate').set('Content-Encoding', 'identity').send({ mp3: 'aGVsbG8=' });
     expect(plain.status).toBe(400);
-    expect(plain.body.error).toBe('not_mp3');
+    expect(plain.body.error).toBe('unsupported_format');
   });
 });

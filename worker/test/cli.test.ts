@@ -40,7 +40,7 @@ describe('separate CLI', () => {
     const r = run([input, '-o', path.join(dir, 'out2')]);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^error: bad input \(not_mp3\)/);
+    expect(r.stderr).toMatch(/^error: bad input \(unsupported_format\)/);
   });
 
   it('exits non-zero on a missing file and on bad usage', () => {

@@ -74,7 +74,7 @@ describe('Engine.separateMp3', () => {
   it('rejects bad audio with AudioInputError before running the model', async () => {
     const err = await engine.separateMp3(new Uint8Array(4000).fill(7)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AudioInputError);
-    expect((err as AudioInputError).code).toBe('not_mp3');
+    expect((err as AudioInputError).code).toBe('unsupported_format');
   });
 
   it('stops when its signal is aborted, and stays usable', async () => {

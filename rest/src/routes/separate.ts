@@ -9,9 +9,12 @@ import {
   IMPLICIT_TENANT,
   TRACKS,
   stripControl,
-  looksLikeMp3,
+  sniffAudioFormat,
+  unsupportedFormatError,
+  probeAudio,
   scanMp3,
   AudioInputError,
+  type AudioFormat,
   songhash,
   type Callback,
   type EnqueueInput,
@@ -98,15 +101,18 @@ async function submitResponse(deps: AppDeps, hash: string, tenant: string, resul
 const RETRY_ACTIVE_SEC = 30;
 
 /**
- * The audio's length from the frame scan, for the duration cap and the minutes quota. Bytes the
- * scan refuses count as 0 here: the worker fails them at their first attempt with the scan's reason.
+ * The audio's length from its container's header (common/src/audio-format.ts), for the duration cap
+ * and the minutes quota; a WAV/FLAC/Ogg/M4A whose header is broken, truncated or of another codec is
+ * a 400 here, with the parser's sentence. An MP3 the frame scan refuses counts as 0, as it always
+ * has: the worker fails it at its first attempt with the scan's reason.
  */
-function audioSeconds(bytes: Uint8Array): number {
+function audioSeconds(bytes: Uint8Array, format: AudioFormat): number {
   try {
-    return scanMp3(bytes).durationSec;
+    return format === 'mp3' ? scanMp3(bytes).durationSec : (probeAudio(bytes).durationSec ?? 0);
   } catch (err) {
-    if (err instanceof AudioInputError) return 0;
-    throw err;
+    if (!(err instanceof AudioInputError)) throw err;
+    if (format === 'mp3') return 0;
+    throw badRequest(err.code, err.message);
   }
 }
 
@@ -146,8 +152,9 @@ export function separateRouter(deps: AppDeps): Router {
     const sub = readSubmission(req, maxBytes);
     if (!(MODELS as readonly string[]).includes(sub.model)) throw badRequest('bad_model', `unknown model "${sub.model.slice(0, 40)}"; available: ${MODELS.join(', ')}`);
     if (sub.bytes.length === 0) throw badRequest('empty', 'the uploaded file is empty');
-    if (!looksLikeMp3(sub.bytes)) throw badRequest('not_mp3', 'the upload is not an MP3 file (no ID3 tag or MPEG audio frames found)');
-    const audioSec = audioSeconds(sub.bytes);
+    const sniffed = sniffAudioFormat(sub.bytes);
+    if (sniffed.format === null) throw badRequest('unsupported_format', unsupportedFormatError(sniffed.found).message);
+    const audioSec = audioSeconds(sub.bytes, sniffed.format);
     if (audioSec > config.MAX_DURATION_SEC) {
       throw badRequest('too_long', `the song is ${Math.round(audioSec)} s long; the limit is ${config.MAX_DURATION_SEC} s (MAX_DURATION_SEC)`);
     }

@@ -5,9 +5,9 @@ import { placeChunk, StreamingOverlapAdd, type ChunkPlacement } from './chunking
 import { SeparationAbortedError } from './errors.ts';
 import type { Spectrogram } from './stft.ts';
 
-/** Where chunk input comes from: a streaming decoder or an in-memory buffer. */
+/** Where chunk input comes from: a streaming decoder (sync for MP3, async for the wasm decoders) or an in-memory buffer. */
 export interface PcmReader {
-  read(dst: readonly Float32Array[], offset: number, count: number): number;
+  read(dst: readonly Float32Array[], offset: number, count: number): number | Promise<number>;
   estimatedSamples: number;
 }
 
@@ -101,7 +101,7 @@ class ChunkPipeline {
   }
 
   /** Reads input up to song index `until` (or the end); drops what no chunk needs any more. */
-  private fill(keepFrom: number, until: number): void {
+  private async fill(keepFrom: number, until: number): Promise<void> {
     const drop = Math.min(Math.max(0, keepFrom - this.inBase), this.inLen);
     if (drop > 0) {
       for (const ch of this.input) ch.copyWithin(0, drop, this.inLen);
@@ -110,7 +110,7 @@ class ChunkPipeline {
     }
     while (this.songLength < 0 && this.inBase + this.inLen < until) {
       const want = until - (this.inBase + this.inLen);
-      const got = this.reader.read(this.input, this.inLen, want);
+      const got = await this.reader.read(this.input, this.inLen, want);
       this.inLen += got;
       if (got < want) this.songLength = this.inBase + this.inLen;
     }
@@ -118,7 +118,7 @@ class ChunkPipeline {
 
   /** Fills a buffer set with chunk `offset`'s segment and its spectrogram; null when the song ended before it. */
   private async prepare(offset: number): Promise<Prepared | null> {
-    this.fill(offset - Math.floor(SEGMENT / 2), offset + SEGMENT);
+    await this.fill(offset - Math.floor(SEGMENT / 2), offset + SEGMENT);
     await nextTurn();
     const { songLength, inBase, inLen } = this;
     if (songLength >= 0 && offset >= songLength) return null;

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { AudioInputError, TRACKS, type Track } from '@msaas/common';
-import { PcmStream, DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
+import { DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
+import { openAudioStream } from './decode-audio.ts';
 import { createMp3StreamEncoder, DEFAULT_MP3, type Mp3Quality, type Mp3StreamEncoder } from './encode.ts';
 import { Spectrogram } from './stft.ts';
 import { Model, SEGMENT, defaultModelPath, type SessionOptions } from './model.ts';
@@ -51,7 +52,10 @@ export interface Separated<S> {
 }
 
 export interface Engine {
-  separateMp3(mp3: Uint8Array, opts?: SeparateOptions): Promise<Separated<Uint8Array>>;
+  /** Separates an upload of any supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC: common/src/audio-format.ts). */
+  separateAudio(bytes: Uint8Array, opts?: SeparateOptions): Promise<Separated<Uint8Array>>;
+  /** The same as separateAudio (the name from when MP3 was the only input). */
+  separateMp3(bytes: Uint8Array, opts?: SeparateOptions): Promise<Separated<Uint8Array>>;
   warmUp(): Promise<void>;
   close(): Promise<void>;
 }
@@ -100,10 +104,10 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     return run;
   }
 
-  async function separateMp3(bytes: Uint8Array, sep: SeparateOptions = {}): Promise<Separated<Uint8Array>> {
+  async function separateAudio(bytes: Uint8Array, sep: SeparateOptions = {}): Promise<Separated<Uint8Array>> {
     return serial(async () => {
       throwIfAborted(sep.signal);
-      const stream = await PcmStream.open(bytes, { maxDurationSec });
+      const stream = await openAudioStream(bytes, { maxDurationSec });
       try {
         const encoders: Mp3StreamEncoder[] = await Promise.all(
           TRACKS.map(() => createMp3StreamEncoder(MODEL_SAMPLE_RATE, 2, mp3)),
@@ -158,7 +162,8 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
   }
 
   return {
-    separateMp3,
+    separateAudio,
+    separateMp3: separateAudio,
     separateFloat,
     options: { threads, memoryArena, overlap, modelPath },
     async warmUp() {

@@ -1,4 +1,4 @@
-// The separation engine's public surface: MP3 in, four MP3 stems out.
+// The separation engine's public surface: audio in (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), four stems out.
 export { TRACKS, type Track } from '@msaas/common';
 export { AudioInputError, ModelFileError, SeparationAbortedError, type AudioInputErrorCode } from './errors.ts';
 export {
@@ -13,7 +13,8 @@ export {
   type Separated,
 } from './engine.ts';
 export { decodeMp3, PcmStream, MODEL_SAMPLE_RATE, DEFAULT_MAX_DURATION_SEC } from './decode.ts';
+export { decodeAudio, openAudioStream, type AudioStream } from './decode-audio.ts';
 export { encodeMp3, createMp3StreamEncoder, DEFAULT_MP3, type Mp3Quality } from './encode.ts';
-export { scanMp3, type Mp3Scan } from '@msaas/common';
+export { scanMp3, probeAudio, sniffAudioFormat, ACCEPTED_FORMATS, type Mp3Scan, type AudioFormat, type AudioProbe } from '@msaas/common';
 export { Spectrogram } from './stft.ts';
 export { defaultModelPath, SEGMENT } from './model.ts';
