@@ -8,7 +8,7 @@ const STATE_CHANGING_GET = /^\/apiv1\/remove\//;
 export function changesState(req: Request): boolean {
   if (req.method === 'OPTIONS') return false;
   if (req.method !== 'GET' && req.method !== 'HEAD') return true;
-  return STATE_CHANGING_GET.test(req.path);
+  return STATE_CHANGING_GET.test(`${req.baseUrl}${req.path}`); // req.path is relative to where the guard is mounted
 }
 
 /** A browser says where a request comes from: any `Origin`, or `Sec-Fetch-Site` other than same-origin / none (typed URL). */
