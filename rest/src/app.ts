@@ -16,6 +16,7 @@ import { zipRouter } from './routes/zip.ts';
 import { queueRouter } from './routes/queue.ts';
 import { jsonBodyParser, refuseEncodedBodies, separateRouter } from './routes/separate.ts';
 import { trackRouter } from './routes/track.ts';
+import { uploadSlots } from './uploadSlots.ts';
 import { clusterRouter } from './routes/cluster.ts';
 
 const UNLOGGED = new Set(['/healthz', '/readyz', '/metrics']);
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): Express {
   app.post('/apiv1/separate', rateLimit(deps.queue.redis, deps.queue.keys, config.SUBMIT_RATE_LIMIT_PER_MIN, { scope: 'submit', what: 'submissions' }));
   app.use('/apiv1', refuseCrossSiteStateChanges);
   app.use('/apiv1', refuseEncodedBodies);
+  app.post('/apiv1/separate', uploadSlots(config.MAX_CONCURRENT_UPLOADS));
   app.use('/apiv1', jsonBodyParser(config.MAX_UPLOAD_MB));
   app.use(infoRouter(deps));
   app.use(separateRouter(deps));
