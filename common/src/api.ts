@@ -4,7 +4,8 @@
  * The job itself is `JobView` in job.ts.
  */
 import type { JobState, JobView } from './job.ts';
-import type { Track } from './tracks.ts';
+import type { Stem, Track } from './tracks.ts';
+import type { OutputFormat } from './formats.ts';
 
 /** The models a job may name; the first is the default. */
 export const MODELS = ['htdemucs'] as const;
@@ -21,6 +22,29 @@ export const SUBMIT_REASONS: Record<SubmitResult, string> = {
   queued: 'Song already queued',
   done: 'Song already separated',
 };
+
+/**
+ * What a submission may ask for besides the audio (JSON fields or multipart fields of
+ * `POST /apiv1/separate`): the stems' format (default `mp3`) and which stems to store (default the
+ * four model stems; multipart: comma-separated). A song separated before without them is run again
+ * for the missing files (result `enqueued`, the reason says why).
+ */
+export interface OutputRequest {
+  format?: OutputFormat;
+  stems?: Stem[];
+}
+
+/** The reason of a submission that runs a separated song again for another format or more stems. */
+export function rerunReason(before: { formats: readonly OutputFormat[]; stems: readonly Stem[] }, want: { format: OutputFormat; stems: readonly Stem[] }): string {
+  const missing = want.stems.filter((s) => !before.stems.includes(s));
+  const asked = before.formats.includes(want.format) || (want.format === 'mp3' && before.formats.includes('mp3-320')) ? '' : `the ${want.format} stems`;
+  const more = missing.length > 0 ? `${missing.join(', ')}` : '';
+  const makes = [asked, more].filter(Boolean).join(' and ');
+  return `separated before as ${before.formats.join(' + ')}; a new run makes ${makes || 'the missing stems'} (the stems stored before are made again alongside)`;
+}
+
+/** `GET /apiv1/jobs/:h/mix?drums=&bass=&other=&vocals=&format=`: gains 0..2 (default 1), format as at submit (default mp3). */
+export const MIX_MAX_GAIN = 2;
 
 /** `POST /apiv1/separate` */
 export interface SubmitResponse {
@@ -46,7 +70,7 @@ export interface InfoResponse {
 /** `DELETE /apiv1/track/:h/:t`, `GET|DELETE /apiv1/remove/:h/:t` */
 export interface RemoveStemResponse {
   hash: string;
-  track: Track;
+  track: Stem;
   removed: true;
   reason: string;
 }
@@ -74,7 +98,7 @@ export interface LibrarySong {
   claimedAt: string;
   finishedAt: string | null;
   /** The stems the caller can download. */
-  stems: Track[];
+  stems: Stem[];
 }
 
 /** `GET /apiv1/jobs?limit=&cursor=`: the caller's songs, newest first; `next` is the cursor of the following page. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isTrack, type Track } from './tracks.ts';
+import { DEFAULT_STEMS, isStem, type Stem } from './tracks.ts';
+import { DEFAULT_OUTPUT_FORMAT, FORMAT_INFO, isOutputFormat, type OutputFormat } from './formats.ts';
 
 export const JOB_STATES = ['queued', 'processing', 'done', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -47,8 +48,12 @@ export interface JobRecord {
   sizeBytes: number | null;
   /** The audio's length from the frame scan at submit. */
   audioSec: number | null;
-  /** Stems uploaded and seen by at least one claim. */
-  stems: Track[];
+  /** Stems uploaded and seen by at least one claim (each in every format of `formats`). */
+  stems: Stem[];
+  /** The formats the run makes and, once done, the song's stems are stored in (records without the field: mp3). */
+  formats: OutputFormat[];
+  /** The stems the run makes (records without the field: the four model stems). */
+  wanted: Stem[];
   /** The tenant whose submission queued this run: whose fair turn it takes. Never shown to others. */
   tenant: string | null;
 }
@@ -61,15 +66,18 @@ export interface ClaimRecord {
   callback: Callback | null;
   callbackStatus: string | null;
   /** Stems this tenant removed (others may still have them). */
-  hidden: Track[];
+  hidden: Stem[];
 }
 
 /** The job as the API shows it to the tenant holding the claim. */
-export interface JobView extends Omit<JobRecord, 'stems' | 'tenant'> {
+export interface JobView extends Omit<JobRecord, 'stems' | 'tenant' | 'wanted'> {
   position: number | null;
   filename: string | null;
   callbackStatus: string | null;
-  stems: Partial<Record<Track, string>>;
+  /** URL of each stem in the song's first format (`formats[0]`; the lab's: `.mp3`). */
+  stems: Partial<Record<Stem, string>>;
+  /** URL of each stem in each stored format. */
+  files: Partial<Record<OutputFormat, Partial<Record<Stem, string>>>>;
   callback: { url: string; status: string | null } | null;
 }
 
@@ -83,7 +91,11 @@ function str(v: string | undefined): string | null {
   return v === undefined || v === '' ? null : v;
 }
 
-const tracks = (v: string | undefined): Track[] => (v ?? '').split(',').filter(isTrack);
+const stemList = (v: string | undefined): Stem[] => [...new Set((v ?? '').split(',').filter(isStem))];
+const formatList = (v: string | undefined): OutputFormat[] => {
+  const formats = [...new Set((v ?? '').split(',').filter(isOutputFormat))];
+  return formats.length > 0 ? formats : [DEFAULT_OUTPUT_FORMAT];
+};
 
 function parseCallback(text: string | undefined): Callback | null {
   if (!text) return null;
@@ -112,7 +124,9 @@ export function parseJobRecord(hash: string, fields: Record<string, string>): Jo
     durationSec: num(fields.durationSec),
     sizeBytes: num(fields.sizeBytes),
     audioSec: num(fields.audioSec),
-    stems: tracks(fields.stems),
+    stems: stemList(fields.stems),
+    formats: formatList(fields.formats),
+    wanted: fields.wanted ? stemList(fields.wanted) : [...DEFAULT_STEMS],
     tenant: str(fields.tenant),
   };
 }
@@ -125,10 +139,11 @@ export function parseClaimRecord(fields: Record<string, string>): ClaimRecord | 
     filename: str(fields.filename),
     callback: parseCallback(fields.callback),
     callbackStatus: str(fields.callbackStatus),
-    hidden: tracks(fields.hidden),
+    hidden: stemList(fields.hidden),
   };
 }
 
-export function stemUrl(hash: string, track: Track): string {
-  return `/apiv1/track/${hash}/${track}.mp3`;
+/** Where a stem is served: `/apiv1/track/<songhash>/<stem>.<ext>` (the lab's: `.mp3`). */
+export function stemUrl(hash: string, stem: Stem, format: OutputFormat = DEFAULT_OUTPUT_FORMAT): string {
+  return `/apiv1/track/${hash}/${stem}.${FORMAT_INFO[format].ext}`;
 }

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import * as Minio from 'minio';
 import type { Config } from './config.ts';
-import type { Track } from './tracks.ts';
+import { STEMS, type Stem } from './tracks.ts';
+import { EXTENSIONS, FORMAT_INFO, type Extension, type OutputFormat } from './formats.ts';
 
 export interface StoreEndpoint {
   endPoint: string;
@@ -29,7 +30,8 @@ const isNotFound = (err: unknown): boolean => {
 };
 
 export const uploadKey = (hash: string): string => `${hash}.mp3`;
-export const stemKey = (hash: string, track: Track): string => `${hash}-${track}.mp3`;
+/** A stem's object name, `<songhash>-<stem>.<ext>` (the lab's: `.mp3`). */
+export const stemKey = (hash: string, stem: Stem, ext: Extension = 'mp3'): string => `${hash}-${stem}.${ext}`;
 
 /** The two buckets, through the real minio client (MinIO in a cluster, the embedded S3 server locally). */
 export class ObjectStore {
@@ -80,27 +82,40 @@ export class ObjectStore {
     await this.client.removeObject(this.buckets.queue, uploadKey(hash));
   }
 
-  async putStem(hash: string, track: Track, bytes: Uint8Array): Promise<void> {
-    await this.client.putObject(this.buckets.output, stemKey(hash, track), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.byteLength, {
-      'Content-Type': 'audio/mpeg',
+  async putStem(hash: string, stem: Stem, bytes: Uint8Array, format: OutputFormat = 'mp3'): Promise<void> {
+    const { ext, contentType } = FORMAT_INFO[format];
+    await this.client.putObject(this.buckets.output, stemKey(hash, stem, ext), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.byteLength, {
+      'Content-Type': contentType,
     });
   }
 
-  async statStem(hash: string, track: Track): Promise<ObjectInfo | null> {
-    return this.stat(this.buckets.output, stemKey(hash, track));
+  async statStem(hash: string, stem: Stem, ext: Extension = 'mp3'): Promise<ObjectInfo | null> {
+    return this.stat(this.buckets.output, stemKey(hash, stem, ext));
   }
 
   /** Streams a stem, whole or a byte range [start, end] inclusive. */
-  async getStem(hash: string, track: Track, range?: { start: number; end: number }): Promise<Readable> {
-    const key = stemKey(hash, track);
+  async getStem(hash: string, stem: Stem, range?: { start: number; end: number }, ext: Extension = 'mp3'): Promise<Readable> {
+    const key = stemKey(hash, stem, ext);
     if (range) return this.client.getPartialObject(this.buckets.output, key, range.start, range.end - range.start + 1);
     return this.client.getObject(this.buckets.output, key);
   }
 
-  async removeStem(hash: string, track: Track): Promise<boolean> {
-    const existed = (await this.statStem(hash, track)) !== null;
-    if (existed) await this.client.removeObject(this.buckets.output, stemKey(hash, track));
+  /** Removes a stem in every format it is stored in; true when there was one. */
+  async removeStem(hash: string, stem: Stem): Promise<boolean> {
+    let existed = false;
+    for (const ext of EXTENSIONS) {
+      if ((await this.statStem(hash, stem, ext)) === null) continue;
+      await this.client.removeObject(this.buckets.output, stemKey(hash, stem, ext));
+      existed = true;
+    }
     return existed;
+  }
+
+  /** Removes every stem of a song, all formats; how many stems (not files) there were. */
+  async removeAllStems(hash: string): Promise<number> {
+    let removed = 0;
+    for (const stem of STEMS) if (await this.removeStem(hash, stem)) removed++;
+    return removed;
   }
 
   private async stat(bucket: string, key: string): Promise<ObjectInfo | null> {

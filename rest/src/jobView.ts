@@ -1,18 +1,26 @@
-import { stemUrl, type ClaimedJob, type JobView, type Queue, type Track } from '@msaas/common';
+import { stemUrl, type ClaimedJob, type JobView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
 import { notFound } from './errors.ts';
 
 /** The job as the claim's tenant sees it: the shared work, with that tenant's filename, callback and stems. */
-export async function jobView(queue: Queue, { job, claim }: ClaimedJob): Promise<JobView> {
-  const position = job.state === 'queued' ? await queue.position(job.hash) : null;
-  const stems: Partial<Record<Track, string>> = {};
-  for (const t of job.stems) if (!claim.hidden.includes(t)) stems[t] = stemUrl(job.hash, t);
-  const { stems: _stems, tenant: _tenant, ...shared } = job;
+export async function jobView(queue: Queue, claimed: ClaimedJob): Promise<JobView> {
+  return viewOf(claimed, claimed.job.state === 'queued' ? await queue.position(claimed.job.hash) : null);
+}
+
+/** The same view from records already read (the event streams read them once for all their watchers). */
+export function viewOf({ job, claim }: ClaimedJob, queuePosition: number | null): JobView {
+  const position = job.state === 'queued' ? queuePosition : null;
+  const visible = job.stems.filter((t) => !claim.hidden.includes(t));
+  const files: Partial<Record<OutputFormat, Partial<Record<Stem, string>>>> = {};
+  for (const f of job.formats) files[f] = Object.fromEntries(visible.map((t) => [t, stemUrl(job.hash, t, f)]));
+  const stems: Partial<Record<Stem, string>> = files[job.formats[0]!] ?? {};
+  const { stems: _stems, tenant: _tenant, wanted: _wanted, ...shared } = job;
   return {
     ...shared,
     position,
     filename: claim.filename,
     callbackStatus: claim.callbackStatus,
     stems,
+    files,
     callback: claim.callback ? { url: claim.callback.url, status: claim.callbackStatus } : claim.callbackStatus ? { url: '', status: claim.callbackStatus } : null,
   };
 }

@@ -1,4 +1,4 @@
-import { IMPLICIT_TENANT, TRACKS, type Tenant, type Track } from '@msaas/common';
+import { IMPLICIT_TENANT, STEMS, TRACKS, extensionOf, type Extension, type OutputFormat, type Stem, type Tenant } from '@msaas/common';
 import type { AppDeps } from './deps.ts';
 import { ApiError, notFound } from './errors.ts';
 
@@ -13,7 +13,7 @@ import { ApiError, notFound } from './errors.ts';
  * upload still being written (a store without atomic PUTs, like the embedded one) or one of a set
  * the worker has not finished.
  */
-export type StemAccess = { kind: 'claim'; visible: readonly Track[] } | { kind: 'store' };
+export type StemAccess = { kind: 'claim'; visible: readonly Stem[]; formats: readonly OutputFormat[] } | { kind: 'store' };
 
 export async function stemAccess(deps: Pick<AppDeps, 'queue' | 'logger'>, tenant: Tenant, hash: string, detail: string): Promise<StemAccess> {
   const implicit = tenant.id === IMPLICIT_TENANT.id;
@@ -32,7 +32,7 @@ export async function stemAccess(deps: Pick<AppDeps, 'queue' | 'logger'>, tenant
     return { kind: 'store' };
   }
   refuseWhileRunning(claimed.job);
-  return { kind: 'claim', visible: claimed.job.stems.filter((t) => !claimed.claim.hidden.includes(t)) };
+  return { kind: 'claim', visible: claimed.job.stems.filter((t) => !claimed.claim.hidden.includes(t)), formats: claimed.job.formats };
 }
 
 function refuseWhileRunning(job: { state: string; progress: number }): void {
@@ -42,10 +42,16 @@ function refuseWhileRunning(job: { state: string; progress: number }): void {
   }
 }
 
-/** The stems of `access` that are in the store. */
-export async function storedStems(deps: Pick<AppDeps, 'store'>, hash: string, access: StemAccess): Promise<Track[]> {
-  const candidates = access.kind === 'claim' ? access.visible : TRACKS;
-  const present: Track[] = [];
-  for (const t of candidates) if (await deps.store.statStem(hash, t)) present.push(t);
+/** Whether the song's record says its stems are stored with extension `ext` (the store alone: ask it). */
+export function hasExtension(access: StemAccess, ext: Extension): boolean {
+  return access.kind === 'store' || access.formats.some((f) => extensionOf(f) === ext);
+}
+
+/** The stems of `access` that are in the store with extension `ext` (default the lab's `.mp3`). */
+export async function storedStems(deps: Pick<AppDeps, 'store'>, hash: string, access: StemAccess, ext: Extension = 'mp3'): Promise<Stem[]> {
+  if (!hasExtension(access, ext)) return [];
+  const candidates = access.kind === 'claim' ? access.visible : STEMS;
+  const present: Stem[] = [];
+  for (const t of candidates) if (await deps.store.statStem(hash, t, ext)) present.push(t);
   return present;
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { withRetry, type Config, type ObjectStore, type Queue, type Track } from '@msaas/common';
+import { withRetry, type Config, type ObjectStore, type Queue, type Stem } from '@msaas/common';
 import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { JobAborted, JobLost, runJob, type Separator } from './job.ts';
@@ -183,7 +183,7 @@ export class Worker {
   }
 
   /** A song every claim of which was deleted while it ran: its stems and upload leave the store. */
-  private dropObjects(hash: string, stems: readonly Track[]): void {
+  private dropObjects(hash: string, stems: readonly Stem[]): void {
     const { store, logger } = this.deps;
     Promise.all([...stems.map((t) => store.removeStem(hash, t)), store.removeUpload(hash)]).catch((err: Error) =>
       logger.warn({ job: hash }, `objects of a deleted song not removed: ${err.message}`),

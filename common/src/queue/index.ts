@@ -3,7 +3,8 @@ import type { SubmitResult } from '../api.ts';
 import type { Keys } from '../keys.ts';
 import { parseClaimRecord, parseJobRecord, type Callback, type ClaimRecord, type JobRecord } from '../job.ts';
 import { IMPLICIT_TENANT } from '../tenants.ts';
-import { TRACKS, type Track } from '../tracks.ts';
+import { DEFAULT_STEMS, TRACKS, isStem, orderedStems, type Stem } from '../tracks.ts';
+import { DEFAULT_OUTPUT_FORMAT, isOutputFormat, type OutputFormat } from '../formats.ts';
 import { runScript } from './scripts.ts';
 
 export { scriptSource, type ScriptSource } from './scripts.ts';
@@ -42,6 +43,27 @@ export interface EnqueueInput {
   /** Quotas of this tenant (0 or absent = none). */
   maxActive?: number;
   maxAudioSecPerDay?: number;
+  /** The stems' format (default mp3) and which stems to store (default the four model stems). */
+  format?: OutputFormat;
+  stems?: readonly Stem[];
+}
+
+/**
+ * A submission's outcome with what it did to the output: `rerunOf`, the formats and stems a done
+ * song had when this submission queued a new run for more; `extended`, a waiting run now makes
+ * what was asked as well; `running`, the run in progress makes less than asked (submit again once
+ * it is done).
+ */
+export interface SubmitOutcome {
+  result: EnqueueResult;
+  rerunOf?: { formats: OutputFormat[]; stems: Stem[] };
+  extended?: true;
+  running?: { formats: OutputFormat[]; stems: Stem[] };
+}
+
+function parseOutput(text: string): { formats: OutputFormat[]; stems: Stem[] } {
+  const [f = '', st = ''] = text.split('|');
+  return { formats: f.split(',').filter(isOutputFormat), stems: orderedStems(st.split(',').filter(isStem)) };
 }
 
 export interface QueueOptions {
@@ -57,6 +79,13 @@ export function queueOptions(config: { RETENTION_DAYS: number }): QueueOptions {
 export interface ClaimedJob {
   job: JobRecord;
   claim: ClaimRecord;
+}
+
+/** A song as its watchers need it: `position` 0 = next to run, null when not waiting; a claim per tenant asked for. */
+export interface WatchedJob {
+  job: JobRecord | null;
+  position: number | null;
+  claims: (ClaimRecord | null)[];
 }
 
 /**
@@ -82,6 +111,11 @@ export class Queue {
 
   /** One tenant's submission (submit-12.lua): joins the shared work or queues a new run in fair order. */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    return (await this.submit(input)).result;
+  }
+
+  /** `enqueue`, telling also what the submission did to the song's formats and stems. */
+  async submit(input: EnqueueInput): Promise<SubmitOutcome> {
     const tenant = input.tenant ?? IMPLICIT_TENANT.id;
     const nowMs = Date.now();
     const k = this.keys;
@@ -107,9 +141,15 @@ export class Queue {
         input.uploaded === false ? '0' : '1',
         this.retentionSec,
         nowMs,
+        input.format ?? DEFAULT_OUTPUT_FORMAT,
+        orderedStems(input.stems ?? DEFAULT_STEMS).join(','),
       ],
-    )) as [EnqueueResult, number];
-    return reply[0];
+    )) as [EnqueueResult, number, string?];
+    const [result, , note = ''] = reply;
+    if (note === 'extended') return { result, extended: true };
+    if (note.startsWith('running:')) return { result, running: parseOutput(note.slice('running:'.length)) };
+    if (note !== '' && result === 'enqueued') return { result, rerunOf: parseOutput(note) };
+    return { result };
   }
 
   /** Songs the tenant has queued or processing right now. */
@@ -158,6 +198,26 @@ export class Queue {
   }
 
   /**
+   * One read for everyone watching a song (the event streams share it per job event): the job, its
+   * place in the queue and the claims of the given tenants, in one transaction — 5 + tenants commands
+   * (MULTI, HGETALL, LPOS, LLEN, one HGETALL per tenant, EXEC). Claims are in the order of `tenants`.
+   */
+  async watchedJob(hash: string, tenants: readonly string[]): Promise<WatchedJob> {
+    const tx = this.redis.multi().hgetall(this.keys.job(hash)).lpos(this.keys.toWorker, hash).llen(this.keys.toWorker);
+    for (const t of tenants) tx.hgetall(this.keys.claim(hash, t));
+    const reply = (await tx.exec()) ?? [];
+    const failed = reply.find(([err]) => err);
+    if (failed) throw failed[0];
+    const value = (i: number): unknown => reply[i]?.[1];
+    const idx = value(1) as number | null;
+    return {
+      job: parseJobRecord(hash, (value(0) ?? {}) as Record<string, string>),
+      position: idx === null ? null : (value(2) as number) - 1 - idx,
+      claims: tenants.map((_, i) => parseClaimRecord((value(3 + i) ?? {}) as Record<string, string>)),
+    };
+  }
+
+  /**
    * The tenant's songs, newest first: up to `limit` claimed before `beforeMs`. Entries whose claim
    * has expired are dropped from the library on the way.
    */
@@ -179,7 +239,7 @@ export class Queue {
    * Takes a stem out of one tenant's view. `last` when no claim sees it any more (the caller
    * deletes the object), `hidden` when others still do, `absent` when this tenant had no such stem.
    */
-  async removeStem(hash: string, tenant: string, track: Track): Promise<'last' | 'hidden' | 'absent'> {
+  async removeStem(hash: string, tenant: string, track: Stem): Promise<'last' | 'hidden' | 'absent'> {
     const k = this.keys;
     return (await runScript(this.redis, 'remove-stem-4', [k.job(hash), k.claim(hash, tenant), k.claims(hash), k.events], [hash, track, now(), k.claimRoot])) as
       | 'last'
@@ -269,7 +329,7 @@ export class Queue {
   }
 
   /** Records the uploaded stems, only while this worker owns the job and someone still claims it. */
-  async recordStems(workerId: string, hash: string, stems: readonly Track[]): Promise<OwnedResult> {
+  async recordStems(workerId: string, hash: string, stems: readonly Stem[]): Promise<OwnedResult> {
     return (await runScript(this.redis, 'record-stems-3', [this.keys.job(hash), this.keys.processing(workerId), this.keys.events], [
       hash,
       stems.join(','),

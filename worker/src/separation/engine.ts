@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { AudioInputError, TRACKS, type Track } from '@msaas/common';
+import { AudioInputError, DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, INSTRUMENTAL_PARTS, TRACKS, orderedStems, type OutputFormat, type Stem, type Track } from '@msaas/common';
 import { DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
 import { openAudioStream } from './decode-audio.ts';
-import { createMp3StreamEncoder, DEFAULT_MP3, type Mp3Quality, type Mp3StreamEncoder } from './encode.ts';
+import { createStemEncoder, DEFAULT_MP3, type Mp3Quality, type StemEncoder } from './encode.ts';
 import { Spectrogram } from './stft.ts';
 import { Model, SEGMENT, defaultModelPath, type SessionOptions } from './model.ts';
 import { strideFor } from './chunking.ts';
@@ -42,6 +42,22 @@ export interface SeparateOptions {
   onSamples?: (track: Track, left: Float32Array, right: Float32Array) => void;
 }
 
+/** What a separation encodes: every stem listed, in every format listed. */
+export interface OutputSpec {
+  formats: readonly OutputFormat[];
+  stems: readonly Stem[];
+}
+
+/** The lab's output: the four model stems as VBR MP3. */
+export const DEFAULT_OUTPUT: OutputSpec = { formats: [DEFAULT_OUTPUT_FORMAT], stems: DEFAULT_STEMS };
+
+/** One encoded stem file. */
+export interface StemFile {
+  stem: Stem;
+  format: OutputFormat;
+  bytes: Uint8Array;
+}
+
 /** Float stems at 44.1 kHz, before MP3 encoding (tests, oracle comparisons). */
 export type FloatStems = Record<Track, [Float32Array, Float32Array]>;
 
@@ -56,6 +72,12 @@ export interface Engine {
   separateAudio(bytes: Uint8Array, opts?: SeparateOptions): Promise<Separated<Uint8Array>>;
   /** The same as separateAudio (the name from when MP3 was the only input). */
   separateMp3(bytes: Uint8Array, opts?: SeparateOptions): Promise<Separated<Uint8Array>>;
+  /**
+   * Separates an upload (any input format, as separateAudio) and encodes `output.stems` in each of
+   * `output.formats`; `instrumental` is drums + bass + other, summed from the float stems before
+   * encoding. separateAudio is this with DEFAULT_OUTPUT.
+   */
+  separateToFiles(bytes: Uint8Array, output: OutputSpec, opts?: SeparateOptions): Promise<{ files: StemFile[]; stats: SeparationStats }>;
   warmUp(): Promise<void>;
   close(): Promise<void>;
 }
@@ -104,27 +126,57 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     return run;
   }
 
-  async function separateAudio(bytes: Uint8Array, sep: SeparateOptions = {}): Promise<Separated<Uint8Array>> {
+  async function separateToFiles(bytes: Uint8Array, output: OutputSpec, sep: SeparateOptions = {}): Promise<{ files: StemFile[]; stats: SeparationStats }> {
+    const stemsOut = orderedStems(output.stems);
+    const formats = [...new Set(output.formats)];
+    if (stemsOut.length === 0 || formats.length === 0) throw new RangeError('a separation must encode at least one stem in one format');
     return serial(async () => {
       throwIfAborted(sep.signal);
       const stream = await openAudioStream(bytes, { maxDurationSec });
       try {
-        const encoders: Mp3StreamEncoder[] = await Promise.all(
-          TRACKS.map(() => createMp3StreamEncoder(MODEL_SAMPLE_RATE, 2, mp3)),
-        );
+        const outputs: { stem: Stem; format: OutputFormat; encoder: StemEncoder }[] = [];
+        for (const stem of stemsOut) {
+          for (const format of formats) outputs.push({ stem, format, encoder: await createStemEncoder(format, MODEL_SAMPLE_RATE, 2, mp3) });
+        }
+        const encodersOf = (stem: Stem): StemEncoder[] => outputs.filter((o) => o.stem === stem).map((o) => o.encoder);
+        const bySource = TRACKS.map(encodersOf);
+        const instrumental = encodersOf('instrumental');
+        const partIndex = INSTRUMENTAL_PARTS.map((t) => TRACKS.indexOf(t));
+        const lastPart = Math.max(...partIndex);
+        let sum: [Float32Array, Float32Array] = [new Float32Array(0), new Float32Array(0)];
         const tap = sep.onSamples;
+        // The pipeline writes each chunk's sources in model order, all of one length: a chunk's
+        // instrumental is complete once its last part is written.
         const write = (s: number, l: Float32Array, r: Float32Array): void => {
-          tap?.(TRACKS[s], l, r);
-          encoders[s].encode([l, r]);
+          tap?.(TRACKS[s]!, l, r);
+          for (const enc of bySource[s]!) enc.encode([l, r]);
+          if (instrumental.length === 0 || !partIndex.includes(s)) return;
+          if (s === partIndex[0]) {
+            if (sum[0].length < l.length) sum = [new Float32Array(l.length), new Float32Array(l.length)];
+            sum[0].set(l);
+            sum[1].set(r);
+          } else {
+            for (let i = 0; i < l.length; i++) {
+              sum[0][i] += l[i]!;
+              sum[1][i] += r[i]!;
+            }
+          }
+          if (s === lastPart) for (const enc of instrumental) enc.encode([sum[0].subarray(0, l.length), sum[1].subarray(0, l.length)]);
         };
         const stats = await runChunkPipeline(parts, stream, { write }, sep);
-        const stems = {} as Record<Track, Uint8Array>;
-        TRACKS.forEach((t, s) => (stems[t] = encoders[s].finish()));
-        return { stems, stats };
+        const files = outputs.map(({ stem, format, encoder }) => ({ stem, format, bytes: encoder.finish() }));
+        return { files, stats };
       } finally {
         stream.close();
       }
     });
+  }
+
+  async function separateAudio(bytes: Uint8Array, sep: SeparateOptions = {}): Promise<Separated<Uint8Array>> {
+    const { files, stats } = await separateToFiles(bytes, DEFAULT_OUTPUT, sep);
+    const stems = {} as Record<Track, Uint8Array>;
+    for (const f of files) stems[f.stem as Track] = f.bytes;
+    return { stems, stats };
   }
 
   async function separateFloat(channels: [Float32Array, Float32Array], sep: SeparateOptions = {}): Promise<Separated<[Float32Array, Float32Array]>> {
@@ -164,6 +216,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
   return {
     separateAudio,
     separateMp3: separateAudio,
+    separateToFiles,
     separateFloat,
     options: { threads, memoryArena, overlap, modelPath },
     async warmUp() {

@@ -7,7 +7,15 @@
 -- status or '', ARGV[6] filename, ARGV[7] size, ARGV[8] number of tracks, ARGV[9] max active songs
 -- (0 = no limit), ARGV[10] audio seconds, ARGV[11] max audio seconds a day (0 = no limit),
 -- ARGV[12] TTL of the day's counter, ARGV[13] job key root, ARGV[14] claim key root,
--- ARGV[15] '1' when the upload is stored, ARGV[16] retention seconds, ARGV[17] now (ms)
+-- ARGV[15] '1' when the upload is stored, ARGV[16] retention seconds, ARGV[17] now (ms),
+-- ARGV[18] output format asked for (formats.ts), ARGV[19] stems asked for (comma-separated)
+--
+-- Output: a song is 'done' for this submission only if it is stored in a format that covers the
+-- one asked for (mp3-320 covers mp3) with every stem asked for; otherwise a done song gets a new
+-- run that makes the union of what it has and what is asked (one format per extension: mp3-320
+-- replaces mp3), and the reply's third item names what it had ('<formats>|<stems>'). A waiting
+-- song takes the request into its run ('extended'); a running one cannot ('running': submit again
+-- once it is done).
 --
 -- One tenant's submission of a song. The work is shared: a song waiting or running gains a claim
 -- ('queued'), a separated one too ('done'); otherwise it is queued in fair order ('enqueued', which
@@ -19,11 +27,34 @@ local claim_base = ARGV[14] .. hash .. ':'
 local state = redis.call('HGET', KEYS[1], 'state')
 local had_claim = redis.call('EXISTS', KEYS[4]) == 1
 local active = state == 'queued' or state == 'processing'
-local separated = state == 'done' and count_items(redis.call('HGET', KEYS[1], 'stems')) >= tonumber(ARGV[8])
+local want_format, want_stems = ARGV[18], ARGV[19]
+local stored_stems = redis.call('HGET', KEYS[1], 'stems') or ''
+local stored_formats = redis.call('HGET', KEYS[1], 'formats') or ''
+if stored_formats == '' then stored_formats = 'mp3' end
+local separated = state == 'done' and has_format(stored_formats, want_format) and has_all(stored_stems, want_stems)
+
+local note = ''
+if active then
+  local run_formats = redis.call('HGET', KEYS[1], 'formats') or ''
+  if run_formats == '' then run_formats = 'mp3' end
+  local run_stems = redis.call('HGET', KEYS[1], 'wanted') or 'drums,bass,other,vocals'
+  if not (has_format(run_formats, want_format) and has_all(run_stems, want_stems)) then
+    if state == 'queued' then
+      -- the worker reads formats and stems when it starts the run
+      redis.call('HSET', KEYS[1], 'formats', merge_format(run_formats, want_format), 'wanted', union_items(run_stems, want_stems))
+      note = 'extended'
+    else
+      note = 'running:' .. run_formats .. '|' .. run_stems
+    end
+  end
+end
 
 local outcome = 'enqueued'
 if active then outcome = 'queued' elseif separated then outcome = 'done' end
-if outcome == 'queued' and had_claim then return {'queued', 0} end
+if outcome == 'queued' and had_claim then
+  if note == 'extended' then redis.call('PUBLISH', KEYS[11], hash) end
+  return {'queued', 0, note}
+end
 if outcome == 'enqueued' and ARGV[15] ~= '1' then return {'upload', 0} end
 
 if outcome ~= 'done' then
@@ -63,19 +94,27 @@ if outcome == 'done' then
   end
   retain(KEYS[1], KEYS[3], claim_base, KEYS[10], hash, ARGV[16], ARGV[17])
   redis.call('PUBLISH', KEYS[11], hash)
-  return {'done', 0}
+  return {'done', 0, ''}
 end
 redis.call('HSET', KEYS[4], 'filename', ARGV[6], 'callback', ARGV[4], 'callbackStatus', ARGV[5], 'hidden', '', 'updatedAt', now)
 if outcome == 'queued' then
   redis.call('PUBLISH', KEYS[11], hash)
-  return {'queued', 0}
+  return {'queued', 0, note}
 end
 
--- a new run: the record starts again, the song stops expiring, and waits its fair turn
+-- a new run: the record starts again, the song stops expiring, and waits its fair turn; a song
+-- with stems stored makes them again alongside what is asked now
+local run_formats, run_stems = want_format, want_stems
+if state == 'done' and stored_stems ~= '' then
+  run_formats = merge_format(stored_formats, want_format)
+  run_stems = union_items(stored_stems, want_stems)
+  note = stored_formats .. '|' .. stored_stems
+end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'state', 'queued', 'progress', '0', 'attempts', '0', 'error', '',
-  'createdAt', now, 'updatedAt', now, 'sizeBytes', ARGV[7], 'audioSec', ARGV[10], 'tenant', tenant)
+  'createdAt', now, 'updatedAt', now, 'sizeBytes', ARGV[7], 'audioSec', ARGV[10], 'tenant', tenant,
+  'formats', run_formats, 'wanted', run_stems)
 keep(KEYS[1], KEYS[3], claim_base, KEYS[10], hash)
 fair_insert(KEYS[2], KEYS[7], KEYS[8], KEYS[9], tenant, hash)
 redis.call('PUBLISH', KEYS[11], hash)
-return {'enqueued', 0}
+return {'enqueued', 0, note}

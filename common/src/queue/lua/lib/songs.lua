@@ -69,3 +69,40 @@ local function without_item(list, item)
   for x in string.gmatch(list or '', '[^,]+') do if x ~= item then table.insert(kept, x) end end
   return table.concat(kept, ',')
 end
+
+-- Output formats (formats.ts): stems stored as `have` serve a request for `want` when they are the
+-- same format, or the request is VBR mp3 and they are CBR mp3-320.
+local function format_covers(have, want)
+  return have == want or (want == 'mp3' and have == 'mp3-320')
+end
+
+local function has_format(list, want)
+  for x in string.gmatch(list or '', '[^,]+') do if format_covers(x, want) then return true end end
+  return false
+end
+
+local function ext_of(format)
+  if format == 'mp3-320' then return 'mp3' end
+  return format
+end
+
+-- The formats after adding `want`: one per extension, `want` replacing the one it shares it with.
+local function merge_format(list, want)
+  if has_format(list, want) then return list end
+  local kept = {}
+  for x in string.gmatch(list or '', '[^,]+') do if ext_of(x) ~= ext_of(want) then table.insert(kept, x) end end
+  table.insert(kept, want)
+  return table.concat(kept, ',')
+end
+
+local function has_all(list, items)
+  for x in string.gmatch(items or '', '[^,]+') do if not has_item(list, x) then return false end end
+  return true
+end
+
+local function union_items(list, items)
+  local out = {}
+  for x in string.gmatch(list or '', '[^,]+') do if not has_item(table.concat(out, ','), x) then table.insert(out, x) end end
+  for x in string.gmatch(items or '', '[^,]+') do if not has_item(table.concat(out, ','), x) then table.insert(out, x) end end
+  return table.concat(out, ',')
+end
