@@ -10,7 +10,43 @@ import {
 } from './render.ts';
 
 /** Secrets prod expects to exist already (created out of band, docs/kubernetes.md), never rendered. */
-const PROD_EXTERNAL_SECRETS = ['msaas-secrets', 'minio-credentials'];
+const PROD_EXTERNAL_SECRETS = ['msaas-secrets', 'minio-credentials', 'minio-users', 'redis-users'];
+
+/**
+ * The environment a container gets, as the kubelet builds it: envFrom ConfigMaps/Secrets, then env
+ * (values, ConfigMap/Secret keys, downward API) with $(VAR) expanded. A Secret prod creates out of
+ * band yields `out-of-band-<key>` (strong and URL-safe, as docs/kubernetes.md has them made).
+ * `inputs`: variables that only feed another one's $(VAR), which the services never read.
+ */
+function podEnv(objs: Obj[], c: Obj): { env: Record<string, string>; inputs: Set<string> } {
+  const env: Record<string, string> = {};
+  const secret = (name: string, key: string): string | undefined => {
+    const s = find(objs, 'Secret', name);
+    if (!s) return `out-of-band-${key.toLowerCase().replaceAll('_', '-')}`;
+    return s.data?.[key] === undefined ? undefined : Buffer.from(String(s.data[key]), 'base64').toString();
+  };
+  for (const from of c.envFrom ?? []) {
+    const src = from.configMapRef ? find(objs, 'ConfigMap', from.configMapRef.name) : from.secretRef ? find(objs, 'Secret', from.secretRef.name) : undefined;
+    if (!src) continue; // prod's out-of-band secret
+    for (const [k, v] of Object.entries(src.data ?? {})) env[k] = src.kind === 'Secret' ? Buffer.from(String(v), 'base64').toString() : String(v);
+  }
+  const inputs = new Set<string>();
+  for (const e of c.env ?? []) {
+    let value: string | undefined;
+    if ('value' in e) {
+      value = String(e.value).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_m, name: string) => {
+        inputs.add(name);
+        return env[name] ?? `$(${name})`;
+      });
+    } else if (e.valueFrom?.secretKeyRef) value = secret(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
+    else if (e.valueFrom?.configMapKeyRef) value = find(objs, 'ConfigMap', e.valueFrom.configMapKeyRef.name)?.data?.[e.valueFrom.configMapKeyRef.key];
+    else value = `${c.name}-from-downward-api`;
+    if (value === undefined) throw new Error(`${c.name}: ${e.name} refers to a key that is not rendered`);
+    env[e.name] = value;
+  }
+  for (const name of inputs) if (!(name in env)) throw new Error(`${c.name}: $(${name}) is not defined before its use`);
+  return { env, inputs };
+}
 /** Long-running containers allowed without HTTP/exec probes, and why. */
 const PROBE_EXEMPT: Record<string, string> = {
   logs: 'no listener: a pub/sub subscriber that exits on a lost Redis, so restartPolicy is its liveness',
@@ -168,11 +204,12 @@ kubectl.describe('policy', () => {
     expect(rb).toBeDefined();
     expect(rb.roleRef.kind).toBe('Role');
     const role = find(objs, 'Role', rb.roleRef.name)!;
-    expect(role.rules).toEqual([{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list'] }]);
-    expect(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
     const restEnv = restPod.containers[0].env;
     const workerDeployment = restEnv.find((e: Obj) => e.name === 'WORKER_DEPLOYMENT').value;
     expect(find(objs, 'Deployment', workerDeployment)).toBeDefined();
+    // get on the worker Deployment by name: no list, no other Deployment, no other verb.
+    expect(role.rules).toEqual([{ apiGroups: ['apps'], resources: ['deployments'], resourceNames: [workerDeployment], verbs: ['get'] }]);
+    expect(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
     for (const n of ['worker', 'logs']) {
       expect(find(objs, 'Deployment', n)!.spec.template.spec.automountServiceAccountToken, n).toBe(false);
     }
@@ -181,43 +218,110 @@ kubectl.describe('policy', () => {
   it.each(both)('%s: config the services read is set: Redis and MinIO point at the in-cluster Services', (ov) => {
     const objs = rendered[ov];
     const c = find(objs, 'Deployment', 'rest')!.spec.template.spec.containers[0];
-    expect(envValue(objs, c, 'REDIS_URL')).toBe('redis://redis:6379');
+    expect(envValue(objs, c, 'REDIS_URL')).toBe('redis://rest:$(REDIS_REST_PASSWORD)@redis:6379');
     expect(envValue(objs, c, 'MINIO_ENDPOINT')).toBe('minio');
     expect(envValue(objs, c, 'MINIO_PORT')).toBe('9000');
     expect(envValue(objs, c, 'QUEUE_BUCKET')).toBe('queue');
     expect(envValue(objs, c, 'OUTPUT_BUCKET')).toBe('output');
     expect(envValue(objs, c, 'PORT')).toBe(String(c.ports[0].containerPort));
+  });
+
+  it.each(both)('%s: each service is its own Redis ACL user and MinIO user, its passwords from Secrets, never the MinIO root pair', (ov) => {
+    const objs = rendered[ov];
+    const users: Record<string, { redis: string; minio: string | null }> = {
+      rest: { redis: 'REDIS_REST_PASSWORD', minio: 'REST' },
+      worker: { redis: 'REDIS_WORKER_PASSWORD', minio: 'WORKER' },
+      logs: { redis: 'REDIS_LOGS_PASSWORD', minio: null },
+    };
+    for (const [name, u] of Object.entries(users)) {
+      const c = find(objs, 'Deployment', name)!.spec.template.spec.containers[0];
+      const envOf = (n: string): Obj | undefined => (c.env ?? []).find((e: Obj) => e.name === n);
+      expect(envOf(u.redis)?.valueFrom?.secretKeyRef, name).toEqual({ name: 'redis-users', key: u.redis });
+      expect(envOf('REDIS_URL')?.value, name).toBe(`redis://${name}:$(${u.redis})@redis:6379`);
+      if (u.minio) {
+        expect(envOf('MINIO_ACCESS_KEY')?.valueFrom?.secretKeyRef, name).toEqual({ name: 'minio-users', key: `${u.minio}_ACCESS_KEY` });
+        expect(envOf('MINIO_SECRET_KEY')?.valueFrom?.secretKeyRef, name).toEqual({ name: 'minio-users', key: `${u.minio}_SECRET_KEY` });
+      } else {
+        const { env } = podEnv(objs, c);
+        expect(Object.keys(env).filter((k) => k.startsWith('MINIO_')), `${name} has no object-store settings`).toEqual([]);
+      }
+      // Nothing that could carry the root pair reaches a service.
+      const refs = [...(c.envFrom ?? []).map((f: Obj) => f.secretRef?.name), ...(c.env ?? []).map((e: Obj) => e.valueFrom?.secretKeyRef?.name)].filter(Boolean);
+      expect(refs, name).not.toContain('minio-credentials');
+    }
     if (ov === 'dev') {
-      const secret = find(objs, 'Secret', 'msaas-secrets')!;
-      const creds = find(objs, 'Secret', 'minio-credentials')!;
-      const dec = (s: Obj, k: string) => Buffer.from(s.data[k], 'base64').toString();
-      expect(dec(secret, 'MINIO_ACCESS_KEY')).toBe(dec(creds, 'MINIO_ROOT_USER'));
-      expect(dec(secret, 'MINIO_SECRET_KEY')).toBe(dec(creds, 'MINIO_ROOT_PASSWORD'));
+      const dec = (s: string, k: string) => Buffer.from(find(objs, 'Secret', s)!.data[k], 'base64').toString();
+      expect(dec('minio-users', 'REST_ACCESS_KEY')).not.toBe(dec('minio-credentials', 'MINIO_ROOT_USER'));
+      expect(dec('minio-users', 'WORKER_ACCESS_KEY')).not.toBe(dec('minio-credentials', 'MINIO_ROOT_USER'));
+      expect(find(objs, 'Secret', 'msaas-secrets')!.data ?? {}, 'no MinIO keys left in msaas-secrets').toEqual({});
     }
   });
 
-  it.each(both)('%s: every variable given to rest, worker and logs is one the config schema knows, and the set parses', (ov) => {
+  it.each(both)('%s: no MinIO default credential (minioadmin) anywhere in the render', (ov) => {
+    const objs = rendered[ov];
+    const secretValues = objs.filter((o) => o.kind === 'Secret').flatMap((s) => Object.values(s.data ?? {}).map((v) => Buffer.from(String(v), 'base64').toString()));
+    expect(secretValues.filter((v) => v === 'minioadmin')).toEqual([]);
+    for (const { name, podSpec } of podOwners(objs)) {
+      for (const c of allContainers(podSpec)) {
+        for (const e of c.env ?? []) expect(String(e.value ?? ''), `${name}/${c.name} ${e.name}`).not.toMatch(/minioadmin/);
+      }
+    }
+    for (const cm of objs.filter((o) => o.kind === 'ConfigMap')) {
+      for (const [k, v] of Object.entries(cm.data ?? {})) {
+        // the bucket Job's script names minioadmin only to refuse it
+        const text = String(v).replace(/\[ "\$key" = minioadmin \]/g, '');
+        expect(text, `${cm.metadata.name}/${k}`).not.toMatch(/minioadmin/);
+      }
+    }
+  });
+
+  it.each(both)('%s: every variable given to rest, worker and logs is one the config schema knows, and the set parses as in a pod', (ov) => {
     const objs = rendered[ov];
     const known = new Set(Object.keys(ConfigSchema.shape));
     for (const name of ['rest', 'worker', 'logs']) {
       const c = find(objs, 'Deployment', name)!.spec.template.spec.containers[0];
-      const env: Record<string, string> = {};
-      for (const from of c.envFrom ?? []) {
-        const src = from.configMapRef ? find(objs, 'ConfigMap', from.configMapRef.name) : from.secretRef ? find(objs, 'Secret', from.secretRef.name) : undefined;
-        if (!src) continue; // prod's out-of-band secret
-        for (const [k, v] of Object.entries(src.data ?? {})) env[k] = src.kind === 'Secret' ? Buffer.from(String(v), 'base64').toString() : String(v);
-      }
-      for (const e of c.env ?? []) env[e.name] = 'value' in e ? String(e.value) : `${name}-from-downward-api`;
-      const unknown = Object.keys(env).filter((k) => !known.has(k));
+      const { env, inputs } = podEnv(objs, c);
+      const unknown = Object.keys(env).filter((k) => !known.has(k) && !inputs.has(k));
       expect(unknown, `${name}: variables the services would ignore`).toEqual([]);
-      const config = loadConfig(env);
+      // The kubelet sets KUBERNETES_SERVICE_HOST in every pod: loadConfig then refuses default MinIO keys.
+      const config = loadConfig({ ...env, KUBERNETES_SERVICE_HOST: '10.96.0.1' });
       if (name !== 'logs') expect(config.MINIO_ENDPOINT).toBe('minio');
-      expect(config.REDIS_URL).toBe('redis://redis:6379');
+      const url = new URL(config.REDIS_URL);
+      expect([url.username, url.hostname, url.port]).toEqual([name, 'redis', '6379']);
+      expect(url.password.length, `${name}: a password in REDIS_URL`).toBeGreaterThanOrEqual(16);
     }
   });
 
+  it.each(both)('%s: rest serves probes and metrics on ADMIN_PORT, a port neither its Service nor the Ingress routes', (ov) => {
+    const objs = rendered[ov];
+    const dep = find(objs, 'Deployment', 'rest')!;
+    const c = dep.spec.template.spec.containers[0];
+    const adminPort = Number(envValue(objs, c, 'ADMIN_PORT'));
+    const apiPort = Number(envValue(objs, c, 'PORT'));
+    expect(adminPort).toBeGreaterThan(0);
+    expect(adminPort).not.toBe(apiPort);
+    const portNamed = (n: string): number => c.ports.find((p: Obj) => p.name === n).containerPort;
+    expect(portNamed('admin')).toBe(adminPort);
+    expect(portNamed('http')).toBe(apiPort);
+    for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(c[p].httpGet.port, p).toBe('admin');
+    expect(dep.spec.template.metadata.annotations['prometheus.io/port']).toBe(String(adminPort));
+    const svc = find(objs, 'Service', 'rest')!;
+    expect(svc.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['http']);
+    const ingress = find(objs, 'Ingress', 'rest')!;
+    const backends = ingress.spec.rules.flatMap((r: Obj) => r.http.paths.map((p: Obj) => p.backend.service));
+    expect(backends.length).toBeGreaterThan(0);
+    for (const b of backends) {
+      expect(b.name).toBe('rest');
+      const port = svc.spec.ports.find((p: Obj) => p.name === b.port.name || p.port === b.port.number);
+      expect(port.targetPort).toBe('http');
+    }
+    expect(ingress.spec.defaultBackend).toBeUndefined();
+    // The proxy in front of rest is one hop: X-Forwarded-For's last entry is the client (docs/kubernetes.md).
+    expect(envValue(objs, c, 'TRUST_PROXY')).toBe('1');
+  });
+
   it('redis persists with AOF and never evicts queue keys', () => {
-    const conf = readFileSync(path.join(repoRoot, 'redis/redis.conf'), 'utf8');
+    const conf = readFileSync(path.join(repoRoot, 'redis/base/redis.conf'), 'utf8');
     expect(conf).toMatch(/^appendonly yes$/m);
     expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
     const sts = find(rendered.prod, 'StatefulSet', 'redis')!;

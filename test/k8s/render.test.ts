@@ -30,6 +30,11 @@ kubectl.describe('kustomize render', () => {
     expect(find(redis, 'Service', 'redis')?.spec.ports[0].port).toBe(6379);
     expect(find(minio, 'Service', 'minio')?.spec.ports.map((p: Obj) => p.port).sort()).toEqual([9000, 9001]);
     expect(find(minio, 'Secret', 'minio-credentials')).toBeDefined();
+    expect(find(minio, 'Secret', 'minio-users')).toBeDefined();
+    expect(find(redis, 'Secret', 'redis-users')).toBeDefined();
+    // The bases (what prod uses) carry no Secret.
+    expect(render('redis/base').filter((o) => o.kind === 'Secret')).toEqual([]);
+    expect(render('minio/base').filter((o) => o.kind === 'Secret')).toEqual([]);
     const job = find(minio, 'Job', 'minio-buckets')!;
     const script = job.spec.template.spec.containers[0].args.join('\n');
     expect(script).toMatch(/for bucket in queue output/);
@@ -47,7 +52,7 @@ kubectl.describe('kustomize render', () => {
 });
 
 kubectl.describe('schema validation', () => {
-  it.each(['dev', 'prod', 'prodHpa', 'prodNetpol'] as const)('every object in %s validates against the Kubernetes schemas, with no unknown fields', (ov) => {
+  it.each(['dev', 'prod', 'prodHpa'] as const)('every object in %s validates against the Kubernetes schemas, with no unknown fields', (ov) => {
     const problems: string[] = [];
     for (const o of rendered[ov]) {
       if (o.apiVersion === 'keda.sh/v1alpha1') continue; // a CRD: checked field by field below
@@ -91,12 +96,24 @@ kubectl.describe('schema validation', () => {
     const ns = namespaceOf(objs);
     expect(t.metadata.address).toBe(`redis.${ns}.svc.cluster.local:6379`);
     expect(find(objs, 'Service', 'redis')).toBeDefined();
+    // It authenticates as the Redis ACL user keda, its password from the Secret the redis init container reads.
+    expect(t.metadata.username).toBe('keda');
+    expect(t.metadata.password, 'no password in the manifest').toBeUndefined();
+    const auth = find(objs, 'TriggerAuthentication', t.authenticationRef.name)!;
+    expect(auth.apiVersion).toBe('keda.sh/v1alpha1');
+    expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'password', name: 'redis-users', key: 'REDIS_KEDA_PASSWORD' }]);
     // KEDA owns the count: a replicas field in the Deployment would fight it on every apply.
     expect(find(objs, 'Deployment', 'worker')!.spec.replicas).toBeUndefined();
   });
 
-  it('the network-policies component denies ingress by default and opens exactly the ports the services use', () => {
-    const objs = rendered.prodNetpol;
+  it('prod includes the network policies; dev (a laptop cluster) does not', () => {
+    const names = rendered.prod.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name).sort();
+    expect(names).toEqual(['default-deny-ingress', 'minio-clients', 'redis-clients', 'rest-admin', 'rest-http', 'worker-egress', 'worker-health']);
+    expect(rendered.dev.filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+  });
+
+  it('prod network policies deny ingress by default and open exactly the ports the services use, to whom uses them', () => {
+    const objs = rendered.prod;
     const pols = objs.filter((o) => o.kind === 'NetworkPolicy');
     const deny = pols.find((p) => Object.keys(p.spec.podSelector).length === 0)!;
     expect(deny.spec.policyTypes).toEqual(['Ingress']);
@@ -107,14 +124,35 @@ kubectl.describe('schema validation', () => {
     const matches = (sel: Obj, labels: Obj) =>
       Object.entries(sel.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
       (sel.matchExpressions ?? []).every((e: Obj) => e.operator === 'In' && e.values.includes(labels[e.key]));
-    /** Can a pod with `from` labels (same namespace) reach a pod with `to` labels on `port`? */
-    const allowed = (from: Obj | null, to: Obj, port: number) =>
+    /**
+     * Can a pod reach a pod with `to` labels on `port`? `from`: a pod's labels in this namespace, or
+     * `{ namespace }` for any pod of another namespace, or null for an address outside the cluster.
+     */
+    const allowed = (from: Obj | { namespace: string } | null, to: Obj, port: number) =>
       pols.some((p) => matches(p.spec.podSelector, to) && (p.spec.ingress ?? []).some((rule: Obj) =>
         (rule.ports ?? []).some((pp: Obj) => pp.port === port) &&
-        (!rule.from || (from !== null && rule.from.some((f: Obj) => f.podSelector && !f.namespaceSelector && matches(f.podSelector, from))))));
+        (!rule.from || (from !== null && rule.from.some((f: Obj) => {
+          if ('namespace' in from && typeof from.namespace === 'string') {
+            return !f.podSelector && f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === from.namespace;
+          }
+          return f.podSelector && !f.namespaceSelector && matches(f.podSelector, from);
+        })))));
     const [rest, worker, logs, redis, minio, job] = [labelsOf('rest'), labelsOf('worker'), labelsOf('logs'), labelsOf('redis'), labelsOf('minio', 'object-store'), labelsOf('minio', 'bucket-setup')];
-    expect(allowed(null, rest, 5000)).toBe(true); // the Ingress controller, from anywhere
+    // The API: the ingress controller's namespace only; not other pods, not the outside, not other namespaces.
+    expect(allowed({ namespace: 'ingress-nginx' }, rest, 5000)).toBe(true);
+    expect(allowed(null, rest, 5000)).toBe(false);
+    expect(allowed(worker, rest, 5000)).toBe(false);
+    expect(allowed({ namespace: 'default' }, rest, 5000)).toBe(false);
+    // Probes and metrics: never through the ingress controller; Prometheus' namespace only.
+    const adminPort = find(objs, 'Deployment', 'rest')!.spec.template.spec.containers[0].ports.find((p: Obj) => p.name === 'admin').containerPort;
+    expect(allowed({ namespace: 'ingress-nginx' }, rest, adminPort)).toBe(false);
+    expect(allowed({ namespace: 'monitoring' }, rest, adminPort)).toBe(true);
+    expect(allowed({ namespace: 'monitoring' }, rest, 5000)).toBe(false);
+    expect(allowed({ namespace: 'monitoring' }, worker, 9100)).toBe(true);
+    expect(allowed({ namespace: 'ingress-nginx' }, worker, 9100)).toBe(false);
     for (const c of [rest, worker, logs]) expect(allowed(c, redis, 6379)).toBe(true);
+    expect(allowed({ namespace: 'ingress-nginx' }, redis, 6379)).toBe(false);
+    expect(allowed({ namespace: 'ingress-nginx' }, minio, 9000)).toBe(false);
     for (const c of [rest, worker, job]) expect(allowed(c, minio, 9000)).toBe(true);
     expect(allowed(logs, minio, 9000)).toBe(false);
     expect(allowed(rest, minio, 9001)).toBe(false);
@@ -123,8 +161,8 @@ kubectl.describe('schema validation', () => {
     expect(keda.namespaceSelector.matchLabels['kubernetes.io/metadata.name']).toBe('keda');
   });
 
-  it('the network-policies component lets the worker reach Redis, MinIO, DNS and public addresses only (the callback SSRF rule)', () => {
-    const pol = find(rendered.prodNetpol, 'NetworkPolicy', 'worker-egress')!;
+  it('the network policies let the worker reach Redis, MinIO, DNS and public addresses only (the callback SSRF rule)', () => {
+    const pol = find(rendered.prod, 'NetworkPolicy', 'worker-egress')!;
     expect(pol.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'worker' });
     expect(pol.spec.policyTypes).toEqual(['Egress']);
     const rules = pol.spec.egress as Obj[];
@@ -150,7 +188,8 @@ kubectl.describe('schema validation', () => {
   });
 
   it('dev runs one fixed worker and needs no KEDA; the HPA fallback replaces the ScaledObject', () => {
-    expect(rendered.dev.filter((o) => o.kind === 'ScaledObject')).toEqual([]);
+    expect(rendered.dev.filter((o) => o.kind === 'ScaledObject' || o.kind === 'TriggerAuthentication')).toEqual([]);
+    expect(rendered.prodHpa.filter((o) => o.apiVersion.startsWith('keda.sh/')), 'no KEDA object is left for a cluster without its CRDs').toEqual([]);
     expect(find(rendered.dev, 'Deployment', 'worker')!.spec.replicas).toBe(1);
     const hpa = rendered.prodHpa;
     expect(hpa.filter((o) => o.kind === 'ScaledObject')).toEqual([]);

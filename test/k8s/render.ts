@@ -40,8 +40,8 @@ export function render(dir: string): Obj[] {
 
 export const overlays = { dev: 'k8s/overlays/dev', prod: 'k8s/overlays/prod' } as const;
 export type Overlay = keyof typeof overlays;
-/** dev, prod, and prod with each optional component. */
-export type Rendered = Record<Overlay | 'prodHpa' | 'prodNetpol', Obj[]>;
+/** dev, prod, and prod with the optional component (prod includes the network policies itself). */
+export type Rendered = Record<Overlay | 'prodHpa', Obj[]>;
 
 /** prod plus a component, via a throwaway overlay (kustomize wants relative paths). */
 export function renderProdWith(component: string): Obj[] {
@@ -61,7 +61,6 @@ export function renderAll(): Rendered {
     dev: render(overlays.dev),
     prod: render(overlays.prod),
     prodHpa: renderProdWith('hpa-fallback'), // prod without KEDA: the documented fallback
-    prodNetpol: renderProdWith('network-policies'),
   };
 }
 
