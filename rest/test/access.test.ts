@@ -5,12 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { isPrivateAddress, songhash } from '@msaas/common';
+import { dnsResolver, isPrivateAddress, songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../src/bootstrap.ts';
 import { fireCallback } from '../../worker/src/callback.ts';
-import { markSeparated } from '../../common/test/testWorker.ts';
+import { markSeparated, storeSeparated } from '../../common/test/testWorker.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 
@@ -282,6 +283,140 @@ describe('callback SSRF policy at submit time', () => {
     }
     expect((await submit(permissive, 'http://user:pw@10.0.0.1/')).status).toBe(400);
     expect((await submit(permissive, 'ftp://10.0.0.1/')).status).toBe(400);
+  });
+});
+
+describe('callback ports', () => {
+  const submitWith = async (rest: RestService, url: string): Promise<request.Response> => {
+    const res = await request(rest.app).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: { url, data: {} } });
+    if (res.status === 200) await request(rest.app).delete(`/apiv1/jobs/${songhash(mp3)}`);
+    return res;
+  };
+
+  it('keeps callbacks to ports 80 and 443 (named or by scheme) and skips others, naming the allowed ports', async () => {
+    const rest = await service({});
+    for (const url of ['https://hooks.example.com/x', 'http://hooks.example.com/x', 'http://hooks.example.com:443/x', 'https://hooks.example.com:80/x', 'http://93.184.216.34:80/']) {
+      const res = await submitWith(rest, url);
+      expect(res.body.job.callback, url).toEqual({ url, status: null });
+    }
+    for (const url of ['https://hooks.example.com:8443/x', 'http://hooks.example.com:6379/', 'http://93.184.216.34:22/', 'http://hooks.example.com:1/']) {
+      const res = await submitWith(rest, url);
+      expect(res.status, url).toBe(200);
+      expect(res.body.job.callback.status, url).toMatch(/^skipped: callback port \d+ is not allowed \(CALLBACK_ALLOWED_PORTS: 80, 443\)$/);
+    }
+  });
+
+  it('follows CALLBACK_ALLOWED_PORTS, and CALLBACK_ALLOW_PRIVATE=true (development) lifts the port rule too', async () => {
+    const custom = await service({ CALLBACK_ALLOWED_PORTS: '8443, 9000' });
+    expect((await submitWith(custom, 'https://hooks.example.com:8443/x')).body.job.callback.status).toBeNull();
+    expect((await submitWith(custom, 'https://hooks.example.com/x')).body.job.callback.status).toBe('skipped: callback port 443 is not allowed (CALLBACK_ALLOWED_PORTS: 8443, 9000)');
+    const dev = await service({ CALLBACK_ALLOW_PRIVATE: 'true' });
+    expect((await submitWith(dev, 'http://hooks.example.com:6379/')).body.job.callback.status).toBeNull();
+  });
+
+  it('checks the port again at call time, before any lookup or connection', async () => {
+    let lookups = 0;
+    const counting = async (): Promise<string[]> => (lookups++, ['93.184.216.34']);
+    const status = await fireCallback({ url: 'http://hooks.example.com:6379/', data: {} }, { allowPrivate: false, timeoutMs: 1000, retries: 0, resolve: counting });
+    expect(status).toBe('skipped: callback port 6379 is not allowed (CALLBACK_ALLOWED_PORTS: 80, 443)');
+    expect(lookups).toBe(0);
+    const custom = await fireCallback({ url: 'http://hooks.example.com:80/', data: {} }, { allowPrivate: false, allowedPorts: [8080], timeoutMs: 1000, retries: 0, resolve: counting });
+    expect(custom).toBe('skipped: callback port 80 is not allowed (CALLBACK_ALLOWED_PORTS: 8080)');
+  });
+});
+
+/** A DNS server on a loopback UDP port: silent, or answering every A question with `answer`. */
+async function localDns(answer: string | null): Promise<{ server: string; queries: () => number; close(): Promise<void> }> {
+  const socket = dgram.createSocket('udp4');
+  let queries = 0;
+  socket.on('message', (msg, from) => {
+    queries++;
+    if (answer === null) return; // never replies
+    let end = 12;
+    while (msg[end] !== 0) end += msg[end]! + 1;
+    const question = msg.subarray(12, end + 5);
+    const isA = msg.readUInt16BE(end + 1) === 1;
+    const header = Buffer.alloc(12);
+    msg.copy(header, 0, 0, 2); // id
+    header.writeUInt16BE(0x8180, 2); // response, recursion desired + available, NOERROR
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(isA ? 1 : 0, 6);
+    const record = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...answer.split('.').map(Number)]);
+    socket.send(Buffer.concat([header, question, ...(isA ? [record] : [])]), from.port, from.address);
+  });
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  return { server: `127.0.0.1:${socket.address().port}`, queries: () => queries, close: () => new Promise((r) => socket.close(() => r())) };
+}
+
+describe('callback DNS: a deadline, and only for submissions that keep the callback', () => {
+  it('resolves through c-ares against the configured servers (no getaddrinfo on the libuv pool)', async () => {
+    const dns = await localDns('93.184.216.34');
+    try {
+      expect(await dnsResolver({ timeoutMs: 1000, servers: [dns.server] })('hooks.dns-test.example')).toEqual(['93.184.216.34']);
+      expect(dns.queries()).toBeGreaterThanOrEqual(2); // A and AAAA
+    } finally {
+      await dns.close();
+    }
+  });
+
+  it('gives up on a DNS server that never answers within the deadline', async () => {
+    const dns = await localDns(null);
+    try {
+      const t0 = Date.now();
+      await expect(dnsResolver({ timeoutMs: 300, servers: [dns.server] })('slow.dns-test.example')).rejects.toMatchObject({ code: 'ETIMEOUT' });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(dns.queries()).toBeGreaterThanOrEqual(1);
+    } finally {
+      await dns.close();
+    }
+  });
+
+  it('answers a submission whose callback host never resolves within DNS_TIMEOUT_MS, the callback skipped saying why', async () => {
+    const never = (): Promise<string[]> => new Promise(() => undefined);
+    const rest = await service({ DNS_TIMEOUT_MS: '300' }, never);
+    const t0 = Date.now();
+    const res = await request(rest.app).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: { url: 'https://slow.test/hook', data: {} } });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(res.status).toBe(200);
+    expect(res.body.result).toBe('enqueued');
+    expect(res.body.job.callback.status).toBe('skipped: callback host slow.test did not resolve within 300 ms (DNS_TIMEOUT_MS)');
+    const t1 = Date.now();
+    const status = await fireCallback({ url: 'https://slow.test/hook', data: {} }, { allowPrivate: false, dnsTimeoutMs: 300, timeoutMs: 1000, retries: 0, resolve: never });
+    expect(status).toBe('skipped: callback host slow.test did not resolve within 300 ms (DNS_TIMEOUT_MS)');
+    expect(Date.now() - t1).toBeLessThan(2000);
+  });
+
+  it('does not resolve for bad requests, duplicates of a claimed song, separated songs or refused quotas', async () => {
+    const asked: string[] = [];
+    const counting = async (host: string): Promise<string[]> => (asked.push(host), ['93.184.216.34']);
+    const rest = await service({ API_KEYS: KEY, MAX_ACTIVE_JOBS_PER_KEY: '1' }, counting);
+    const post = (body: object): request.Test => request(rest.app).post('/apiv1/separate').set('X-API-Key', KEY).send(body);
+    const cb = (n: number) => ({ url: `https://h${n}.example.com/hook`, data: {} });
+    const clip = (seed: number) => synthesizeMp3({ seconds: 1, seed }).then((b) => Buffer.from(b).toString('base64'));
+
+    expect((await post({ mp3: Buffer.from('not audio').toString('base64'), callback: cb(0) })).status).toBe(400);
+    expect((await post({ mp3: await clip(31), callback: cb(1), model: 'no-such-model' })).status).toBe(400);
+    // separated already (stored before anything is queued: the test worker takes the next queued song)
+    const separated = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 34 }));
+    await storeSeparated(rest.deps, songhash(separated), separated);
+    const done = await post({ mp3: separated.toString('base64'), callback: cb(5) });
+    expect(done.body.result).toBe('done');
+    expect(done.body.job.callback.status).toBe('not sent: the song was already separated when it was submitted');
+    expect(asked).toEqual([]);
+
+    const first = await clip(32);
+    expect((await post({ mp3: first, callback: cb(2) })).body.result).toBe('enqueued');
+    expect(asked).toEqual(['h2.example.com']);
+    expect((await post({ mp3: first, callback: cb(3) })).body.result).toBe('queued'); // the tenant's own claim: callback ignored
+    const refused = await post({ mp3: await clip(33), callback: cb(4) });
+    expect(refused.status).toBe(429); // MAX_ACTIVE_JOBS_PER_KEY=1
+    expect(asked).toEqual(['h2.example.com']);
+
+    const freed = await request(rest.app).delete(`/apiv1/jobs/${songhash(Buffer.from(first, 'base64'))}`).set('X-API-Key', KEY); // frees the quota
+    expect(freed.status, freed.text).toBe(200);
+    const again = await post({ mp3: await clip(33), callback: cb(6) });
+    expect(again.body.result, again.text).toBe('enqueued');
+    expect(asked).toEqual(['h2.example.com', 'h6.example.com']);
   });
 });
 
