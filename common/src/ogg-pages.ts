@@ -27,7 +27,8 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-function pageCrc(b: Uint8Array, start: number, end: number): number {
+/** The CRC-32 of the Ogg page at [start, end) (its own CRC field counted as zeros). */
+export function oggPageCrc(b: Uint8Array, start: number, end: number): number {
   let crc = 0;
   for (let i = start; i < end; i++) {
     const v = i >= start + 22 && i < start + 26 ? 0 : b[i]!; // the CRC field counts as zeros
@@ -60,7 +61,7 @@ function readPage(b: Uint8Array, pos: number): Page {
   for (let i = 0; i < segments; i++) bodyLen += b[pos + 27 + i]!;
   const end = bodyStart + bodyLen;
   if (end > b.length) throw new AudioInputError('corrupt', `the Ogg file is truncated: the page at byte ${pos} is cut short`);
-  if (pageCrc(b, pos, end) !== view.getUint32(pos + 22, true)) throw new AudioInputError('corrupt', `the Ogg page at byte ${pos} fails its checksum`);
+  if (oggPageCrc(b, pos, end) !== view.getUint32(pos + 22, true)) throw new AudioInputError('corrupt', `the Ogg page at byte ${pos} fails its checksum`);
   const lo = view.getUint32(pos + 6, true);
   const hi = view.getInt32(pos + 10, true);
   return { headerType: b[pos + 5]!, granule: hi * 2 ** 32 + lo, serial: view.getUint32(pos + 14, true), bodyStart, end };
