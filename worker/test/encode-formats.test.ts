@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { FLACDecoder } from '@wasm-audio-decoders/flac';
-import { createFlacStreamEncoder } from '../src/separation/encode-flac.ts';
-import { createWavStreamEncoder, readWav24 } from '../src/separation/encode-wav.ts';
-import { toPcm24 } from '../src/separation/pcm24.ts';
+import { createFlacStreamEncoder } from '@msaas/common/audio-encode/flac';
+import { createWavStreamEncoder, readWav24 } from '@msaas/common/audio-encode/wav';
+import { toPcm24 } from '@msaas/common/audio-encode/pcm24';
 import { sdr } from './helpers/audio.ts';
 
 /** Stereo test signal: two tones, a chirp, noise, silence and a full-scale clip, so every subframe type occurs. */

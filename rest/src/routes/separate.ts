@@ -20,7 +20,10 @@ import {
   type EnqueueInput,
   type SubmitResponse,
   type SubmitResult,
+  type OutputFormat,
+  type Stem,
 } from '@msaas/common';
+import { outputReason, parseOutputRequest } from '../outputRequest.ts';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { jobView } from '../jobView.ts';
@@ -31,6 +34,8 @@ const JsonBody = z.object({
   mp3: z.string({ error: 'mp3 must be a base64 string' }),
   callback: CallbackSchema.nullish(),
   model: z.string().optional(),
+  format: z.unknown().optional(),
+  stems: z.unknown().optional(),
 });
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -51,6 +56,7 @@ interface Submission {
   callback: Callback | null;
   model: string;
   filename: string | null;
+  output: { format: OutputFormat; stems: Stem[] };
 }
 
 function parseCallbackField(raw: unknown): Callback | null {
@@ -77,6 +83,7 @@ function readSubmission(req: Request, maxBytes: number): Submission {
       model: typeof body.model === 'string' && body.model ? body.model : DEFAULT_MODEL,
       // Shown again in the page and in log lines: no control or bidi characters kept.
       filename: stripControl(req.file.originalname ?? '').trim().slice(0, 200) || null,
+      output: parseOutputRequest(body.format, body.stems),
     };
   }
   if (req.is('multipart/form-data')) throw badRequest('missing_file', 'multipart upload needs a file in the field "file"');
@@ -90,12 +97,13 @@ function readSubmission(req: Request, maxBytes: number): Submission {
   }
   const bytes = decodeBase64(parsed.data.mp3);
   if (bytes.length > maxBytes) throw new ApiError(413, 'payload_too_large', `the MP3 is ${(bytes.length / 2 ** 20).toFixed(1)} MB; the limit is ${maxBytes / 2 ** 20} MB`);
-  return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? DEFAULT_MODEL, filename: null };
+  const output = parseOutputRequest(parsed.data.format, parsed.data.stems);
+  return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? DEFAULT_MODEL, filename: null, output };
 }
 
-async function submitResponse(deps: AppDeps, hash: string, tenant: string, result: SubmitResult): Promise<SubmitResponse> {
+async function submitResponse(deps: AppDeps, hash: string, tenant: string, result: SubmitResult, reason: string = SUBMIT_REASONS[result]): Promise<SubmitResponse> {
   const claimed = await deps.queue.getClaimedJob(hash, tenant);
-  return { hash, result, reason: SUBMIT_REASONS[result], job: claimed ? await jobView(deps.queue, claimed) : null };
+  return { hash, result, reason, job: claimed ? await jobView(deps.queue, claimed) : null };
 }
 
 const RETRY_ACTIVE_SEC = 30;
@@ -179,17 +187,20 @@ export function separateRouter(deps: AppDeps): Router {
       audioSec,
       maxActive: limits.maxActive,
       maxAudioSecPerDay: limits.maxAudioSecPerDay,
+      format: sub.output.format,
+      stems: sub.output.stems,
     };
     // The upload is stored only when the song needs a run: joining shared work costs no upload.
-    let result = await queue.enqueue({ ...input, uploaded: false });
-    if (result === 'upload') {
+    let outcome = await queue.submit({ ...input, uploaded: false });
+    if (outcome.result === 'upload') {
       await store.putUpload(hash, sub.bytes, sub.filename ? { 'x-amz-meta-filename': encodeURIComponent(sub.filename) } : {});
-      result = await queue.enqueue({ ...input, uploaded: true });
+      outcome = await queue.submit({ ...input, uploaded: true });
     }
+    const { result } = outcome;
     if (result === 'over_active' || result === 'over_minutes') throw await quotaRefusal(deps, tenant.id, result);
     if (result === 'upload') throw new Error('submit asked for the upload after it was stored');
     if (result === 'enqueued') logger.info({ job: hash, tenant: tenant.id }, `song enqueued (${(sub.bytes.length / 1024).toFixed(0)} kB${sub.filename ? `, ${sub.filename}` : ''})`);
-    res.json(await submitResponse(deps, hash, tenant.id, result));
+    res.json(await submitResponse(deps, hash, tenant.id, result, outputReason(outcome, sub.output) ?? SUBMIT_REASONS[result]));
   });
 
   return router;

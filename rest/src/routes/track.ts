@@ -1,9 +1,10 @@
 import { Router, type Request, type Response } from 'express';
-import { IMPLICIT_TENANT, stemKey } from '@msaas/common';
+import { IMPLICIT_TENANT, contentTypeOf } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, notFound } from '../errors.ts';
-import { songhashParam, trackParam } from '../params.ts';
-import { stemAccess } from '../servable.ts';
+import { songhashParam } from '../params.ts';
+import { hasExtension, stemAccess } from '../servable.ts';
+import { stemFileParam } from '../stemParam.ts';
 import { tenantOf } from '../auth.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
 
@@ -13,18 +14,22 @@ export function trackRouter(deps: AppDeps): Router {
 
   router.get('/apiv1/track/:songhash/:track', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
-    const track = trackParam(req.params.track);
+    const { stem: track, ext } = stemFileParam(req.params.track);
     const missing = `no ${track} stem for ${hash} (not separated yet, or removed)`;
     const access = await stemAccess(deps, tenantOf(res), hash, missing);
     if (access.kind === 'claim' && !access.visible.includes(track)) throw notFound(missing);
-    const info = await store.statStem(hash, track);
+    if (!hasExtension(access, ext)) {
+      const stored = access.kind === 'claim' ? access.formats.join(', ') : 'mp3';
+      throw notFound(`no .${ext} stems for ${hash}: they are stored as ${stored}; submit the song again with format ${ext} for a run that makes them`);
+    }
+    const info = await store.statStem(hash, track, ext);
     if (!info) throw notFound(missing);
     res.set({
-      'Content-Type': 'audio/mpeg',
+      'Content-Type': contentTypeOf(ext),
       'Accept-Ranges': 'bytes',
       ETag: `"${info.etag}"`,
       'Last-Modified': info.lastModified.toUTCString(),
-      'Content-Disposition': contentDisposition('inline', downloadName(await songFilename(queue, hash, tenantOf(res).id), hash, track, stemKey(hash, track).split('.').pop() ?? 'mp3')),
+      'Content-Disposition': contentDisposition('inline', downloadName(await songFilename(queue, hash, tenantOf(res).id), hash, track, ext)),
       'Cache-Control': 'private, max-age=3600',
     });
     const ranges = req.headers.range ? req.range(info.size, { combine: true }) : undefined;
@@ -36,16 +41,17 @@ export function trackRouter(deps: AppDeps): Router {
       const { start, end } = ranges[0]!;
       res.status(206).set({ 'Content-Range': `bytes ${start}-${end}/${info.size}`, 'Content-Length': String(end - start + 1) });
       if (req.method === 'HEAD') return void res.end();
-      return pipe(await store.getStem(hash, track, { start, end }), res);
+      return pipe(await store.getStem(hash, track, { start, end }, ext), res);
     }
     res.set('Content-Length', String(info.size));
     if (req.method === 'HEAD') return void res.end();
-    pipe(await store.getStem(hash, track), res);
+    pipe(await store.getStem(hash, track, undefined, ext), res);
   });
 
   const remove = async (req: Request, res: Response): Promise<void> => {
     const hash = songhashParam(req.params.songhash);
-    const track = trackParam(req.params.track);
+    // A stem is removed in every format it is stored in (the extension, if given, is ignored).
+    const { stem: track } = stemFileParam(req.params.track);
     const tenant = tenantOf(res);
     const missing = `no ${track} stem for ${hash}`;
     const outcome = await queue.removeStem(hash, tenant.id, track);

@@ -1,8 +1,8 @@
 import { Router, type Response } from 'express';
 import { Zip, ZipPassThrough } from 'fflate';
-import { stemKey } from '@msaas/common';
+import { extensionOf, isOutputFormat, OUTPUT_FORMATS, type Extension } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
-import { notFound } from '../errors.ts';
+import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
@@ -37,7 +37,12 @@ export function zipRouter(deps: AppDeps): Router {
   router.get('/apiv1/jobs/:songhash/zip', async (req, res) => {
     const hash = songhashParam(req.params.songhash);
     const missing = `no stems for ${hash}`;
-    const present = await storedStems(deps, hash, await stemAccess(deps, tenantOf(res), hash, missing));
+    // `?format=`: the stems of that format (default: the song's first, the lab's mp3).
+    const format = req.query.format;
+    if (format !== undefined && (typeof format !== 'string' || !isOutputFormat(format))) throw badRequest('bad_format', `format must be one of ${OUTPUT_FORMATS.join(', ')}`);
+    const access = await stemAccess(deps, tenantOf(res), hash, missing);
+    const ext: Extension = format ? extensionOf(format) : access.kind === 'claim' ? extensionOf(access.formats[0] ?? 'mp3') : 'mp3';
+    const present = await storedStems(deps, hash, access, ext);
     if (present.length === 0) throw notFound(missing);
     const songName = await songFilename(deps.queue, hash, tenantOf(res).id);
     res.set({ 'Content-Type': 'application/zip', 'Content-Disposition': contentDisposition('attachment', downloadName(songName, hash, 'stems', 'zip')) });
@@ -49,9 +54,9 @@ export function zipRouter(deps: AppDeps): Router {
     });
     for (const t of present) {
       if (res.destroyed) return;
-      const entry = new ZipPassThrough(downloadName(songName, hash, t, stemKey(hash, t).split('.').pop() ?? 'mp3'));
+      const entry = new ZipPassThrough(downloadName(songName, hash, t, ext));
       zip.add(entry);
-      const stem = await store.getStem(hash, t);
+      const stem = await store.getStem(hash, t, undefined, ext);
       try {
         for await (const chunk of stem) {
           if (res.destroyed) return;

@@ -1,0 +1,107 @@
+/**
+ * Stem encoders, pure and streaming (chunk in, file bytes at the end), shared by the worker (stems)
+ * and rest (custom mixes): MP3 through LAME (wasm), 24-bit WAV and 24-bit FLAC in TypeScript.
+ */
+import { createMp3Encoder } from 'wasm-media-encoders';
+import type { OutputFormat } from '../formats.ts';
+import { withInfoTag } from './mp3-info-tag.ts';
+import { createWavStreamEncoder } from './wav.ts';
+import { createFlacStreamEncoder } from './flac.ts';
+
+/** MP3 quality: LAME VBR quality 0 (best) .. 9, or a constant bitrate in kbps. */
+export type Mp3Quality = { vbrQuality?: number } | { bitrate?: number };
+
+/** LAME V2: VBR around 190 kbps, transparent for most material. */
+export const DEFAULT_MP3: Mp3Quality = { vbrQuality: 2 };
+
+const CBR = [8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] as const;
+type Cbr = 8 | 16 | 24 | 32 | 40 | 48 | 64 | 80 | 96 | 112 | 128 | 160 | 192 | 224 | 256 | 320;
+
+function isCbr(kbps: number): kbps is Cbr {
+  return (CBR as readonly number[]).includes(kbps);
+}
+
+import { ByteSink } from './pcm24.ts';
+
+/** An MP3 encoder fed chunk by chunk (one per stem while separating). */
+export interface Mp3StreamEncoder {
+  encode(channels: readonly Float32Array[]): void;
+  finish(): Uint8Array;
+}
+
+export async function createMp3StreamEncoder(
+  sampleRate: number,
+  channels: 1 | 2,
+  quality: Mp3Quality = DEFAULT_MP3,
+): Promise<Mp3StreamEncoder> {
+  const encoder = await createMp3Encoder();
+  let vbrQuality: number | undefined;
+  if ('bitrate' in quality && quality.bitrate !== undefined) {
+    if (!isCbr(quality.bitrate)) throw new RangeError(`unsupported MP3 bitrate ${quality.bitrate} kbps`);
+    encoder.configure({ sampleRate, channels, bitrate: quality.bitrate });
+  } else {
+    const q = 'vbrQuality' in quality && quality.vbrQuality !== undefined ? quality.vbrQuality : 2;
+    if (!(q >= 0 && q <= 9)) throw new RangeError(`MP3 VBR quality must be 0..9, got ${q}`);
+    encoder.configure({ sampleRate, channels, vbrQuality: q });
+    vbrQuality = q;
+  }
+  const sink = new ByteSink();
+  let samples = 0;
+  return {
+    encode(chs) {
+      if (chs[0].length === 0) return;
+      sink.push(encoder.encode(chs.slice(0, channels)));
+      samples += chs[0].length;
+    },
+    finish() {
+      sink.push(encoder.finalize());
+      const bare = sink.concat();
+      if (samples === 0) return bare;
+      return withInfoTag(bare, { samples, sampleRate, vbrQuality });
+    },
+  };
+}
+
+/** Encodes whole channels (1 or 2) to one MP3 file. */
+export async function encodeMp3(
+  channels: Float32Array[],
+  sampleRate: number,
+  opts: Mp3Quality = DEFAULT_MP3,
+): Promise<Uint8Array> {
+  if (channels.length < 1 || channels.length > 2) throw new RangeError('encodeMp3 takes 1 or 2 channels');
+  const enc = await createMp3StreamEncoder(sampleRate, channels.length as 1 | 2, opts);
+  // Feed in slices so the wasm heap stays small for long inputs.
+  const step = 1 << 16;
+  for (let i = 0; i < channels[0].length; i += step) {
+    enc.encode(channels.map((c) => c.subarray(i, i + step)));
+  }
+  return enc.finish();
+}
+
+/** Any stem encoder: fed chunk by chunk, the file's bytes at the end. */
+export interface StemEncoder {
+  encode(channels: readonly Float32Array[]): void;
+  finish(): Uint8Array;
+}
+
+/**
+ * The encoder of an output format (formats.ts): `mp3` with the engine's MP3 setting (default VBR
+ * quality 2), `mp3-320` CBR 320 kbps through the same LAME, `wav` and `flac` 24-bit.
+ */
+export async function createStemEncoder(format: OutputFormat, sampleRate: number, channels: 1 | 2, mp3: Mp3Quality = DEFAULT_MP3): Promise<StemEncoder> {
+  switch (format) {
+    case 'mp3':
+      return createMp3StreamEncoder(sampleRate, channels, mp3);
+    case 'mp3-320':
+      return createMp3StreamEncoder(sampleRate, channels, { bitrate: 320 });
+    case 'wav':
+      return createWavStreamEncoder(sampleRate, channels);
+    case 'flac':
+      return createFlacStreamEncoder(sampleRate, channels);
+  }
+}
+
+export { createWavStreamEncoder, readWav24, wavHeader, WAV_HEADER_BYTES, type WavStreamEncoder } from './wav.ts';
+export { createFlacStreamEncoder, FLAC_BLOCK, type FlacStreamEncoder } from './flac.ts';
+export { toPcm24, fromPcm24, PCM24_MAX, PCM24_MIN } from './pcm24.ts';
+export { withInfoTag, LAME_ENCODER_DELAY, crc16 } from './mp3-info-tag.ts';
