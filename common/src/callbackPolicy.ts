@@ -63,25 +63,23 @@ function portOf(url: URL): number {
 }
 
 /**
- * Everything the policy can decide without DNS: syntax, the port, loopback names and IP literals.
+ * Everything the policy can decide without DNS: syntax, loopback names and private IP literals, the port.
  * A name left to resolve comes back as `unresolvedHost`.
  */
 export function checkCallbackTarget(raw: string, policy: CallbackPolicy): CallbackTarget {
   const parsed = parseCallbackUrl(raw);
   if (!parsed.ok) return parsed;
   if (policy.allowPrivate) return { ...parsed, unresolvedHost: null };
+  // The address first (the lab's http://localhost:5000 is refused as loopback, its clearest reason), then the port.
+  const host = parsed.url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return { ok: false, malformed: false, reason: `callback host ${host} is a loopback address` };
+  if (isIP(host) && isPrivateAddress(host)) return { ok: false, malformed: false, reason: privateReason(host) };
   const ports = policy.allowedPorts ?? DEFAULT_CALLBACK_PORTS;
   const port = portOf(parsed.url);
   if (!ports.includes(port)) {
     return { ok: false, malformed: false, reason: `callback port ${port} is not allowed (CALLBACK_ALLOWED_PORTS: ${ports.join(', ')})` };
   }
-  const host = parsed.url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) return { ok: false, malformed: false, reason: `callback host ${host} is a loopback address` };
-  if (isIP(host)) {
-    if (isPrivateAddress(host)) return { ok: false, malformed: false, reason: privateReason(host) };
-    return { ...parsed, unresolvedHost: null };
-  }
-  return { ...parsed, unresolvedHost: host };
+  return { ...parsed, unresolvedHost: isIP(host) ? null : host };
 }
 
 const privateReason = (host: string): string => `callback host ${host} resolves to a private or reserved address; set CALLBACK_ALLOW_PRIVATE=true to allow`;
