@@ -16,6 +16,8 @@ export const MARK = 'fuzzmark'; // in every hostile file name: any file carrying
 export interface Corpus {
   /** Real MP3 clips. */
   pool: Buffer[];
+  /** The same kind of clip in every other input format (WAV, FLAC, Ogg Vorbis, Ogg Opus, M4A/AAC), by real encoders. */
+  formats: Buffer[];
   /** A song already separated (stems stored, job done): GET/Range/zip paths reach real data. */
   doneHash: string;
   gzipBomb: Buffer;
@@ -188,7 +190,9 @@ const malformed = (): fc.Arbitrary<Spec> =>
 // ---------- generators over the corpus ----------
 /** Every generator; `anyRequest` mixes them. Call after the corpus exists (inside a test). */
 export function fuzzArbitraries(corpus: Corpus) {
-  const { pool, doneHash, gzipBomb, hugeB64, overB64 } = corpus;
+  const { pool, formats, doneHash, gzipBomb, hugeB64, overB64 } = corpus;
+  /** Every clip, whatever its format: the hostile variants below are made of each. */
+  const clips = [...pool, ...formats];
 
   /** A `:songhash` segment, percent-encoded so the request line stays valid. */
   const hashSeg = (): fc.Arbitrary<{ seg: string; hash: string | null }> =>
@@ -226,18 +230,36 @@ export function fuzzArbitraries(corpus: Corpus) {
       { weight: 1, arbitrary: fc.integer({ min: 100, max: 3000 }).map((n) => 'v'.repeat(n)) },
     ).map((s) => s || 'x');
 
-  /** MP3-ish bytes: valid clips, truncated and corrupted ones, and things that are not MP3 at all. */
+  /**
+   * Audio-ish bytes: valid clips of every input format, truncated and corrupted ones (the header's
+   * first 256 bytes too), splices of two formats, and things that are no audio we take at all.
+   * Labels (file name, Content-Type) are drawn independently, so most are mislabelled.
+   */
   const mp3Bytes = (): fc.Arbitrary<Buffer> =>
     fc.oneof(
-      { weight: 2, arbitrary: fc.nat(pool.length - 1).map((i) => pool[i]!) },
-      { weight: 3, arbitrary: fc.tuple(fc.nat(pool.length - 1), fc.double({ min: 0, max: 1, noNaN: true })).map(([i, f]) => pool[i]!.subarray(0, Math.floor(pool[i]!.length * f))) },
+      { weight: 2, arbitrary: fc.nat(clips.length - 1).map((i) => clips[i]!) },
+      { weight: 3, arbitrary: fc.tuple(fc.nat(clips.length - 1), fc.double({ min: 0, max: 1, noNaN: true })).map(([i, f]) => clips[i]!.subarray(0, Math.floor(clips[i]!.length * f))) },
       {
         weight: 3,
-        arbitrary: fc.tuple(fc.nat(pool.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 64 })).map(([i, flips]) => {
-          const b = Buffer.from(pool[i]!);
+        arbitrary: fc.tuple(fc.nat(clips.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 64 })).map(([i, flips]) => {
+          const b = Buffer.from(clips[i]!);
           for (const [at, v] of flips) b[at % b.length] = v;
           return b;
         }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.tuple(fc.nat(clips.length - 1), fc.array(fc.tuple(fc.nat(255), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })).map(([i, flips]) => {
+          const b = Buffer.from(clips[i]!);
+          for (const [at, v] of flips) b[at % b.length] = v;
+          return b;
+        }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.tuple(fc.nat(clips.length - 1), fc.nat(clips.length - 1), fc.double({ min: 0, max: 1, noNaN: true })).map(([i, j, f]) =>
+          Buffer.concat([clips[i]!.subarray(0, Math.floor(clips[i]!.length * f)), clips[j]!.subarray(Math.floor(clips[j]!.length * f))]),
+        ),
       },
       {
         weight: 1,
@@ -255,6 +277,14 @@ export function fuzzArbitraries(corpus: Corpus) {
           Buffer.from('not audio at all'),
           Buffer.alloc(3000, 0xff),
           Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt ', 'latin1'),
+          Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00\x44\xac\x00\x00\x10\xb1\x02\x00\x04\x00\x10\x00data\xff\xff\xff\x7f', 'latin1'),
+          Buffer.from('FORM\x00\x00\x00\x20AIFFCOMM', 'latin1'),
+          Buffer.from('fLaC\x00\x00\x00\x22', 'latin1'),
+          Buffer.from('OggS\x00\x02', 'latin1'),
+          Buffer.from('\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00', 'latin1'),
+          Buffer.from('\x00\x00\x00\x18ftypisom\x00\x00\x00\x00\xff\xff\xff\xffmoov', 'latin1'),
+          Buffer.from([0x1a, 0x45, 0xdf, 0xa3]),
+          Buffer.from('MThd\x00\x00\x00\x06', 'latin1'),
           Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'),
           Buffer.from('PK\x03\x04', 'latin1'),
           Buffer.from('\x7fELF\x02\x01\x01', 'latin1'),

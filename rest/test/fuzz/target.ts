@@ -16,7 +16,8 @@ import { pino } from 'pino';
 import { songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../../src/bootstrap.ts';
 import { createHttpServer } from '../../src/httpServer.ts';
-import { synthesizeMp3 } from '../../../worker/fixtures/synth.ts';
+import { synthesizeMp3, synthesizeSong } from '../../../worker/fixtures/synth.ts';
+import { encodeAs } from '../../../worker/fixtures/encode-formats.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../../test/helpers/env.ts';
 import { storeSeparated } from '../../../common/test/testWorker.ts';
 import { MAX_MB, type Corpus } from './arbitraries.ts';
@@ -122,11 +123,14 @@ export async function startFuzzTarget(name = 'fuzz'): Promise<FuzzTarget> {
     const port = (srv.address() as AddressInfo).port;
 
     const pool = await Promise.all([1, 2, 3, 4].map(async (seed) => Buffer.from(await synthesizeMp3({ seconds: 1, seed: 900 + seed }))));
+    const song = synthesizeSong({ seconds: 1, seed: 950 });
+    const formats = await Promise.all((['wav16', 'wavf32', 'flac', 'ogg-vorbis', 'ogg-opus', 'm4a'] as const).map(async (f) => Buffer.from(await encodeAs(f, song, 44100))));
     const doneClip = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 999 }));
     const doneHash = songhash(doneClip);
     await storeSeparated(rest.deps, doneHash, doneClip);
     const corpus: Corpus = {
       pool,
+      formats,
       doneHash,
       gzipBomb: gzipSync(Buffer.alloc(50 * 2 ** 20, 0x20)),
       hugeB64: 'A'.repeat(Math.ceil(1.5 * 2 ** 20)),
