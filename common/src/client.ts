@@ -6,7 +6,8 @@
  */
 import type { DeleteSongResponse, ErrorBody, HealthResponse, InfoResponse, LibraryResponse, ModelName, QueueResponse, ReadyResponse, RemoveStemResponse, SubmitResponse } from './api.ts';
 import { stemUrl, type Callback, type JobView } from './job.ts';
-import type { Track } from './tracks.ts';
+import type { Stem, Track } from './tracks.ts';
+import type { OutputFormat } from './formats.ts';
 
 /** A 4xx/5xx answer, from its `{error, detail}` body. A body that is not JSON gives `error: "http_<status>"`. */
 export class ApiError extends Error implements ErrorBody {
@@ -38,6 +39,10 @@ export interface CallOptions {
 export interface SubmitOptions extends CallOptions {
   callback?: Callback;
   model?: ModelName;
+  /** The stems' format (default mp3). */
+  format?: OutputFormat;
+  /** Which stems to store (default the four model stems), e.g. `['vocals', 'instrumental']`. */
+  stems?: Stem[];
 }
 
 export interface UploadOptions extends SubmitOptions {
@@ -46,6 +51,8 @@ export interface UploadOptions extends SubmitOptions {
 }
 
 export interface StemOptions extends CallOptions {
+  /** The stored format to fetch (default mp3): `.wav` or `.flac` instead of `.mp3`. */
+  format?: OutputFormat;
   /** Bytes `start`..`end` (inclusive; to the end of the file without `end`): a 206 answer. */
   range?: { start: number; end?: number };
 }
@@ -192,18 +199,20 @@ export class ApiClient {
 
   /** `POST /apiv1/separate` with the lab's JSON: the MP3 in base64, optionally a callback. */
   submit(mp3: Uint8Array, opts: SubmitOptions = {}): Promise<SubmitResponse> {
-    const { callback, model, ...call } = opts;
-    const body = JSON.stringify({ mp3: toBase64(mp3), ...(callback ? { callback } : {}), ...(model ? { model } : {}) });
+    const { callback, model, format, stems, ...call } = opts;
+    const body = JSON.stringify({ mp3: toBase64(mp3), ...(callback ? { callback } : {}), ...(model ? { model } : {}), ...(format ? { format } : {}), ...(stems ? { stems } : {}) });
     return this.json('/apiv1/separate', { ...call, method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
   }
 
   /** `POST /apiv1/separate` as a multipart upload: field `file`, optionally `callback` (JSON) and `model`. */
   upload(mp3: Uint8Array | Blob, opts: UploadOptions = {}): Promise<SubmitResponse> {
-    const { callback, model, filename = 'upload.mp3', ...call } = opts;
+    const { callback, model, format, stems, filename = 'upload.mp3', ...call } = opts;
     const form = new FormData();
     form.append('file', mp3Blob(mp3), filename);
     if (callback) form.append('callback', JSON.stringify(callback));
     if (model) form.append('model', model);
+    if (format) form.append('format', format);
+    if (stems) form.append('stems', stems.join(','));
     return this.json('/apiv1/separate', { ...call, method: 'POST', body: form });
   }
 
@@ -268,13 +277,22 @@ export class ApiClient {
   }
 
   /** `GET /apiv1/track/:h/:t.mp3` */
-  stem(hash: string, track: Track, opts?: StemOptions): Promise<Download> {
-    return this.download(stemUrl(hash, track), opts);
+  stem(hash: string, track: Stem, opts: StemOptions = {}): Promise<Download> {
+    const { format, ...rest } = opts;
+    return this.download(stemUrl(hash, track, format), rest);
   }
 
-  /** `GET /apiv1/jobs/:h/zip`: every stem there is. */
-  zip(hash: string, call?: CallOptions): Promise<Download> {
-    return this.download(`/apiv1/jobs/${hash}/zip`, call);
+  /** `GET /apiv1/jobs/:h/zip`: every stem there is (of one format: default the song's first). */
+  zip(hash: string, call: CallOptions & { format?: OutputFormat } = {}): Promise<Download> {
+    const { format, ...rest } = call;
+    return this.download(`/apiv1/jobs/${hash}/zip${format ? `?format=${format}` : ''}`, rest);
+  }
+
+  /** `GET /apiv1/jobs/:h/mix?drums=&bass=&other=&vocals=&format=`: the model stems summed with gains 0..2 (default 1). */
+  mix(hash: string, gains: Partial<Record<Track, number>>, opts: CallOptions & { format?: OutputFormat } = {}): Promise<Download> {
+    const { format, ...call } = opts;
+    const query = new URLSearchParams({ ...Object.fromEntries(Object.entries(gains).map(([t, g]) => [t, String(g)])), ...(format ? { format } : {}) }).toString();
+    return this.download(`/apiv1/jobs/${hash}/mix${query ? `?${query}` : ''}`, call);
   }
 
   /** `DELETE /apiv1/jobs/:h`: the job, its upload and its stems. */
@@ -283,7 +301,7 @@ export class ApiClient {
   }
 
   /** `DELETE /apiv1/track/:h/:t`, or the lab's `GET /apiv1/remove/:h/:t`. */
-  removeStem(hash: string, track: Track, opts: RemoveStemOptions = {}): Promise<RemoveStemResponse> {
+  removeStem(hash: string, track: Stem, opts: RemoveStemOptions = {}): Promise<RemoveStemResponse> {
     const { lab, ...call } = opts;
     return lab ? this.json(`/apiv1/remove/${hash}/${track}`, call) : this.json(`/apiv1/track/${hash}/${track}`, { ...call, method: 'DELETE' });
   }

@@ -243,7 +243,17 @@ function sampleRateCode(rate: number): { code: number; extra?: [number, number] 
   throw new RangeError(`sample rate ${rate} cannot be coded in a FLAC frame header`);
 }
 
-export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2): FlacStreamEncoder {
+export interface FlacStreamOptions {
+  /**
+   * Stream instead of collecting: the header and then each frame go to `onBytes` as they are made
+   * (the bytes are the encoder's: copy what you keep), and finish() returns an empty array.
+   * STREAMINFO then carries `totalSamples` (0 = unknown) and leaves the frame sizes unknown (0).
+   */
+  onBytes?: (bytes: Uint8Array) => void;
+  totalSamples?: number;
+}
+
+export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2, opts: FlacStreamOptions = {}): FlacStreamEncoder {
   const rate = sampleRateCode(sampleRate);
   const block = Array.from({ length: channels }, () => new Int32Array(FLAC_BLOCK));
   const side = new Int32Array(FLAC_BLOCK);
@@ -293,7 +303,10 @@ export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2): Fl
     frame.alignToByte();
     frame.write(crc16(frame.bytes()), 16);
     const bytes = frame.bytes();
-    sink.push(bytes);
+    if (opts.onBytes) {
+      if (frameNo === 0) opts.onBytes(streamInfo());
+      opts.onBytes(bytes);
+    } else sink.push(bytes);
     minFrame = Math.min(minFrame, bytes.length);
     maxFrame = Math.max(maxFrame, bytes.length);
     frameNo++;
@@ -309,13 +322,15 @@ export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2): Fl
     w.write(34, 24);
     w.write(FLAC_BLOCK, 16);
     w.write(FLAC_BLOCK, 16);
-    w.write(minFrame === Infinity ? 0 : minFrame, 24);
-    w.write(maxFrame, 24);
+    const streaming = opts.onBytes !== undefined;
+    w.write(streaming || minFrame === Infinity ? 0 : minFrame, 24);
+    w.write(streaming ? 0 : maxFrame, 24);
     w.write(sampleRate, 20);
     w.write(channels - 1, 3);
     w.write(BPS - 1, 5);
-    w.write(Math.floor(total / 2 ** 32), 4);
-    w.write(total % 2 ** 32, 32);
+    const count = streaming ? (opts.totalSamples ?? 0) : total;
+    w.write(Math.floor(count / 2 ** 32), 4);
+    w.write(count % 2 ** 32, 32);
     for (let i = 0; i < 4; i++) w.write(0, 32); // MD5 not computed
     return w.bytes().slice();
   }
@@ -337,6 +352,10 @@ export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2): Fl
     },
     finish() {
       flush();
+      if (opts.onBytes) {
+        if (frameNo === 0) opts.onBytes(streamInfo());
+        return new Uint8Array(0);
+      }
       return sink.concat(streamInfo());
     },
   };

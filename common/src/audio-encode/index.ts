@@ -101,7 +101,7 @@ export async function createStemEncoder(format: OutputFormat, sampleRate: number
   }
 }
 
-export { createWavStreamEncoder, readWav24, wavHeader, WAV_HEADER_BYTES, type WavStreamEncoder } from './wav.ts';
-export { createFlacStreamEncoder, FLAC_BLOCK, type FlacStreamEncoder } from './flac.ts';
+export { createWavStreamEncoder, readWav24, wavFrames, wavHeader, WAV_HEADER_BYTES, type WavStreamEncoder } from './wav.ts';
+export { createFlacStreamEncoder, FLAC_BLOCK, type FlacStreamEncoder, type FlacStreamOptions } from './flac.ts';
 export { toPcm24, fromPcm24, PCM24_MAX, PCM24_MIN } from './pcm24.ts';
-export { withInfoTag, LAME_ENCODER_DELAY, crc16 } from './mp3-info-tag.ts';
+export { withInfoTag, infoTagSamples, LAME_ENCODER_DELAY, crc16 } from './mp3-info-tag.ts';

@@ -136,3 +136,23 @@ export function withInfoTag(mp3: Uint8Array, opts: InfoTagOptions): Uint8Array {
   out[l + 35] = tagCrc & 0xff;
   return out;
 }
+
+/**
+ * Samples per channel of an MP3 that starts with the Info/Xing + LAME tag this module writes (the
+ * stems): frames × samples per frame − encoder delay − padding. Null without such a tag. `head`
+ * needs only the first frame.
+ */
+export function infoTagSamples(head: Uint8Array): number | null {
+  const first = parseFrameHeader(head, 0);
+  if (!first || first.layer !== 3) return null;
+  const x = 4 + sideInfoBytes(first);
+  if (head.length < x + XING_BYTES + LAME_BYTES) return null;
+  const tag = String.fromCharCode(...head.subarray(x, x + 4));
+  if (tag !== 'Xing' && tag !== 'Info') return null;
+  const u32 = (at: number): number => ((head[at]! << 24) | (head[at + 1]! << 16) | (head[at + 2]! << 8) | head[at + 3]!) >>> 0;
+  const frames = u32(x + 8);
+  const l = x + XING_BYTES;
+  const delay = (head[l + 21]! << 4) | (head[l + 22]! >> 4);
+  const padding = ((head[l + 22]! & 0x0f) << 8) | head[l + 23]!;
+  return frames * first.samples - delay - padding;
+}

@@ -35,6 +35,23 @@ export function wavHeader(sampleRate: number, channels: number, frames: number):
   return header;
 }
 
+/** Interleaved little-endian 24-bit sample data of `channels` (the WAV data chunk's bytes). */
+export function wavFrames(chs: readonly Float32Array[]): Uint8Array {
+  const n = chs[0]!.length;
+  const channels = chs.length;
+  const out = new Uint8Array(n * channels * 3);
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < channels; c++) {
+      const v = toPcm24(chs[c]![i]!);
+      out[o++] = v & 0xff;
+      out[o++] = (v >> 8) & 0xff;
+      out[o++] = (v >> 16) & 0xff;
+    }
+  }
+  return out;
+}
+
 export function createWavStreamEncoder(sampleRate: number, channels: 1 | 2): WavStreamEncoder {
   const sink = new ByteSink();
   let frames = 0;
@@ -42,17 +59,7 @@ export function createWavStreamEncoder(sampleRate: number, channels: 1 | 2): Wav
     encode(chs) {
       const n = chs[0]!.length;
       if (n === 0) return;
-      const out = new Uint8Array(n * channels * 3);
-      let o = 0;
-      for (let i = 0; i < n; i++) {
-        for (let c = 0; c < channels; c++) {
-          const v = toPcm24(chs[c]![i]!);
-          out[o++] = v & 0xff;
-          out[o++] = (v >> 8) & 0xff;
-          out[o++] = (v >> 16) & 0xff;
-        }
-      }
-      sink.push(out, false);
+      sink.push(wavFrames(chs.slice(0, channels)), false);
       frames += n;
     },
     finish() {
