@@ -13,6 +13,7 @@ import { jobsRouter } from './routes/jobs.ts';
 import { libraryRouter } from './routes/library.ts';
 import { eventsRouter } from './routes/events.ts';
 import { zipRouter } from './routes/zip.ts';
+import { mixRouter } from './routes/mix.ts';
 import { queueRouter } from './routes/queue.ts';
 import { jsonBodyParser, refuseEncodedBodies, separateRouter } from './routes/separate.ts';
 import { trackRouter } from './routes/track.ts';
@@ -89,6 +90,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(libraryRouter(deps));
   app.use(jobsRouter(deps));
   app.use(trackRouter(deps));
+  app.use(mixRouter(deps));
   if (deps.cluster) app.use(clusterRouter(deps.cluster));
 
   app.use(notFoundHandler);
