@@ -40,14 +40,14 @@ export function requireApiKey(tenants: TenantDirectory, failLimit?: AuthFailLimi
       return next();
     }
     const nowSec = Math.floor(Date.now() / 1000);
-    const failKey = failLimit?.keys.rate(`authfail:${clientKeyOf(req, res)}`, windowOf(nowSec));
-    const overLimit = (): ApiError =>
-      new ApiError(429, 'rate_limited', `more than ${failLimit!.perMinute} failed API-key attempts from this address per minute (AUTH_FAIL_LIMIT_PER_MIN); retry in ${retryAfterOf(nowSec)} s`, {
-        'Retry-After': retryAfterOf(nowSec),
-      });
-    if (failLimit && failKey) {
-      const failures = await failLimit.redis.get(failKey).then(Number, () => 0);
-      if (failures >= failLimit.perMinute) return next(overLimit());
+    const failKey = failLimit ? failLimit.keys.rate(`authfail:${clientKeyOf(req, res)}`, windowOf(nowSec)) : null;
+    if (failLimit && failKey && Number(await failLimit.redis.get(failKey).catch(() => 0)) >= failLimit.perMinute) {
+      const retryAfter = retryAfterOf(nowSec);
+      return next(
+        new ApiError(429, 'rate_limited', `${failLimit.perMinute} failed API-key attempts from this address this minute, the limit of AUTH_FAIL_LIMIT_PER_MIN; retry in ${retryAfter} s`, {
+          'Retry-After': retryAfter,
+        }),
+      );
     }
     const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
     const tenant = key ? tenants.lookup(key) : null;
@@ -63,8 +63,8 @@ export function requireApiKey(tenants: TenantDirectory, failLimit?: AuthFailLimi
 
 /**
  * Fixed one-minute windows counted in Redis, shared by all rest replicas: per API key when keys
- * are on, per client address (clientAddress.ts: IPv4 address or IPv6 /64) otherwise. If Redis is unreachable the limiter lets requests through
- * (the routes that need Redis answer 503 themselves).
+ * are on, per client address (clientAddress.ts: an IPv4 address or an IPv6 /64) otherwise. If Redis
+ * is unreachable the limiter lets requests through (the routes that need Redis answer 503 themselves).
  */
 export function rateLimit(redis: Redis, keys: Keys, perMinute: number, opts: { scope?: string; what?: string } = {}): RequestHandler {
   const scope = opts.scope ? `${opts.scope}:` : '';
