@@ -16,7 +16,7 @@ printf '%s\\n' "$*" >> "$STUB_LOG"
 case " $* " in
   *" config current-context "*)
     if [ -n "\${STUB_NO_CONTEXT:-}" ]; then echo "error: current-context is not set" >&2; exit 1; fi
-    echo kind-msaas ;;
+    echo "\${STUB_CONTEXT:-kind-msaas}" ;;
   *" version "*)
     if [ -n "\${STUB_UNREACHABLE:-}" ]; then echo "Unable to connect to the server" >&2; exit 1; fi ;;
   *" port-forward "*)
@@ -24,8 +24,16 @@ case " $* " in
     trap 'kill "$child" 2>/dev/null; exit 0' TERM INT
     sleep 300 & child=$!
     wait "$child" ;;
-  *" get secret minio-credentials "*"MINIO_ROOT_USER"*) printf '%s' "$(printf devuser | base64)" ;;
-  *" get secret minio-credentials "*"MINIO_ROOT_PASSWORD"*) printf '%s' "$(printf devpassword | base64)" ;;
+  *" get secret \${STUB_FOREIGN_SECRET:-none} -o name "*) echo "secret/\${STUB_FOREIGN_SECRET}" ;;
+  *" get secret \${STUB_OUR_SECRET:-none} -o name "*) echo "secret/\${STUB_OUR_SECRET}" ;;
+  *" get secrets -l msaas-credentials=development -o name "*) [ -z "\${STUB_OUR_SECRET:-}" ] || echo "secret/\${STUB_OUR_SECRET}" ;;
+  *" get secret redis-users "*"REDIS_REST_PASSWORD"*) printf '%s' "$(printf restpw | base64)" ;;
+  *" get secret redis-users "*"REDIS_WORKER_PASSWORD"*) printf '%s' "$(printf workerpw | base64)" ;;
+  *" get secret redis-users "*"REDIS_LOGS_PASSWORD"*) printf '%s' "$(printf logspw | base64)" ;;
+  *" get secret minio-users "*"REST_ACCESS_KEY"*) printf '%s' "$(printf restkey | base64)" ;;
+  *" get secret minio-users "*"REST_SECRET_KEY"*) printf '%s' "$(printf restsecret | base64)" ;;
+  *" get secret minio-users "*"WORKER_ACCESS_KEY"*) printf '%s' "$(printf workerkey | base64)" ;;
+  *" get secret minio-users "*"WORKER_SECRET_KEY"*) printf '%s' "$(printf workersecret | base64)" ;;
   *) : ;;
 esac
 `;
@@ -153,6 +161,54 @@ describe('deploy-local-dev.sh', () => {
     expect(calls().some((l) => l.includes('apply'))).toBe(false);
   });
 
+  it.each(['kind-msaas', 'minikube', 'docker-desktop', 'k3d-dev', 'rancher-desktop', 'colima', 'orbstack', 'microk8s'])('accepts the local context %s (goes on to ask its API server)', (context) => {
+    writeFileSync(log, '');
+    const r = run([], { STUB_CONTEXT: context, STUB_UNREACHABLE: '1' });
+    expect(r.stderr).not.toMatch(/does not look like a local cluster/);
+    expect(r.stderr).toContain(`cannot reach the API server of context '${context}'`);
+    expect(calls()).toContain(`--context ${context} --request-timeout=15s version`);
+  });
+
+  it('refuses a context that does not look local, before contacting its API server or applying anything', () => {
+    for (const context of ['prod-eu', 'arn:aws:eks:eu-west-1:123456789012:cluster/msaas', 'gke_acme_europe-west1_msaas', 'kind']) {
+      writeFileSync(log, '');
+      const r = run([], { STUB_CONTEXT: context });
+      expect(r.status, context).not.toBe(0);
+      expect(r.stderr).toContain(`context '${context}' does not look like a local cluster`);
+      expect(r.stderr).toMatch(/--force/);
+      expect(calls(), context).toEqual(['config current-context']);
+    }
+  });
+
+  it('deploys to such a context with --force, saying so', async () => {
+    writeFileSync(log, '');
+    const r = run(['--force'], { STUB_CONTEXT: 'prod-eu' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/--force: deploying development Redis and MinIO to context prod-eu/);
+    expect(calls()).toContain(`--context prod-eu -n msaas-dev apply -k ${repoRoot}/minio`);
+    const p = pids();
+    expect(run(['--stop']).status).toBe(0);
+    for (const pid of Object.values(p)) expect(await waitDead(pid)).toBe(true);
+  });
+
+  it.each(['minio-credentials', 'minio-users', 'redis-users'])('never replaces a %s Secret it did not create, even with --force', (secret) => {
+    writeFileSync(log, '');
+    const r = run(['--force'], { STUB_FOREIGN_SECRET: secret });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`already has a Secret ${secret} that this script did not create`);
+    expect(calls().some((l) => l.includes(' apply '))).toBe(false);
+  });
+
+  it('re-applies over the development Secrets it made itself (they carry its label)', async () => {
+    writeFileSync(log, '');
+    const r = run([], { STUB_OUR_SECRET: 'minio-credentials' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(calls()).toContain('--context kind-msaas -n msaas-dev get secrets -l msaas-credentials=development -o name');
+    const p = pids();
+    expect(run(['--stop']).status).toBe(0);
+    for (const pid of Object.values(p)) expect(await waitDead(pid)).toBe(true);
+  });
+
   it('applies redis/ and minio/, waits for them, and port-forwards 6379, 9000 and 9001 in the background', () => {
     writeFileSync(log, '');
     const r = run();
@@ -178,8 +234,13 @@ describe('deploy-local-dev.sh', () => {
     expect(r.stdout).toContain(`redis: pid ${p.redis}`);
     expect(r.stdout).toContain(`minio: pid ${p.minio}`);
     expect(r.stdout).toMatch(/--stop/);
-    expect(r.stdout).toContain('MINIO_ACCESS_KEY=devuser MINIO_SECRET_KEY=devpassword');
-    expect(r.stdout).toContain('REDIS_URL=redis://127.0.0.1:16379');
+    // each service as its own Redis ACL user and MinIO user, from the development Secrets
+    expect(r.stdout).toContain('REDIS_URL=redis://rest:restpw@127.0.0.1:16379 MINIO_ENDPOINT=127.0.0.1 MINIO_PORT=19000');
+    expect(r.stdout).toContain('MINIO_ACCESS_KEY=restkey MINIO_SECRET_KEY=restsecret npm run rest');
+    expect(r.stdout).toContain('REDIS_URL=redis://worker:workerpw@127.0.0.1:16379');
+    expect(r.stdout).toContain('MINIO_ACCESS_KEY=workerkey MINIO_SECRET_KEY=workersecret npm run worker');
+    expect(r.stdout).toContain('REDIS_URL=redis://logs:logspw@127.0.0.1:16379 npm run logs');
+    expect(r.stdout).not.toMatch(/minioadmin|MINIO_ROOT/);
   });
 
   it('is idempotent: a second run re-applies and replaces the old forwards instead of piling up', async () => {
