@@ -1,7 +1,9 @@
 // The kustomize render of every overlay and component, and each object checked against the
 // Kubernetes schemas (required fields, types, unknown fields) and, for the KEDA CRD and the
 // optional components, field by field. Needs kubectl (test/k8s/render.ts).
+import { spawnSync } from 'node:child_process';
 import { BlockList, isIP } from 'node:net';
+import path from 'node:path';
 import { expect, it } from 'vitest';
 import { isPrivateAddress } from '@msaas/common';
 import {
@@ -196,5 +198,100 @@ kubectl.describe('schema validation', () => {
     const h = find(hpa, 'HorizontalPodAutoscaler', 'worker')!;
     expect(h.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'worker' });
     expect(h.spec.minReplicas).toBeGreaterThanOrEqual(1);
+  });
+});
+
+kubectl.describe('credentials in the manifests', () => {
+  type Statement = { Effect: string; Action: string[]; Resource: string[] };
+  /** Actions a policy allows per resource ARN. */
+  function grants(policyJson: string): Record<string, string[]> {
+    const doc = JSON.parse(policyJson) as { Version: string; Statement: Statement[] };
+    expect(doc.Version).toBe('2012-10-17');
+    const out: Record<string, string[]> = {};
+    for (const st of doc.Statement) {
+      expect(st.Effect).toBe('Allow');
+      for (const r of st.Resource) out[r] = [...(out[r] ?? []), ...st.Action].sort();
+    }
+    return out;
+  }
+
+  it('MinIO: rest and worker users are scoped to the two buckets, each to the operations its service performs', () => {
+    const cm = rendered.prod.find((o) => o.kind === 'ConfigMap' && String(o.metadata.name).startsWith('minio-policies'))!;
+    const put = ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:PutObject'];
+    // rest: stores uploads (and checks/deletes them), reads and deletes stems, sees that the buckets exist (/readyz).
+    expect(grants(cm.data['msaas-rest.json'])).toEqual({
+      'arn:aws:s3:::queue': ['s3:ListBucket'],
+      'arn:aws:s3:::output': ['s3:ListBucket'],
+      'arn:aws:s3:::queue/*': [...put, 's3:DeleteObject', 's3:GetObject'].sort(),
+      'arn:aws:s3:::output/*': ['s3:DeleteObject', 's3:GetObject'],
+    });
+    // worker: reads and deletes uploads, writes stems (and removes its own when the song was deleted meanwhile).
+    expect(grants(cm.data['msaas-worker.json'])).toEqual({
+      'arn:aws:s3:::queue/*': ['s3:DeleteObject', 's3:GetObject'],
+      'arn:aws:s3:::output/*': [...put, 's3:DeleteObject', 's3:GetObject'].sort(),
+    });
+    for (const f of ['msaas-rest.json', 'msaas-worker.json']) expect(cm.data[f], f).not.toMatch(/"\*"|s3:\*|admin:/);
+    // The buckets the policies name are the ones the services use.
+    const config = rendered.prod.find((o) => o.kind === 'ConfigMap' && String(o.metadata.name).startsWith('msaas-config'))!;
+    expect([config.data.QUEUE_BUCKET, config.data.OUTPUT_BUCKET]).toEqual(['queue', 'output']);
+  });
+
+  it('MinIO: the bucket Job creates both users from minio-users and attaches their policies (mc admin user add / policy create / attach)', () => {
+    const job = find(rendered.prod, 'Job', 'minio-buckets')!;
+    const c = job.spec.template.spec.containers[0];
+    const script: string = c.args.join('\n');
+    const mc = 'mc --config-dir /tmp/mc admin';
+    expect(script).toContain(`${mc} policy create local msaas-rest /policies/msaas-rest.json`);
+    expect(script).toContain(`${mc} policy create local msaas-worker /policies/msaas-worker.json`);
+    expect(script).toContain(`${mc} user add local "$REST_ACCESS_KEY" "$REST_SECRET_KEY"`);
+    expect(script).toContain(`${mc} user add local "$WORKER_ACCESS_KEY" "$WORKER_SECRET_KEY"`);
+    expect(script).toContain('attach msaas-rest "$REST_ACCESS_KEY"');
+    expect(script).toContain('attach msaas-worker "$WORKER_ACCESS_KEY"');
+    expect(script).toMatch(/admin policy attach local "\$1" --user "\$2"/);
+    // policies are created before they are attached; users exist before the attach too
+    expect(script.indexOf('policy create local msaas-rest')).toBeLessThan(script.indexOf('attach msaas-rest "'));
+    expect(script.indexOf('user add local "$REST_ACCESS_KEY"')).toBeLessThan(script.indexOf('attach msaas-rest "'));
+    expect(c.envFrom).toEqual([{ secretRef: { name: 'minio-users' } }]);
+    const mount = c.volumeMounts.find((m: Obj) => m.mountPath === '/policies');
+    const vol = job.spec.template.spec.volumes.find((v: Obj) => v.name === mount.name);
+    expect(vol.configMap.name).toMatch(/^minio-policies/);
+    // the script is valid sh, and refuses a service key equal to the root user
+    const r = spawnSync('sh', ['-n', '-c', script]);
+    expect(r.status).toBe(0);
+    expect(script).toMatch(/\[ "\$key" = "\$MINIO_ROOT_USER" \]/);
+  });
+
+  it('Redis: the init container renders users.acl into the aclfile redis.conf names, from the Secret redis-users', () => {
+    const sts = find(rendered.prod, 'StatefulSet', 'redis')!;
+    const pod = sts.spec.template.spec;
+    const init = pod.initContainers.find((c: Obj) => c.name === 'acl');
+    const main = pod.containers[0];
+    const cm = rendered.prod.find((o) => o.kind === 'ConfigMap' && String(o.metadata.name).startsWith('redis-config'))!;
+    expect(Object.keys(cm.data).sort()).toEqual(['redis.conf', 'render-acl.sh', 'users.acl']);
+    const aclfile = /^aclfile (\S+)$/m.exec(cm.data['redis.conf'])![1]!;
+    expect(cm.data['redis.conf']).toMatch(/^protected-mode yes$/m);
+    expect(init.command).toEqual(['sh', '/usr/local/etc/redis/render-acl.sh', '/usr/local/etc/redis/users.acl', aclfile]);
+    expect(init.envFrom).toEqual([{ secretRef: { name: 'redis-users' } }]);
+    expect(init.image).toBe(main.image);
+    const aclDir = path.posix.dirname(aclfile);
+    const initMount = init.volumeMounts.find((m: Obj) => m.mountPath === aclDir);
+    const mainMount = main.volumeMounts.find((m: Obj) => m.mountPath === aclDir);
+    expect(initMount.name).toBe(mainMount.name);
+    expect(mainMount.readOnly).toBe(true);
+    expect(pod.volumes.find((v: Obj) => v.name === mainMount.name).emptyDir.medium).toBe('Memory');
+    // every {{VAR}} of the template is a key the services' and KEDA's references agree on
+    const rules = String(cm.data['users.acl']).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const vars = [...new Set([...rules.matchAll(/\{\{([A-Z0-9_]+)\}\}/g)].map((m) => m[1]))].sort();
+    expect(vars).toEqual(['REDIS_KEDA_PASSWORD', 'REDIS_LOGS_PASSWORD', 'REDIS_REST_PASSWORD', 'REDIS_WORKER_PASSWORD']);
+    const refs = new Set<string>();
+    for (const d of rendered.prod.filter((o) => o.kind === 'Deployment')) {
+      for (const e of d.spec.template.spec.containers[0].env ?? []) if (e.valueFrom?.secretKeyRef?.name === 'redis-users') refs.add(e.valueFrom.secretKeyRef.key);
+    }
+    refs.add(find(rendered.prod, 'TriggerAuthentication', 'redis-keda')!.spec.secretTargetRef[0].key);
+    expect([...refs].sort()).toEqual(vars);
+    // the dev Secret has every one, as the init container needs
+    const dev = find(render('redis'), 'Secret', 'redis-users')!;
+    expect(Object.keys(dev.data).sort()).toEqual(vars);
+    expect(dev.metadata.labels['msaas-credentials']).toBe('development');
   });
 });
