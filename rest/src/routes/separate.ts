@@ -29,6 +29,7 @@ import { ApiError, badRequest } from '../errors.ts';
 import { jobView } from '../jobView.ts';
 import { tenantOf } from '../auth.ts';
 import { callbackAtSubmit, callbackPolicy } from '../submitCallback.ts';
+import { base64Member, jsonBodyReader } from '../jsonBody.ts';
 
 const JsonBody = z.object({
   mp3: z.string({ error: 'mp3 must be a base64 string' }),
@@ -38,13 +39,12 @@ const JsonBody = z.object({
   stems: z.unknown().optional(),
 });
 
-const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function decodeBase64(text: string): Buffer {
-  const compact = text.replace(/\s+/g, '').replace(/^data:[\w/.+-]+;base64,/, '');
-  if (compact.length === 0) throw badRequest('empty', 'mp3 is empty');
-  if (compact.length % 4 === 1 || !BASE64_RE.test(compact)) throw badRequest('bad_base64', 'mp3 is not valid base64');
-  return Buffer.from(compact, 'base64');
+/** The `mp3` member's bytes: decoded from the body buffer itself by jsonBodyReader (rest/src/base64Json.ts), whitespace and a data: URL prefix allowed. */
+function decodeBase64(req: Request, text: string): Buffer {
+  const value = base64Member(req, text);
+  if (value.kind === 'empty') throw badRequest('empty', 'mp3 is empty');
+  if (value.kind === 'bad_base64') throw badRequest('bad_base64', 'mp3 is not valid base64');
+  return value.bytes;
 }
 
 function zodDetail(err: z.ZodError): string {
@@ -95,7 +95,7 @@ function readSubmission(req: Request, maxBytes: number): Submission {
     const aboutCallback = parsed.error.issues.every((i) => i.path[0] === 'callback');
     throw badRequest(aboutCallback ? 'bad_callback' : 'bad_request', zodDetail(parsed.error));
   }
-  const bytes = decodeBase64(parsed.data.mp3);
+  const bytes = decodeBase64(req, parsed.data.mp3);
   if (bytes.length > maxBytes) throw new ApiError(413, 'payload_too_large', `the MP3 is ${(bytes.length / 2 ** 20).toFixed(1)} MB; the limit is ${maxBytes / 2 ** 20} MB`);
   const output = parseOutputRequest(parsed.data.format, parsed.data.stems);
   return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? DEFAULT_MODEL, filename: null, output };
@@ -219,8 +219,8 @@ export const refuseEncodedBodies: express.RequestHandler = (req, _res, next) => 
   next();
 };
 
-/** JSON bodies: lenient about the lab's `null` body, sized for a base64 MP3 at the upload cap, never inflated. */
+/** JSON bodies: lenient about the lab's `null` body, sized for a base64 MP3 at the upload cap, never inflated; the `mp3` member decoded from the raw body (jsonBody.ts). */
 export function jsonBodyParser(maxUploadMb: number): express.RequestHandler {
   const limit = Math.ceil(maxUploadMb * 2 ** 20 * (4 / 3)) + 64 * 1024;
-  return express.json({ limit, strict: false, inflate: false, type: ['application/json', 'application/*+json'] });
+  return jsonBodyReader(limit, 'mp3');
 }
