@@ -12,6 +12,8 @@
 /** @typedef {import('../../common/src/api.ts').RemoveStemResponse} RemoveStemResponse */
 /** @typedef {import('../../common/src/api.ts').DeleteSongResponse} DeleteSongResponse */
 /** @typedef {import('../../common/src/api.ts').ErrorBody} ErrorBody */
+/** @typedef {import('../../common/src/api.ts').LibraryResponse} LibraryResponse */
+/** @typedef {import('../../common/src/api.ts').LibrarySong} LibrarySong */
 
 const KEY_STORAGE = 'msaas.apiKey';
 
@@ -189,6 +191,10 @@ export const deleteSong = (hash) => apiJson(`/apiv1/jobs/${hash}`, { method: 'DE
 export const deleteStem = (hash, track) => apiJson(`/apiv1/track/${hash}/${track}`, { method: 'DELETE' });
 /** @param {string} hash */
 export const zipUrl = (hash) => `/apiv1/jobs/${hash}/zip`;
+/** @param {{ limit?: number, cursor?: string | null }} [page] @returns {Promise<LibraryResponse>} */
+export const getLibrary = (page = {}) => apiJson(`/apiv1/jobs?${new URLSearchParams({ limit: String(page.limit ?? 20), ...(page.cursor ? { cursor: page.cursor } : {}) })}`);
+/** `GET /apiv1/jobs/:h/mix`: the stems mixed on the server. @param {string} hash @param {Record<string, number>} gains 0..2 per stem @param {string} format */
+export const mixUrl = (hash, gains, format) => `/apiv1/jobs/${hash}/mix?${new URLSearchParams({ ...Object.fromEntries(Object.entries(gains).map(([t, g]) => [t, String(g)])), format })}`;
 /** @param {string} hash */
 export const eventsUrl = (hash) => `/apiv1/jobs/${hash}/events`;
 
@@ -229,7 +235,7 @@ export async function fetchBlob(url) {
  * Uploads one file to the multipart endpoint with XMLHttpRequest, because fetch cannot
  * report upload progress.
  * @param {File} file
- * @param {{ onProgress?: (fraction: number) => void, maxUploadMb?: number }} [opts]
+ * @param {{ onProgress?: (fraction: number) => void, maxUploadMb?: number, format?: string }} [opts] `format`: the stems' format field
  * @returns {{ done: Promise<SubmitResponse>, abort: () => void }}
  */
 export function uploadSong(file, opts = {}) {
@@ -237,6 +243,8 @@ export function uploadSong(file, opts = {}) {
   /** @type {Promise<SubmitResponse>} */
   const done = new Promise((resolve, reject) => {
     const form = new FormData();
+    // Fields before the file, so a streaming parser knows them when the file arrives.
+    if (opts.format && opts.format !== 'mp3') form.append('format', opts.format);
     form.append('file', file, file.name);
     xhr.open('POST', '/apiv1/separate');
     xhr.setRequestHeader('Accept', 'application/json');

@@ -16,6 +16,7 @@
  * @property {{ name: string, response: SubmitResponse }} submitted an upload was accepted
  * @property {{ hash: string, name?: string, reveal?: boolean }} open a request to show a song (`reveal`: scroll to it)
  * @property {{ hash: string, name: string }} opened the song view now shows this song
+ * @property {{ hash: string, name: string }} named the open song's name became known (from the server's job)
  * @property {{ hash: string | null }} closed the song view was emptied (`hash`: what it showed)
  * @property {JobView} job news about the open song's job
  * @property {{ hash: string }} gone the server no longer has the open song

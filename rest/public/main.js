@@ -6,7 +6,7 @@
 import { getApiKey, getInfo, setApiKey } from './api.js';
 import { Emitter } from './events.js';
 import { setupMixer } from './mixer.js';
-import { isSongHash } from './recent.js';
+import { parseFragment } from './mixstate.js';
 import { setupRecentView } from './recent-view.js';
 import { setupSong } from './song.js';
 import { byId, messageOf } from './ui.js';
@@ -51,13 +51,14 @@ el.apiKey.addEventListener('change', () => {
 });
 
 async function main() {
-  const fromUrl = location.hash.slice(1);
+  // `#<hash>` or `#<hash>?<mix>`: the mixer reads the mix part itself once the stems are in.
+  const fromUrl = parseFragment(location.hash, []).hash;
   await loadInfo();
-  if (isSongHash(fromUrl)) bus.emit('open', { hash: fromUrl });
+  if (fromUrl) bus.emit('open', { hash: fromUrl });
   void recent.refresh();
   window.addEventListener('hashchange', () => {
-    const h = location.hash.slice(1);
-    if (isSongHash(h) && h !== openHash) bus.emit('open', { hash: h });
+    const h = parseFragment(location.hash, []).hash;
+    if (h && h !== openHash) bus.emit('open', { hash: h });
   });
   document.body.dataset.ready = 'true';
 }

@@ -2,7 +2,8 @@
 // The player in the song card: one row per stem (waveform, level meter, volume, Mute/Solo,
 // download, delete), the transport (Play, position, "Download all") and the keyboard.
 // Loads the stems when the open song's `job` is done; empties itself on `closed`.
-import { deleteStem, fetchBinary, fetchBlob, getApiKey, removeOnServer, zipUrl } from './api.js';
+import { deleteStem, fetchBinary, fetchBlob, getApiKey, mixUrl, removeOnServer, zipUrl } from './api.js';
+import { defaultMix, formatFragment, mixGains, parseFragment } from './mixstate.js';
 import { StemPlayer } from './player.js';
 import { $, announce, baseName, byId, cloneRow, confirmTwice, messageOf } from './ui.js';
 import { Waveform, computePeaks } from './waveform.js';
@@ -31,6 +32,23 @@ function spokenTime(s) {
   const sec = Math.floor(s - m * 60);
   return m ? `${m} min ${sec} s` : `${sec} s`;
 }
+
+/** A stem whose loudest sample is below this (dBFS) is shown as silent rather than as a flat line. */
+const SILENT_DBFS = -60;
+/** Pixels a pointer must move across a waveform before it selects a loop instead of seeking. */
+const DRAG_PX = 6;
+/** Extensions of the mix formats. @type {Record<string, string>} */
+const FORMAT_EXT = { mp3: 'mp3', 'mp3-320': 'mp3', wav: 'wav', flac: 'flac' };
+
+/** Whether a key press there types text (so Space is not play/pause). @param {EventTarget | null} t */
+function typesText(t) {
+  if (!(t instanceof HTMLElement)) return false;
+  if (t.isContentEditable || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return true;
+  return t instanceof HTMLInputElement && !['range', 'checkbox', 'radio', 'button', 'submit', 'reset', 'file', 'color'].includes(t.type);
+}
+
+/** @param {number} semitones */
+const formatSemitones = (semitones) => (semitones === 0 ? '±0 st' : `${semitones > 0 ? '+' : '−'}${Math.abs(semitones)} st`);
 
 /** @param {Track} track */
 const labelOf = (track) => track[0].toUpperCase() + track.slice(1);
@@ -89,10 +107,23 @@ function exposeForTests(player) {
       }
       return out;
     },
+    get tempo() { return player.tempo; },
+    get pitch() { return player.pitch; },
+    get master() { return player.masterVolume; },
+    get loop() { return player.loop; },
+    get shifting() { return player.shifting; },
     play: () => player.play(),
     pause: () => player.pause(),
     /** @param {number} t */
     seek: (t) => player.seek(t),
+    /**
+     * The current mix rendered offline (one channel's samples and the rate), for measuring.
+     * @param {{ from?: number, seconds?: number }} [opts]
+     */
+    render: async (opts) => {
+      const buffer = await player.renderMix(opts);
+      return { sampleRate: buffer.sampleRate, samples: Array.from(buffer.getChannelData(0)) };
+    },
   };
   Object.defineProperty(window, 'msaasPlayer', { value: api, configurable: true });
 }
@@ -102,7 +133,10 @@ export function setupMixer(bus) {
   const el = byId({
     player: HTMLElement, playerMsg: HTMLElement, play: HTMLButtonElement, timeNow: HTMLElement,
     timeTotal: HTMLElement, seek: HTMLInputElement, downloadAll: HTMLAnchorElement, stems: HTMLElement,
-    stemRow: HTMLTemplateElement,
+    stemRow: HTMLTemplateElement, tempo: HTMLInputElement, tempoOut: HTMLOutputElement, pitch: HTMLInputElement,
+    pitchOut: HTMLOutputElement, master: HTMLInputElement, masterOut: HTMLOutputElement, loopA: HTMLButtonElement,
+    loopB: HTMLButtonElement, loopToggle: HTMLButtonElement, loopText: HTMLElement, practiceReset: HTMLButtonElement,
+    downloadMix: HTMLAnchorElement, mixFormat: HTMLSelectElement,
   });
   const player = new StemPlayer();
   /** @type {readonly Track[]} */
@@ -111,6 +145,13 @@ export function setupMixer(bus) {
   let songName = '';
   /** @type {string | null} the song whose stems are (being) loaded */
   let loadedFor = null;
+  /** @type {string | null} the open song */
+  let openHash = null;
+  /** @type {{ a: number | null, b: number | null }} the loop's ends as set (the loop plays when both are and Loop is on) */
+  const loopPoints = { a: null, b: null };
+  /** @type {{ a: number, b: number } | null} a selection being dragged across a waveform */
+  let dragLoop = null;
+  let urlTimer = 0;
   /** Bumped when the song changes, so a load that finishes late is dropped. */
   let loadToken = 0;
   /** @type {Map<Track, Waveform>} */
@@ -147,6 +188,8 @@ export function setupMixer(bus) {
     $('.vol-label', HTMLElement, row).textContent = `${label} volume`;
     const vol = $('.vol-input', HTMLInputElement, row);
     vol.setAttribute('aria-valuetext', '100%');
+    const volNum = $('.vol-num', HTMLInputElement, row);
+    volNum.setAttribute('aria-label', `${label} volume, percent`);
     const mute = $('.mute', HTMLButtonElement, row);
     mute.setAttribute('aria-label', `Mute ${label}`);
     const solo = $('.solo', HTMLButtonElement, row);
@@ -162,16 +205,49 @@ export function setupMixer(bus) {
     del.dataset.confirm = `Click again to delete the ${label} stem`;
     enableRow(row, false);
 
-    vol.addEventListener('input', () => {
-      player.setVolume(track, Number(vol.value));
-      vol.setAttribute('aria-valuetext', `${Math.round(Number(vol.value) * 100)}%`);
+    vol.addEventListener('input', () => setStemVolume(track, Number(vol.value)));
+    volNum.addEventListener('input', () => {
+      if (volNum.value.trim() === '') return;
+      const pct = Number(volNum.value);
+      setStemVolume(track, Number.isFinite(pct) ? pct / 100 : 1);
     });
     pressable(mute, (on) => player.setMuted(track, on));
     pressable(solo, (on) => player.setSoloed(track, on));
+    // Click: seek. Drag across: select a passage and loop it.
+    /** @type {{ x: number, t: number, id: number } | null} */
+    let press = null;
+    /** @param {PointerEvent} e */
+    const timeAt = (e) => {
+      const r = canvas.getBoundingClientRect();
+      return Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)) * player.duration;
+    };
     canvas.addEventListener('pointerdown', (e) => {
       if (!player.duration) return;
-      const r = canvas.getBoundingClientRect();
-      player.seek(((e.clientX - r.left) / r.width) * player.duration);
+      press = { x: e.clientX, t: timeAt(e), id: e.pointerId };
+      canvas.setPointerCapture(e.pointerId);
+    });
+    canvas.addEventListener('pointermove', (e) => {
+      if (!press || e.pointerId !== press.id || Math.abs(e.clientX - press.x) < DRAG_PX) return;
+      const t = timeAt(e);
+      dragLoop = { a: Math.min(press.t, t), b: Math.max(press.t, t) };
+      scheduleFrame();
+    });
+    canvas.addEventListener('pointerup', (e) => {
+      if (!press || e.pointerId !== press.id) return;
+      const start = press;
+      press = null;
+      if (dragLoop) {
+        const sel = dragLoop;
+        dragLoop = null;
+        setLoopPoints(sel.a, sel.b, true);
+      } else {
+        player.seek(start.t);
+      }
+    });
+    canvas.addEventListener('pointercancel', () => {
+      press = null;
+      dragLoop = null;
+      scheduleFrame();
     });
     downloadWithKey(dl, say);
     confirmTwice(del, async () => {
@@ -229,7 +305,9 @@ export function setupMixer(bus) {
       const row = rows.get(t);
       if (row) {
         row.dataset.loaded = 'true';
-        waves.set(t, new Waveform($('canvas', HTMLCanvasElement, row), computePeaks(buffer), STEM_COLORS[t], buffer.duration));
+        const peaks = computePeaks(buffer);
+        waves.set(t, new Waveform($('canvas', HTMLCanvasElement, row), peaks, STEM_COLORS[t], buffer.duration));
+        markSilence(row, t, peaks);
         enableRow(row, true);
       }
       loaded++;
@@ -250,14 +328,141 @@ export function setupMixer(bus) {
       say(failed.length ? `Couldn’t load ${failed.map(([t]) => t).join(', ')}: ${messageOf(failed[0][1])}` : '');
       announce(`Stems ready: ${tracks.filter((t) => player.stems.has(t)).join(', ')}. Press Play to listen.`);
     }
+    applyUrlMix();
     updateTransport();
     drawFrame();
+  }
+
+  /**
+   * A stem that stays below SILENT_DBFS says “No vocals detected” (or its own name) instead of
+   * drawing a flat line that looks broken.
+   * @param {HTMLLIElement} row @param {Track} track @param {Float32Array} peaks
+   */
+  function markSilence(row, track, peaks) {
+    let peak = 0;
+    for (const p of peaks) if (p > peak) peak = p;
+    const db = peak > 0 ? 20 * Math.log10(peak) : -Infinity;
+    const silent = db < SILENT_DBFS;
+    row.dataset.silent = String(silent);
+    row.dataset.peakDb = Number.isFinite(db) ? db.toFixed(1) : '-inf';
+    const note = $('.silent-note', HTMLElement, row);
+    note.hidden = !silent;
+    note.textContent = silent ? `No ${track} detected` : '';
+    $('canvas', HTMLCanvasElement, row).setAttribute('aria-label', silent ? `${labelOf(track)} waveform: no ${track} detected (silent stem)` : `${labelOf(track)} waveform`);
+  }
+
+  /** @param {Track} track @param {number} volume 0..1 */
+  function setStemVolume(track, volume) {
+    const v = Math.min(1, Math.max(0, volume));
+    player.setVolume(track, v);
+    const row = rows.get(track);
+    if (!row) return;
+    $('.vol-input', HTMLInputElement, row).value = String(v);
+    $('.vol-input', HTMLInputElement, row).setAttribute('aria-valuetext', `${Math.round(v * 100)}%`);
+    $('.vol-num', HTMLInputElement, row).value = String(Math.round(v * 100));
+  }
+
+  /** @param {Track} track @param {'mute' | 'solo'} which @param {boolean} on */
+  function setToggle(track, which, on) {
+    const row = rows.get(track);
+    if (row) $(`.${which}`, HTMLButtonElement, row).setAttribute('aria-pressed', String(on));
+    if (which === 'mute') player.setMuted(track, on);
+    else player.setSoloed(track, on);
+  }
+
+  /**
+   * @param {number | null} a @param {number | null} b
+   * @param {boolean} [on] turn the loop on (or off); unchanged when absent
+   */
+  function setLoopPoints(a, b, on) {
+    loopPoints.a = a;
+    loopPoints.b = b;
+    const complete = a !== null && b !== null && b - a >= 0.1;
+    const active = complete && (on ?? el.loopToggle.getAttribute('aria-pressed') === 'true');
+    el.loopToggle.disabled = !complete;
+    el.loopToggle.setAttribute('aria-pressed', String(active));
+    player.setLoop(active && a !== null && b !== null ? { a, b } : null);
+    el.loopText.textContent = a === null && b === null
+      ? 'Drag across a waveform to loop a passage.'
+      : `A ${a === null ? '–' : formatTime(a)} · B ${b === null ? '–' : formatTime(b)}${active ? ' · looping' : ''}`;
+    scheduleFrame();
+  }
+
+  /** @param {number} tempo 0.5..1.5 */
+  async function setTempo(tempo) {
+    await player.setTempo(tempo);
+    el.tempo.value = String(Math.round(player.tempo * 100));
+    el.tempoOut.value = `${Math.round(player.tempo * 100)} %`;
+    if (player.shiftError) say(`Tempo changes the key here: the pitch shifter did not load (${player.shiftError}).`);
+  }
+
+  /** @param {number} semitones */
+  async function setPitch(semitones) {
+    await player.setPitch(semitones);
+    el.pitch.value = String(player.pitch);
+    el.pitchOut.value = formatSemitones(player.pitch);
+    if (player.shiftError) say(`The key can’t be changed here: the pitch shifter did not load (${player.shiftError}).`);
+  }
+
+  /** @param {number} volume 0..1 */
+  function setMaster(volume) {
+    player.setMasterVolume(volume);
+    el.master.value = String(Math.round(player.masterVolume * 100));
+    el.masterOut.value = `${Math.round(player.masterVolume * 100)} %`;
+  }
+
+  /** The mixer's state, as the URL and the mix download carry it. */
+  function currentMix() {
+    const mix = defaultMix();
+    for (const [name, stem] of player.stems) {
+      mix.volumes[name] = stem.volume;
+      if (stem.muted) mix.mutes.push(name);
+      if (stem.soloed) mix.solos.push(name);
+    }
+    mix.master = player.masterVolume;
+    mix.loop = player.loop;
+    mix.tempo = player.tempo;
+    mix.pitch = player.pitch;
+    return mix;
+  }
+
+  /** Applies the mix the URL carries for this song (once its stems are in). */
+  function applyUrlMix() {
+    const { hash, mix } = parseFragment(location.hash, order);
+    if (!mix || hash !== openHash) return;
+    for (const t of player.stems.keys()) {
+      setStemVolume(t, mix.volumes[t] ?? 1);
+      setToggle(t, 'mute', mix.mutes.includes(t));
+      setToggle(t, 'solo', mix.solos.includes(t));
+    }
+    setMaster(mix.master);
+    if (mix.loop) setLoopPoints(mix.loop.a, mix.loop.b, true);
+    if (mix.tempo !== 1) void setTempo(mix.tempo);
+    if (mix.pitch !== 0) void setPitch(mix.pitch);
+  }
+
+  /** Writes the mix into the URL (replacing, not adding history) and into the mix download link. */
+  function syncMix() {
+    window.clearTimeout(urlTimer);
+    urlTimer = window.setTimeout(() => {
+      if (!openHash || player.stems.size === 0) return;
+      const mix = currentMix();
+      const fragment = formatFragment(openHash, mix, order);
+      if (location.hash !== fragment) history.replaceState(null, '', fragment);
+      const format = el.mixFormat.value;
+      el.downloadMix.href = mixUrl(openHash, mixGains(mix, order.filter((t) => player.stems.has(t))), format);
+      el.downloadMix.download = `${baseName(songName)}-mix.${FORMAT_EXT[format] ?? format}`;
+    }, 150);
   }
 
   function clear() {
     loadedFor = null;
     loadToken++;
     player.clear();
+    setLoopPoints(null, null, false);
+    void setTempo(1);
+    void setPitch(0);
+    setMaster(1);
     for (const w of waves.values()) w.destroy();
     waves.clear();
     rows.clear();
@@ -289,7 +494,8 @@ export function setupMixer(bus) {
     el.timeNow.textContent = formatTime(t);
     if (!seekDragging) el.seek.value = String(t);
     el.seek.setAttribute('aria-valuetext', `${spokenTime(t)} of ${spokenTime(player.duration)}`);
-    for (const wave of waves.values()) wave.draw(t, player.duration);
+    const loop = dragLoop ?? player.loop ?? (loopPoints.a !== null && loopPoints.b !== null ? { a: loopPoints.a, b: loopPoints.b } : null);
+    for (const wave of waves.values()) wave.draw(t, player.duration, loop);
     for (const [name, row] of rows) {
       const stem = player.stems.get(name);
       if (!stem) continue;
@@ -314,7 +520,29 @@ export function setupMixer(bus) {
   player.onchange = () => {
     updateTransport();
     scheduleFrame();
+    syncMix();
   };
+  el.tempo.addEventListener('input', () => void setTempo(Number(el.tempo.value) / 100));
+  el.pitch.addEventListener('input', () => void setPitch(Number(el.pitch.value)));
+  el.master.addEventListener('input', () => setMaster(Number(el.master.value) / 100));
+  el.loopA.addEventListener('click', () => {
+    const t = player.currentTime;
+    setLoopPoints(t, loopPoints.b !== null && loopPoints.b > t ? loopPoints.b : null);
+  });
+  el.loopB.addEventListener('click', () => {
+    const t = player.currentTime;
+    if (loopPoints.a === null || t <= loopPoints.a) setLoopPoints(0, t, true);
+    else setLoopPoints(loopPoints.a, t, true);
+  });
+  el.loopToggle.addEventListener('click', () => setLoopPoints(loopPoints.a, loopPoints.b, el.loopToggle.getAttribute('aria-pressed') !== 'true'));
+  el.practiceReset.addEventListener('click', () => {
+    setLoopPoints(null, null, false);
+    void setTempo(1);
+    void setPitch(0);
+    setMaster(1);
+  });
+  el.mixFormat.addEventListener('change', syncMix);
+  downloadWithKey(el.downloadMix, say);
   el.play.addEventListener('click', () => {
     if (player.playing) player.pause();
     else void player.play();
@@ -334,27 +562,50 @@ export function setupMixer(bus) {
       player.seek(e.key === 'Home' ? 0 : player.duration);
     }
   });
-  // Space toggles playback unless focus is on something that uses Space itself.
+  // Space is play/pause wherever focus is (Mute, a slider, a link…), unless it is in a text field.
+  // Captured before the focused control sees it; the keyup is swallowed too, because a focused
+  // button would otherwise take Space's keyup as a click.
+  let spaceTaken = false;
   document.addEventListener('keydown', (e) => {
-    if (e.key !== ' ' || e.repeat || e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.target;
-    if (t instanceof Element && t !== document.body && t.closest('button, a, input, textarea, select, summary, [contenteditable]')) return;
-    if (el.play.disabled) return;
+    if (e.key !== ' ' || e.ctrlKey || e.metaKey || e.altKey || typesText(e.target) || el.play.disabled || el.player.hidden) return;
     e.preventDefault();
-    el.play.click();
-  });
+    e.stopPropagation();
+    spaceTaken = true;
+    if (e.repeat) return;
+    if (player.playing) player.pause();
+    else void player.play();
+  }, true);
+  document.addEventListener('keyup', (e) => {
+    if (e.key !== ' ' || !spaceTaken) return;
+    spaceTaken = false;
+    e.preventDefault();
+    e.stopPropagation();
+  }, true);
   window.addEventListener('resize', scheduleFrame);
   downloadWithKey(el.downloadAll, say);
   exposeForTests(player);
 
   bus.on('info', (info) => { order = info.tracks; });
-  bus.on('opened', ({ hash, name }) => {
+  /** @param {string} name */
+  function nameDownloads(name) {
     songName = name;
-    el.downloadAll.href = zipUrl(hash);
     el.downloadAll.download = `${baseName(name)}-stems.zip`;
+    for (const [track, row] of rows) $('.download', HTMLAnchorElement, row).download = `${baseName(name)}-${track}.mp3`;
+    syncMix();
+  }
+  bus.on('opened', ({ hash, name }) => {
+    openHash = hash;
+    el.downloadAll.href = zipUrl(hash);
+    nameDownloads(name);
+  });
+  bus.on('named', ({ hash, name }) => {
+    if (hash === openHash) nameDownloads(name);
   });
   bus.on('job', (job) => {
     if (job.state === 'done') void loadStems(job);
   });
-  bus.on('closed', clear);
+  bus.on('closed', () => {
+    openHash = null;
+    clear();
+  });
 }

@@ -1,9 +1,10 @@
 // @ts-check
 // The "Recent songs" card: the songs remembered in this browser (recent.js), their last known
 // state, Open and Delete. Keeps the states fresh from the server; marks the song that is open.
-import { deleteSong, getJob, isGone, removeOnServer } from './api.js';
-import { forgetSong, loadRecent, rememberSong, timeAgo, updateState } from './recent.js';
-import { $, announce, byId, cloneRow, confirmTwice, showBadge, stateLabel } from './ui.js';
+import { deleteSong, getApiKey, getJob, getLibrary, isGone, removeOnServer } from './api.js';
+import { clock } from './progress.js';
+import { findRecent, forgetSong, loadRecent, mergeLibrary, rememberSong, renameSong, timeAgo, updateState } from './recent.js';
+import { $, announce, byId, cloneRow, confirmTwice, messageOf, showBadge, stateLabel } from './ui.js';
 
 /** @typedef {import('./recent.js').RecentSong} RecentSong */
 /** @typedef {import('./events.js').Bus} Bus */
@@ -18,7 +19,10 @@ const REFRESH_MS = 10_000;
 export function setupRecentView(bus) {
   const el = byId({
     recentList: HTMLElement, recentEmpty: HTMLElement, recentRefresh: HTMLButtonElement, recentRow: HTMLTemplateElement,
+    recentMore: HTMLButtonElement, recentSource: HTMLElement,
   });
+  /** @type {string | null} the server library's next page (keys on) */
+  let nextPage = null;
   /** @type {string | null} the song the song card shows */
   let openHash = null;
 
@@ -37,7 +41,11 @@ export function setupRecentView(bus) {
     li.dataset.state = song.state;
     $('.recent-name', HTMLElement, li).textContent = song.name;
     const sub = $('.recent-sub', HTMLElement, li);
-    sub.textContent = `${timeAgo(song.addedAt)} · ${song.hash.slice(0, 8)}`;
+    const lengths = [
+      song.audioSec ? `${clock(song.audioSec * 1000)} long` : '',
+      song.durationSec ? `separated in ${clock(song.durationSec * 1000)}` : '',
+    ].filter(Boolean);
+    sub.textContent = [timeAgo(song.addedAt), ...lengths, song.hash.slice(0, 8)].join(' · ');
     showBadge($('.badge', HTMLElement, li), song.state);
     const open = $('.recent-open', HTMLButtonElement, li);
     open.setAttribute('aria-label', `Open ${song.name} (${stateLabel(song.state)})`);
@@ -67,8 +75,35 @@ export function setupRecentView(bus) {
     markCurrent();
   }
 
+  /**
+   * With an API key, the server keeps this key's songs (`GET /apiv1/jobs`): the list shows them
+   * too, not only what this browser remembers. Without keys everyone shares one library, so the
+   * page lists only this browser's own songs.
+   * @param {string | null} [cursor] the page after the first
+   */
+  async function loadLibrary(cursor = null) {
+    if (!getApiKey()) {
+      el.recentSource.hidden = true;
+      el.recentMore.hidden = true;
+      return;
+    }
+    try {
+      const page = await getLibrary({ limit: 20, cursor });
+      mergeLibrary(page.songs);
+      nextPage = page.next;
+      el.recentSource.hidden = false;
+      el.recentMore.hidden = nextPage === null;
+      render();
+    } catch (err) {
+      el.recentSource.hidden = false;
+      el.recentSource.textContent = `Couldn’t load your songs from the server: ${messageOf(err)}`;
+    }
+  }
+  el.recentMore.addEventListener('click', () => void loadLibrary(nextPage));
+
   /** Asks the server for the state of every remembered song that may have changed. */
   async function refresh() {
+    await loadLibrary();
     const list = loadRecent().filter((s) => s.state !== 'gone');
     let changed = false;
     await Promise.all(list.map(async (song) => {
@@ -94,7 +129,14 @@ export function setupRecentView(bus) {
     render();
   });
   bus.on('job', (job) => {
-    if (updateState(job.hash, job.state)) render();
+    // A song opened from a link (another browser, a fresh profile) joins the list under the server's name.
+    if (!findRecent(job.hash)) {
+      rememberSong({ hash: job.hash, name: job.filename ?? `Song ${job.hash.slice(0, 10)}…`, state: job.state });
+      render();
+    } else if (updateState(job.hash, job.state)) render();
+  });
+  bus.on('named', ({ hash, name }) => {
+    if (renameSong(hash, name)) render();
   });
   bus.on('gone', ({ hash }) => {
     if (updateState(hash, 'gone')) render();

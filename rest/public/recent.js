@@ -9,10 +9,12 @@
  * @property {string} name file name as uploaded
  * @property {number} addedAt ms since epoch
  * @property {SongState} state
+ * @property {number | null} [audioSec] the song's length, when the server said
+ * @property {number | null} [durationSec] how long its separation took
  */
 
 const STORAGE = 'msaas.recent.v1';
-const MAX = 30;
+const MAX = 100;
 const HASH_RE = /^[0-9a-f]{56}$/;
 
 /** Whether a string is a song hash (hex SHA-224), as in the page URL's `#<hash>`. @param {string} s */
@@ -56,6 +58,42 @@ export function updateState(hash, state) {
   const entry = list.find((s) => s.hash === hash);
   if (!entry || entry.state === state) return false;
   entry.state = state;
+  save(list);
+  return true;
+}
+
+/**
+ * Merges a page of the server's library (`GET /apiv1/jobs`, this key's songs) into the list:
+ * the server's names, states and durations win; the list stays newest first.
+ * @param {import('./api.js').LibrarySong[]} songs
+ */
+export function mergeLibrary(songs) {
+  const list = loadRecent();
+  for (const song of songs) {
+    const at = Date.parse(song.claimedAt);
+    const old = list.find((s) => s.hash === song.hash);
+    /** @type {RecentSong} */
+    const entry = {
+      hash: song.hash,
+      name: song.filename ?? old?.name ?? `Song ${song.hash.slice(0, 10)}…`,
+      addedAt: Number.isFinite(at) ? at : old?.addedAt ?? Date.now(),
+      state: song.state,
+      audioSec: song.audioSec,
+      durationSec: song.durationSec,
+    };
+    if (old) Object.assign(old, entry);
+    else list.push(entry);
+  }
+  list.sort((x, y) => y.addedAt - x.addedAt);
+  save(list);
+}
+
+/** Names a song the list knows by a made-up name. @param {string} hash @param {string} name */
+export function renameSong(hash, name) {
+  const list = loadRecent();
+  const entry = list.find((s) => s.hash === hash);
+  if (!entry || entry.name === name) return false;
+  entry.name = name;
   save(list);
   return true;
 }

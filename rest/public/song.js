@@ -4,6 +4,7 @@
 // Listens for `open`/`submitted`/`deleted`; says `opened`, `closed`, `job` and `gone`.
 import { deleteSong, removeOnServer } from './api.js';
 import { isTerminal, watchJob } from './jobwatch.js';
+import { ProgressClock, clock, recordFinished, roughly } from './progress.js';
 import { findRecent } from './recent.js';
 import { announce, byId, confirmTwice, messageOf, showBadge } from './ui.js';
 
@@ -21,15 +22,15 @@ const RESULT_NOTES = {
 /** @param {string} hash */
 const shortHash = (hash) => `${hash.slice(0, 10)}…`;
 
-/** @param {JobView} job */
-function jobSentence(job) {
+/** @param {JobView} job @param {number} [progress] the estimate between reports */
+function jobSentence(job, progress = job.progress) {
   switch (job.state) {
     case 'queued':
       if (job.position === null || job.position === undefined) return 'Waiting in the queue…';
       if (job.position === 0) return 'Next in line — separation starts as soon as a worker is free.';
       return `Waiting in the queue — ${job.position} ${job.position === 1 ? 'song' : 'songs'} ahead.`;
     case 'processing':
-      return `Separating… ${Math.round(job.progress * 100)}%${job.attempts > 1 ? ` (attempt ${job.attempts})` : ''}`;
+      return `Separating… ${Math.round(progress * 100)}%${job.attempts > 1 ? ` (attempt ${job.attempts})` : ''}`;
     case 'done':
       return 'Done — the four stems are ready.';
     case 'failed':
@@ -44,8 +45,13 @@ export function setupSong(bus) {
   const el = byId({
     main: HTMLElement, song: HTMLElement, songTitle: HTMLElement, songHash: HTMLElement, songNote: HTMLElement,
     jobBadge: HTMLElement, job: HTMLElement, jobProgress: HTMLProgressElement, jobText: HTMLElement,
-    deleteSong: HTMLButtonElement,
+    jobEta: HTMLElement, deleteSong: HTMLButtonElement,
   });
+  const pageTitle = document.title;
+  const progressClock = new ProgressClock();
+  let ticker = 0;
+  /** Whether the title shows a name the page made up (no name known yet). */
+  let placeholderName = false;
   /**
    * @type {{
    *   hash: string | null,
@@ -57,16 +63,50 @@ export function setupSong(bus) {
    */
   const state = { hash: null, name: '', job: null, watcher: null, lastAnnounced: '' };
 
+  /** The progress line, elapsed time and time left, between the worker's reports too. */
+  function renderClock() {
+    const job = state.job;
+    if (!job) return;
+    const p = progressClock.progress();
+    el.jobText.textContent = jobSentence(job, p);
+    if (job.state === 'processing') {
+      el.jobProgress.value = Math.max(0, Math.min(1, p));
+      el.jobProgress.dataset.reported = String(job.progress);
+      el.jobEta.textContent = `Elapsed ${clock(progressClock.elapsedMs())} · ${roughly(progressClock.remainingMs())} left`;
+    } else if (job.state === 'queued') {
+      el.jobEta.textContent = `Ready in ${roughly(progressClock.remainingMs())}`;
+    } else {
+      el.jobEta.textContent = '';
+    }
+    if (document.hidden && (job.state === 'processing' || job.state === 'queued')) {
+      document.title = `${job.state === 'queued' ? 'Queued' : `${Math.round(p * 100)}%`} · ${state.name} — MSaaS`;
+    }
+  }
+
   /** @param {JobView} job */
   function renderJob(job) {
+    const before = state.job?.hash === job.hash ? state.job.state : null;
     state.job = job;
+    progressClock.update(job);
+    if (job.filename && placeholderName) {
+      placeholderName = false;
+      state.name = job.filename;
+      el.songTitle.textContent = state.name;
+      bus.emit('named', { hash: job.hash, name: state.name });
+    }
     el.song.dataset.state = job.state;
     el.job.dataset.state = job.state;
     showBadge(el.jobBadge, job.state);
-    el.jobText.textContent = jobSentence(job);
     if (job.state === 'queued') el.jobProgress.removeAttribute('value'); // indeterminate
     else el.jobProgress.value = job.state === 'done' ? 1 : Math.max(0, Math.min(1, job.progress));
+    renderClock();
+    window.clearInterval(ticker);
+    if (job.state === 'processing' || job.state === 'queued') ticker = window.setInterval(renderClock, 250);
     el.job.hidden = job.state === 'done';
+    if (job.state === 'done' && before && before !== 'done') {
+      recordFinished(job);
+      finishedInBackground(job);
+    }
 
     // Announce state changes and every quarter of progress, not every chunk.
     const bucket = job.state === 'processing' ? `processing-${Math.floor(job.progress * 4)}` : `${job.state}-${job.position}`;
@@ -76,6 +116,30 @@ export function setupSong(bus) {
     }
     bus.emit('job', job);
   }
+
+  /**
+   * A song that finishes while the tab is in the background says so in the tab's title (until
+   * the tab is seen again) and, if the user allowed it, with a notification.
+   * @param {JobView} job
+   */
+  function finishedInBackground(job) {
+    if (!document.hidden) {
+      document.title = pageTitle;
+      return;
+    }
+    document.title = `✓ ${state.name} is ready — MSaaS`;
+    if (typeof Notification === 'function' && Notification.permission === 'granted') {
+      try {
+        const n = new Notification('Stems ready', { body: `${state.name}: the four stems are ready to play.`, tag: job.hash });
+        n.addEventListener('click', () => window.focus());
+      } catch {
+        /* notifications unavailable here */
+      }
+    }
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) document.title = pageTitle;
+  });
 
   /** @param {string} hash */
   function showGone(hash) {
@@ -95,7 +159,9 @@ export function setupSong(bus) {
   function openSong(hash, opts = {}) {
     if (state.hash !== hash) closeSong();
     state.hash = hash;
-    state.name = opts.name ?? findRecent(hash)?.name ?? `Song ${shortHash(hash)}`;
+    const known = opts.name ?? findRecent(hash)?.name;
+    placeholderName = !known;
+    state.name = known ?? `Song ${shortHash(hash)}`;
     state.lastAnnounced = '';
     el.song.hidden = false;
     el.main.dataset.songOpen = 'true';
@@ -104,7 +170,8 @@ export function setupSong(bus) {
     el.songHash.title = `Song hash (SHA-224 of the file): ${hash}`;
     const note = opts.result ? RESULT_NOTES[opts.result] ?? '' : '';
     el.songNote.textContent = note ? ` · ${note}` : '';
-    if (location.hash !== `#${hash}`) history.replaceState(null, '', `#${hash}`);
+    // Keep a mix the URL carries (`#<hash>?…`, see mixstate.js) when it is this song's.
+    if (!location.hash.startsWith(`#${hash}`)) history.replaceState(null, '', `#${hash}`);
     bus.emit('opened', { hash, name: state.name });
 
     if (opts.job) renderJob(opts.job);
@@ -132,6 +199,8 @@ export function setupSong(bus) {
 
   function closeSong() {
     const hash = state.hash;
+    window.clearInterval(ticker);
+    el.jobEta.textContent = '';
     state.watcher?.stop();
     state.watcher = null;
     state.hash = null;

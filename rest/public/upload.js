@@ -2,6 +2,7 @@
 // The upload card: file picker and drop-anywhere, upload progress and Cancel, errors in plain words.
 // Says `submitted` when the server accepted a file; listens for the server info (upload limit).
 import { ApiError, formatBytes, uploadSong } from './api.js';
+import { sniffFile } from './sniff.js';
 import { announce, byId, messageOf } from './ui.js';
 
 /** @typedef {import('./events.js').Bus} Bus */
@@ -13,6 +14,7 @@ export function setupUpload(bus) {
     upload: HTMLElement, dropzone: HTMLLabelElement, file: HTMLInputElement, limitHint: HTMLElement,
     uploadStatus: HTMLElement, uploadName: HTMLElement, uploadPct: HTMLElement,
     uploadProgress: HTMLProgressElement, uploadCancel: HTMLButtonElement, uploadError: HTMLElement,
+    uploadFormat: HTMLSelectElement,
   });
   /** @type {number | undefined} from the server info */
   let maxUploadMb;
@@ -47,6 +49,13 @@ export function setupUpload(bus) {
       showError(`“${file.name}” is empty. Choose an MP3 file.`);
       return;
     }
+    // The first bytes say what the file is: a wrong file is refused before it is uploaded.
+    const sniffed = await sniffFile(file);
+    if (sniffed.kind === null) {
+      showError(`“${file.name}” isn’t an audio file (it looks like ${sniffed.looksLike}). Choose an MP3, WAV, FLAC, Ogg or M4A file.`);
+      el.file.value = '';
+      return;
+    }
     setState('uploading');
     el.uploadStatus.hidden = false;
     el.uploadName.textContent = `${file.name} · ${formatBytes(file.size)}`;
@@ -55,6 +64,7 @@ export function setupUpload(bus) {
     announce(`Uploading ${file.name}`);
     const upload = uploadSong(file, {
       maxUploadMb: maxMb,
+      format: el.uploadFormat.value,
       onProgress: (f) => {
         el.uploadProgress.value = f;
         el.uploadPct.textContent = f >= 1 ? 'Checking…' : `${Math.round(f * 100)}%`;
@@ -72,7 +82,7 @@ export function setupUpload(bus) {
         setState('idle');
         announce('Upload cancelled');
       } else {
-        showError(messageOf(err));
+        showError(`“${file.name}”: ${messageOf(err)}`);
       }
     } finally {
       if (current === upload) current = null;

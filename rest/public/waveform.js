@@ -106,12 +106,14 @@ export class Waveform {
   /**
    * @param {number} time playback position, s
    * @param {number} total song duration (longest stem), s
+   * @param {{ a: number, b: number } | null} [loop] the A–B loop (or a selection being dragged), s
    */
-  draw(time, total) {
+  draw(time, total, loop = null) {
     this.ensureSize();
     const { width, height } = this.canvas;
     const x = total > 0 ? Math.round((Math.min(time, total) / total) * width) : 0;
-    const key = `${width}x${height}@${x}`;
+    const lx = loop && total > 0 ? [Math.round((loop.a / total) * width), Math.round((loop.b / total) * width)] : null;
+    const key = `${width}x${height}@${x}:${lx ? lx.join('-') : ''}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
     const g = /** @type {CanvasRenderingContext2D} */ (this.canvas.getContext('2d'));
@@ -122,6 +124,13 @@ export class Waveform {
     if (x > 0) {
       const sx = Math.min(x, w);
       g.drawImage(/** @type {HTMLCanvasElement} */ (this.bright), 0, 0, (sx / w) * width, height, 0, 0, sx, height);
+    }
+    if (lx) {
+      g.fillStyle = 'rgba(138, 180, 255, 0.22)';
+      g.fillRect(lx[0], 0, Math.max(1, lx[1] - lx[0]), height);
+      g.fillStyle = 'rgba(138, 180, 255, 0.9)';
+      g.fillRect(lx[0], 0, 2, height);
+      g.fillRect(Math.max(0, lx[1] - 2), 0, 2, height);
     }
     g.fillStyle = '#ffffff';
     g.fillRect(Math.min(x, width - 2), 0, Math.max(1, Math.round(window.devicePixelRatio || 1)), height);

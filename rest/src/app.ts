@@ -19,6 +19,7 @@ import { jsonBodyParser, refuseEncodedBodies, separateRouter } from './routes/se
 import { trackRouter } from './routes/track.ts';
 import { uploadSlots } from './uploadSlots.ts';
 import { clusterRouter } from './routes/cluster.ts';
+import { vendorRouter } from './vendor.ts';
 
 const UNLOGGED = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -59,7 +60,8 @@ export function createApp(deps: AppDeps): Express {
           imgSrc: ["'self'", 'data:', 'blob:'],
           connectSrc: ["'self'"],
           styleSrc: ["'self'"],
-          scriptSrc: ["'self'"],
+          // 'wasm-unsafe-eval': the page's time-stretch library compiles WebAssembly (no JS eval).
+          scriptSrc: ["'self'", "'wasm-unsafe-eval'"],
         },
       },
       crossOriginEmbedderPolicy: false,
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps): Express {
     // The page's files only: an API request must not cost a filesystem stat on its way to its route.
     const page = express.static(deps.publicDir, { index: 'index.html', maxAge: 0 });
     app.use((req, res, next) => (req.path.startsWith('/apiv1/') ? next() : page(req, res, next)));
+    app.use(vendorRouter());
   }
 
   app.use('/apiv1', requireApiKey(loadTenantDirectory(config), { redis: deps.queue.redis, keys: deps.queue.keys, perMinute: config.AUTH_FAIL_LIMIT_PER_MIN }));
@@ -87,10 +90,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(queueRouter(deps));
   app.use(eventsRouter(deps));
   app.use(zipRouter(deps));
+  app.use(mixRouter(deps));
   app.use(libraryRouter(deps));
   app.use(jobsRouter(deps));
   app.use(trackRouter(deps));
-  app.use(mixRouter(deps));
   if (deps.cluster) app.use(clusterRouter(deps.cluster));
 
   app.use(notFoundHandler);
