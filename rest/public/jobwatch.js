@@ -24,6 +24,8 @@ export function watchJob(hash, handlers) {
   let source = null;
   let timer = 0;
   let failures = 0;
+  // A 'job' event arrived on the current connection since the last error (see the error handler).
+  let heard = false;
   // A function, not an inline comparison: `mode` changes across awaits.
   const stopped = () => mode === 'stopped';
 
@@ -71,6 +73,7 @@ export function watchJob(hash, handlers) {
     mode = 'sse';
     source = new EventSource(eventsUrl(hash));
     source.addEventListener('job', (ev) => {
+      heard = true;
       try {
         deliver(/** @type {JobView} */ (JSON.parse(/** @type {MessageEvent<string>} */ (ev).data)));
       } catch {
@@ -83,7 +86,15 @@ export function watchJob(hash, handlers) {
       handlers.onTrouble?.(new ApiError('The server no longer has this song.', 404, 'not_found'), true);
     });
     source.addEventListener('error', () => {
-      if (mode === 'sse') startPolling();
+      if (mode !== 'sse') return;
+      // The server ends a stream that has delivered when it reaches its lifetime: EventSource
+      // reconnects by itself (after the server's retry:) and the new stream opens with the current
+      // state. A refused (re)connection (a 429 closes the source) or one that brought nothing polls.
+      if (heard && source?.readyState === EventSource.CONNECTING) {
+        heard = false;
+        return;
+      }
+      startPolling();
     });
   } else {
     startPolling();
