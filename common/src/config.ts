@@ -34,6 +34,10 @@ export const ConfigSchema = z.object({
   MODEL_PATH: optionalString,
   ORT_THREADS: z.coerce.number().int().positive().optional(),
   ORT_MEMORY_ARENA: bool.optional(),
+  /** Graph the worker's session runs: 'optimized' (rewritten for ORT's CPU provider, cached; default) or 'original'. */
+  ORT_GRAPH: z.enum(['original', 'optimized']).optional(),
+  /** Where the optimized graph is cached when MODEL_PATH's directory is not writable (default: the OS temp dir). */
+  MODEL_CACHE_DIR: optionalString,
   MP3_VBR_QUALITY: z.coerce.number().int().min(0).max(9).optional(),
   /** Uploads one rest replica receives at once; beyond it 503 + Retry-After (each may hold MAX_UPLOAD_MB). */
   MAX_CONCURRENT_UPLOADS: z.coerce.number().int().positive().default(8),

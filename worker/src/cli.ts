@@ -1,5 +1,6 @@
 /**
- * Command line: `npm run separate -- song.mp3 -o outdir [--overlap 0.25] [--threads N]`.
+ * Command line: `npm run separate -- song.mp3 -o outdir [--overlap 0.25] [--threads N]`; the input may be
+ * any supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), told by its content.
  * Writes outdir/<name>-<track>.mp3 for the four tracks. Exit codes: 0 ok, 1 usage or unexpected
  * failure, 2 bad input audio, 3 model file problem. Errors are one line on stderr.
  */
@@ -7,12 +8,14 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  createEngine, scanMp3, AudioInputError, ModelFileError, TRACKS, DEFAULT_MAX_DURATION_SEC, type EngineOptions,
+  createEngine, probeAudio, AudioInputError, ModelFileError, TRACKS, DEFAULT_MAX_DURATION_SEC, type EngineOptions,
 } from './separation/index.ts';
 
-const USAGE = `usage: npm run separate -- <song.mp3> -o <outdir> [--overlap 0.25] [--threads N]
-        [--model path.onnx] [--no-memory-arena] [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--quiet]
-env: MODEL_PATH (weights), ORT_MEMORY_ARENA=0 (lean: ~0.7 GB less peak RSS, ~15 % slower)`;
+const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> -o <outdir> [--overlap 0.25] [--threads N]
+        [--model path.onnx] [--no-memory-arena] [--original-graph] [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--quiet]
+env: MODEL_PATH (weights), ORT_MEMORY_ARENA=0 (lean: ~0.7 GB less peak RSS, ~15 % slower),
+     ORT_GRAPH=original (the weights' graph as is, not the cached rewrite), MODEL_CACHE_DIR (where the rewrite is cached
+     when the weights' directory is not writable)`;
 
 class UsageError extends Error {}
 
@@ -34,6 +37,7 @@ function parse(argv: string[]): { input: string; outDir: string; quiet: boolean;
       model: { type: 'string' },
       'memory-arena': { type: 'boolean' },
       'no-memory-arena': { type: 'boolean' },
+      'original-graph': { type: 'boolean' },
       'max-duration': { type: 'string' },
       vbr: { type: 'string' },
       bitrate: { type: 'string' },
@@ -50,6 +54,8 @@ function parse(argv: string[]): { input: string; outDir: string; quiet: boolean;
   const bitrate = num(values.bitrate, 'bitrate', (n) => n > 0);
   const vbr = num(values.vbr, 'vbr', (n) => n >= 0 && n <= 9);
   const arenaEnv = process.env.ORT_MEMORY_ARENA;
+  const graphEnv = process.env.ORT_GRAPH || undefined;
+  if (graphEnv !== undefined && graphEnv !== 'original' && graphEnv !== 'optimized') throw new UsageError(`invalid ORT_GRAPH: ${graphEnv} (original or optimized)`);
   return {
     input: positionals[0],
     outDir: values.output,
@@ -63,6 +69,9 @@ function parse(argv: string[]): { input: string; outDir: string; quiet: boolean;
         ? false
         : values['memory-arena'] ?? (arenaEnv === undefined || arenaEnv === '' ? undefined : /^(1|true|yes|on)$/i.test(arenaEnv)),
       mp3: bitrate !== undefined ? { bitrate } : vbr !== undefined ? { vbrQuality: vbr } : undefined,
+      graph: values['original-graph'] ? 'original' : graphEnv,
+      graphCacheDir: process.env.MODEL_CACHE_DIR || undefined,
+      onWarning: (m: string) => console.error(`warning: ${m}`),
     },
   };
 }
@@ -99,15 +108,15 @@ async function main(): Promise<number> {
     console.error(`error: cannot read ${args.input}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     return 2;
   }
-  // Refuse bad input before paying for the model load.
-  const scan = scanMp3(bytes);
+  // Refuse bad input before paying for the model load: the format from the content, the length from its header.
+  const probe = probeAudio(bytes);
   const max = args.engine.maxDurationSec ?? DEFAULT_MAX_DURATION_SEC;
-  if (scan.durationSec > max) {
-    throw new AudioInputError('too_long', `the song is ${Math.round(scan.durationSec)} s long; the maximum is ${max} s`);
+  if (probe.durationSec !== null && probe.durationSec > max) {
+    throw new AudioInputError('too_long', `the song is ${Math.round(probe.durationSec)} s long; the maximum is ${max} s`);
   }
   const engine = await createEngine(args.engine);
   try {
-    const { stems } = await engine.separateMp3(bytes, { onProgress: progressBar(args.quiet) });
+    const { stems } = await engine.separateAudio(bytes, { onProgress: progressBar(args.quiet) });
     await mkdir(args.outDir, { recursive: true });
     const base = path.basename(args.input, path.extname(args.input));
     for (const track of TRACKS) {

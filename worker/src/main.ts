@@ -16,6 +16,8 @@ try {
     ...(config.MODEL_PATH ? { modelPath: config.MODEL_PATH } : {}),
     ...(config.ORT_THREADS ? { threads: config.ORT_THREADS } : {}),
     ...(config.ORT_MEMORY_ARENA !== undefined ? { memoryArena: config.ORT_MEMORY_ARENA } : {}),
+    ...(config.ORT_GRAPH ? { graph: config.ORT_GRAPH } : {}),
+    ...(config.MODEL_CACHE_DIR ? { graphCacheDir: config.MODEL_CACHE_DIR } : {}),
     ...(config.MP3_VBR_QUALITY !== undefined ? { mp3: { vbrQuality: config.MP3_VBR_QUALITY } } : {}),
     maxDurationSec: config.MAX_DURATION_SEC,
   });

@@ -4,7 +4,8 @@ import { DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
 import { openAudioStream } from './decode-audio.ts';
 import { createStemEncoder, DEFAULT_MP3, type Mp3Quality, type StemEncoder } from './encode.ts';
 import { Spectrogram } from './stft.ts';
-import { Model, SEGMENT, defaultModelPath, type SessionOptions } from './model.ts';
+import { SEGMENT, defaultModelPath, type SessionOptions } from './model.ts';
+import { loadModelGraph, type GraphChoice } from './graph/optimized-model.ts';
 import { strideFor } from './chunking.ts';
 import { BufferPool, runChunkPipeline, throwIfAborted, type PcmReader, type SeparationStats } from './chunk-pipeline.ts';
 
@@ -29,6 +30,17 @@ export interface EngineOptions {
   mp3?: Mp3Quality;
   /** Further ORT session options (benchmarks); threads/memoryArena above take precedence. */
   session?: SessionOptions;
+  /**
+   * Which graph the session runs. Default 'optimized': the weights' graph rewritten for ORT's CPU
+   * provider (same outputs within 1e-4; produced and cached at the first start, then checked at
+   * every load by a fingerprint run, which costs one segment's run). 'original': the file as is.
+   * See docs/separation.md, "Graph rewrites".
+   */
+  graph?: GraphChoice;
+  /** Where the optimized graph is cached when the weights' directory is not writable. Default os.tmpdir(). */
+  graphCacheDir?: string;
+  /** Warnings that do not stop the engine (e.g. falling back to the original graph). Default: process.emitWarning. */
+  onWarning?: (message: string) => void;
 }
 
 export interface SeparateOptions {
@@ -85,7 +97,8 @@ export interface Engine {
 export interface DetailedEngine extends Engine {
   /** Separates already-decoded 44.1 kHz stereo audio to float stems (tests, oracle, tools). */
   separateFloat(channels: [Float32Array, Float32Array], opts?: SeparateOptions): Promise<Separated<[Float32Array, Float32Array]>>;
-  readonly options: Readonly<{ threads: number; memoryArena: boolean; overlap: number; modelPath: string }>;
+  /** `graphPath`: the file the session runs (the cached optimized graph, or modelPath). */
+  readonly options: Readonly<{ threads: number; memoryArena: boolean; overlap: number; modelPath: string; graph: GraphChoice; graphPath: string }>;
 }
 
 /**
@@ -108,11 +121,17 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
   const maxDurationSec = opts.maxDurationSec ?? DEFAULT_MAX_DURATION_SEC;
   const mp3 = opts.mp3 ?? DEFAULT_MP3;
   const stride = strideFor(SEGMENT, overlap);
-  const model = await Model.load(modelPath, {
-    ...ENGINE_SESSION_DEFAULTS,
-    ...opts.session,
-    intraOpNumThreads: threads,
-    enableCpuMemArena: memoryArena,
+  const { model, graph, graphPath } = await loadModelGraph({
+    modelPath,
+    graph: opts.graph ?? 'optimized',
+    cacheDir: opts.graphCacheDir,
+    warn: opts.onWarning ?? ((m) => process.emitWarning(m, 'EngineWarning')),
+    sessionOptions: {
+      ...ENGINE_SESSION_DEFAULTS,
+      ...opts.session,
+      intraOpNumThreads: threads,
+      enableCpuMemArena: memoryArena,
+    },
   });
   const parts = { model, spectrogram: new Spectrogram(SEGMENT), pool: new BufferPool(), stride };
   let queue: Promise<unknown> = Promise.resolve();
@@ -218,7 +237,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     separateMp3: separateAudio,
     separateToFiles,
     separateFloat,
-    options: { threads, memoryArena, overlap, modelPath },
+    options: { threads, memoryArena, overlap, modelPath, graph, graphPath },
     async warmUp() {
       await serial(async () => {
         const buf = parts.pool.take();

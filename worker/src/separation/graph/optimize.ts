@@ -1,0 +1,45 @@
+// The offline pass list: HTDemucs ONNX bytes in, an equivalent graph that runs faster on ORT's CPU
+// provider out. Pure (bytes → bytes); caching and validation live in optimized-model.ts.
+import { createHash } from 'node:crypto';
+import { decodeModel, encodeModel, graphOf, opsetVersion, pruneDead, GraphIndex, type NodeProto } from './onnx-graph.ts';
+import { rewriteConvTranspose } from './rewrite-convtranspose.ts';
+import { rewriteGroupNorm } from './rewrite-groupnorm.ts';
+
+/**
+ * Bump whenever a pass changes what it writes: the cache key includes it, so graphs produced by an
+ * older pass list are rebuilt rather than reused.
+ */
+export const PASS_VERSION = 'ct-polyphase.1+gn-layernorm-freq.1';
+
+/**
+ * HTDemucs' frequency-branch DConv norms ([B·F, C, T = 336]: γ/β materialised as C×336 floats).
+ * The time branch's norms span C × up to 86k samples: materialising costs tens of MB each, and
+ * LayerNormalization over that many values drifted 4.4e-3 from InstanceNormalization.
+ */
+export const FREQ_BRANCH_DCONV = (n: NodeProto): boolean => /^\/(encoder|decoder)\.\d+\/dconv\//.test(n.name ?? '');
+
+export interface PassReport {
+  pass: string;
+  rewritten: number;
+  detail?: string;
+}
+
+export function optimizeGraph(source: Uint8Array): { bytes: Uint8Array; report: PassReport[] } {
+  const model = decodeModel(source);
+  if (opsetVersion(model) < 17) throw new Error(`graph rewrites need ONNX opset ≥ 17 (LayerNormalization, Shape start); found ${opsetVersion(model)}`);
+  const graph = graphOf(model);
+  const index = new GraphIndex(graph);
+  const report: PassReport[] = [];
+  report.push({ pass: 'convtranspose-polyphase', rewritten: rewriteConvTranspose(index) });
+  const gn = rewriteGroupNorm(index, { where: FREQ_BRANCH_DCONV, foldLayerScale: true });
+  report.push({ pass: 'groupnorm-layernorm', rewritten: gn.norms, detail: `${gn.layerScales} LayerScale Mul folded` });
+  pruneDead(graph);
+  model.producerName = `${model.producerName ?? ''} + msaas graph rewrites ${PASS_VERSION}`;
+  return { bytes: encodeModel(model), report };
+}
+
+/** Cache key: the source graph's content and the pass list's version. */
+export function optimizedGraphKey(source: Uint8Array): string {
+  const sourceSha = createHash('sha256').update(source).digest('hex');
+  return createHash('sha256').update(`${sourceSha}\n${PASS_VERSION}`).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,164 @@
+// Loads the model on the rewritten graph: produced once from the source weights, cached next to
+// them (or in a fallback directory) under a key of the source's content and the pass version,
+// and validated at every load — signature (Model.load) plus a fingerprint run compared with the
+// original graph's outputs recorded when the cache was produced. A missing, stale or corrupted
+// cache is rebuilt; if the rebuild fails the original graph is used, with a warning.
+import { access, constants, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Model, type SessionOptions } from '../model.ts';
+import { optimizeGraph, optimizedGraphKey, type PassReport } from './optimize.ts';
+import { fingerprintDistance, fingerprintInput, fingerprintOf, isFingerprint, type Fingerprint } from './fingerprint.ts';
+
+/** Which graph the session runs. 'optimized' must agree with 'original' within this max abs difference. */
+export type GraphChoice = 'original' | 'optimized';
+export const GRAPH_TOLERANCE = 1e-4;
+
+export interface LoadGraphOptions {
+  modelPath: string;
+  graph: GraphChoice;
+  /** Where the cache goes when the weights' directory is not writable. Default os.tmpdir(). */
+  cacheDir?: string;
+  sessionOptions: SessionOptions;
+  warn: (message: string) => void;
+}
+
+export interface LoadedGraph {
+  model: Model;
+  /** The file the session runs. */
+  graphPath: string;
+  graph: GraphChoice;
+  /** Set when this load produced the cached graph. */
+  produced?: { report: PassReport[]; distance: number };
+}
+
+/** `<dir>/<weights name>.<key>.onnx` in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
+export async function cachePathFor(modelPath: string, key: string, cacheDir?: string): Promise<string> {
+  const name = `${path.basename(modelPath).replace(/\.onnx$/i, '')}.${key}.onnx`;
+  const dirs = [path.dirname(modelPath), cacheDir ?? tmpdir()];
+  for (const dir of dirs) {
+    try {
+      await mkdir(dir, { recursive: true });
+      await access(dir, constants.W_OK);
+      return path.join(dir, name);
+    } catch {
+      // next candidate
+    }
+  }
+  throw new Error(`no writable directory for the optimized graph (tried ${dirs.join(', ')}; set MODEL_CACHE_DIR)`);
+}
+
+export const fingerprintPathFor = (graphPath: string): string => `${graphPath}.fingerprint.json`;
+
+/** Writes `bytes` to `file` via a temporary file in the same directory and a rename (never a torn file). */
+export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Runs the fixed fingerprint input through a loaded model. */
+export async function runFingerprint(model: Model): Promise<Fingerprint> {
+  const { mix, spec } = fingerprintInput();
+  const out = await model.run(mix, spec);
+  return fingerprintOf(out.freq, out.time);
+}
+
+async function readFingerprint(file: string): Promise<Fingerprint | null> {
+  try {
+    const v: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return isFingerprint(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** The cached graph if it loads, has the signature and reproduces the recorded fingerprint; else null (and it is removed). */
+async function loadCached(graphPath: string, opts: LoadGraphOptions): Promise<Model | null> {
+  const expected = await readFingerprint(fingerprintPathFor(graphPath));
+  if (!expected) return null;
+  let model: Model | null = null;
+  try {
+    model = await Model.load(graphPath, opts.sessionOptions);
+    const d = fingerprintDistance(expected, await runFingerprint(model));
+    if (d <= GRAPH_TOLERANCE) return model;
+    opts.warn(`optimized graph ${graphPath} differs from the original's fingerprint (max abs ${d}): rebuilding it`);
+  } catch (err) {
+    opts.warn(`optimized graph ${graphPath} failed to load (${message(err)}): rebuilding it`);
+  }
+  await model?.close();
+  await unlink(graphPath).catch(() => undefined);
+  await unlink(fingerprintPathFor(graphPath)).catch(() => undefined);
+  return null;
+}
+
+/** The original graph's fingerprint; its load errors (not ONNX, wrong signature) are the caller's to see. */
+async function originalFingerprint(opts: LoadGraphOptions): Promise<Fingerprint> {
+  const original = await Model.load(opts.modelPath, opts.sessionOptions);
+  try {
+    return await runFingerprint(original);
+  } finally {
+    await original.close();
+  }
+}
+
+/** Produces the optimized graph from `source`, checks it against the original's fingerprint, and caches both. */
+async function produce(source: Uint8Array, graphPath: string, reference: Fingerprint, opts: LoadGraphOptions): Promise<LoadedGraph> {
+  const { bytes, report } = optimizeGraph(source);
+  await writeFileAtomic(graphPath, bytes);
+  let model: Model | null = null;
+  try {
+    model = await Model.load(graphPath, opts.sessionOptions);
+    const distance = fingerprintDistance(reference, await runFingerprint(model));
+    if (!(distance <= GRAPH_TOLERANCE)) throw new Error(`its outputs differ from the original's by up to ${distance} (tolerance ${GRAPH_TOLERANCE})`);
+    await writeFileAtomic(fingerprintPathFor(graphPath), JSON.stringify(reference));
+    return { model, graphPath, graph: 'optimized', produced: { report, distance } };
+  } catch (err) {
+    await model?.close();
+    await unlink(graphPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The model on the graph `opts.graph` asks for. With 'optimized', any failure to produce or
+ * validate the rewritten graph falls back to the original (warned); errors of the original file
+ * itself are thrown as ModelFileError, as with 'original'.
+ */
+export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGraph> {
+  const original = async (): Promise<LoadedGraph> => ({
+    model: await Model.load(opts.modelPath, opts.sessionOptions),
+    graphPath: opts.modelPath,
+    graph: 'original',
+  });
+  if (opts.graph === 'original') return original();
+  let source: Uint8Array;
+  try {
+    source = await readFile(opts.modelPath);
+  } catch {
+    return original(); // Model.load names the path and the problem
+  }
+  let graphPath: string;
+  try {
+    graphPath = await cachePathFor(opts.modelPath, optimizedGraphKey(source), opts.cacheDir);
+  } catch (err) {
+    opts.warn(`${message(err)}: running the original graph`);
+    return original();
+  }
+  const cached = await loadCached(graphPath, opts);
+  if (cached) return { model: cached, graphPath, graph: 'optimized' };
+  const reference = await originalFingerprint(opts);
+  try {
+    return await produce(source, graphPath, reference, opts);
+  } catch (err) {
+    opts.warn(`could not produce the optimized graph from ${opts.modelPath} (${message(err)}): running the original graph`);
+    return original();
+  }
+}
