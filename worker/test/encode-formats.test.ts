@@ -4,6 +4,10 @@ import { createFlacStreamEncoder } from '@msaas/common/audio-encode/flac';
 import { createWavStreamEncoder, readWav24 } from '@msaas/common/audio-encode/wav';
 import { toPcm24 } from '@msaas/common/audio-encode/pcm24';
 import { sdr } from './helpers/audio.ts';
+import { STEMS, TRACKS, type Track } from '@msaas/common';
+import { createEngine } from '../src/separation/index.ts';
+import { synthesizeMp3 } from '../fixtures/synth.ts';
+import { standinModelPath } from '../../test/helpers/standin-model.ts';
 
 /** Stereo test signal: two tones, a chirp, noise, silence and a full-scale clip, so every subframe type occurs. */
 function signal(n: number, seed = 7): [Float32Array, Float32Array] {
@@ -114,4 +118,45 @@ describe('WAV writer (24-bit)', () => {
     expect(back.channels[0]).toEqual(Int32Array.from(l, toPcm24));
     expect(back.channels[1]).toEqual(Int32Array.from(r, toPcm24));
   });
+});
+
+describe('engine output in any format (stand-in model)', () => {
+  it('FLAC stems decode to the same job\'s float stems at ≥ 90 dB, and instrumental is drums + bass + other at ≥ 60 dB', async () => {
+    const engine = await createEngine({ modelPath: standinModelPath(), threads: 1 });
+    try {
+      const mp3 = await synthesizeMp3({ seconds: 5, seed: 4 });
+      const floats: Record<Track, Float32Array[][]> = { drums: [], bass: [], other: [], vocals: [] };
+      const { files } = await engine.separateToFiles(mp3, { formats: ['flac', 'wav'], stems: STEMS }, {
+        onSamples: (t, l, r) => floats[t].push([l.slice(), r.slice()]),
+      });
+      expect(files.map((f) => `${f.stem}.${f.format}`)).toEqual(STEMS.flatMap((s) => [`${s}.flac`, `${s}.wav`]));
+      const joined = (t: Track): Float32Array[] => [0, 1].map((c) => {
+        const parts = floats[t].map((p) => p[c]!);
+        const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of parts) (out.set(p, o), (o += p.length));
+        return out;
+      });
+      const float = Object.fromEntries(TRACKS.map((t) => [t, joined(t)])) as Record<Track, Float32Array[]>;
+      for (const f of files.filter((x) => x.format === 'flac')) {
+        expect(new TextDecoder().decode(f.bytes.subarray(0, 4))).toBe('fLaC');
+        const out = await decodeFlac(f.bytes);
+        expect(out.bitDepth).toBe(24);
+        const ref = f.stem === 'instrumental'
+          ? [0, 1].map((c) => Float32Array.from(float.drums[c]!, (v, i) => v + float.bass[c]![i]! + float.other[c]![i]!))
+          : float[f.stem as Track];
+        const db = sdr(ref, out.channels.map(ourScale)).db;
+        expect(db, f.stem).toBeGreaterThan(f.stem === 'instrumental' ? 60 : 90);
+        // the WAV copy holds the same 24-bit samples
+        const wav = readWav24(files.find((x) => x.stem === f.stem && x.format === 'wav')!.bytes);
+        const flac24 = as24(out.channels[0]!);
+        let differing = 0;
+        for (let i = 0; i < flac24.length; i++) if (flac24[i] !== wav.channels[0]![i]) differing++;
+        expect(wav.channels[0]!.length).toBe(flac24.length);
+        expect(differing).toBe(0);
+      }
+    } finally {
+      await engine.close();
+    }
+  }, 120_000);
 });
