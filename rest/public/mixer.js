@@ -390,17 +390,19 @@ export function setupMixer(bus) {
 
   /** @param {number} tempo 0.5..1.5 */
   async function setTempo(tempo) {
-    await player.setTempo(tempo);
+    const pending = player.setTempo(tempo);
     el.tempo.value = String(Math.round(player.tempo * 100));
     el.tempoOut.value = `${Math.round(player.tempo * 100)} %`;
+    await pending;
     if (player.shiftError) say(`Tempo changes the key here: the pitch shifter did not load (${player.shiftError}).`);
   }
 
   /** @param {number} semitones */
   async function setPitch(semitones) {
-    await player.setPitch(semitones);
+    const pending = player.setPitch(semitones);
     el.pitch.value = String(player.pitch);
     el.pitchOut.value = formatSemitones(player.pitch);
+    await pending;
     if (player.shiftError) say(`The key can’t be changed here: the pitch shifter did not load (${player.shiftError}).`);
   }
 

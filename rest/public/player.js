@@ -95,7 +95,9 @@ export class StemPlayer {
     this.shifter = null;
     /** Whether the master bus goes through the shifter right now. */
     this.shifting = false;
-    /** @type {string} why the shifter could not be used ('' when it can) */
+    /** @type {Promise<void> | null} the shifter being made */
+    this.shifterLoad = null;
+        /** @type {string} why the shifter could not be used ('' when it can) */
     this.shiftError = '';
   }
 
@@ -254,15 +256,22 @@ export class StemPlayer {
     const semitones = shiftFor(this.tempo, this.pitch);
     const needed = Math.abs(semitones) > 1e-3;
     if (needed && !this.shifter) {
-      try {
-        const make = await loadStretch();
-        const node = await make(ctx, { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [2] });
-        node.connect(ctx.destination);
-        await node.start();
-        this.shifter = node;
-        this.shiftError = '';
-      } catch (err) {
-        this.shiftError = err instanceof Error ? err.message : String(err);
+      // One shifter however many changes arrive while it loads.
+      this.shifterLoad ??= (async () => {
+        try {
+          const make = await loadStretch();
+          const node = await make(ctx, { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [2] });
+          node.connect(ctx.destination);
+          await node.start();
+          this.shifter = node;
+          this.shiftError = '';
+        } catch (err) {
+          this.shiftError = err instanceof Error ? err.message : String(err);
+          this.shifterLoad = null;
+        }
+      })();
+      await this.shifterLoad;
+      if (!this.shifter) {
         this.onchange();
         return;
       }
