@@ -1,17 +1,20 @@
 /**
  * Command line: `npm run separate -- song.mp3 -o outdir [--overlap 0.25] [--threads N]`; the input may be
  * any supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), told by its content.
- * Writes outdir/<name>-<track>.mp3 for the four tracks. Exit codes: 0 ok, 1 usage or unexpected
+ * Writes outdir/<name>-<stem>.<ext> for the four tracks, or for `--stems` (e.g. vocals,instrumental),
+ * as `--format` mp3 (default, VBR), mp3-320, wav (24-bit) or flac (24-bit). Exit codes: 0 ok, 1 usage or unexpected
  * failure, 2 bad input audio, 3 model file problem. Errors are one line on stderr.
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  createEngine, probeAudio, AudioInputError, ModelFileError, TRACKS, DEFAULT_MAX_DURATION_SEC, type EngineOptions,
+  createEngine, probeAudio, AudioInputError, ModelFileError, DEFAULT_MAX_DURATION_SEC, DEFAULT_OUTPUT, type EngineOptions, type OutputSpec,
 } from './separation/index.ts';
+import { FORMAT_INFO, OUTPUT_FORMATS, STEMS, isOutputFormat, isStem, orderedStems } from '@msaas/common';
 
 const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> -o <outdir> [--overlap 0.25] [--threads N]
+        [--format mp3|mp3-320|wav|flac] [--stems drums,bass,other,vocals,instrumental]
         [--model path.onnx] [--no-memory-arena] [--original-graph] [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--quiet]
 env: MODEL_PATH (weights), ORT_MEMORY_ARENA=0 (lean: ~0.7 GB less peak RSS, ~15 % slower),
      ORT_GRAPH=original (the weights' graph as is, not the cached rewrite), MODEL_CACHE_DIR (where the rewrite is cached
@@ -26,7 +29,16 @@ function num(value: string | undefined, name: string, check: (n: number) => bool
   return n;
 }
 
-function parse(argv: string[]): { input: string; outDir: string; quiet: boolean; engine: EngineOptions } {
+/** `--format` and `--stems`: what to write (default the lab's four VBR MP3 stems). */
+function outputSpec(format: string | undefined, stems: string | undefined): OutputSpec {
+  if (format !== undefined && !isOutputFormat(format)) throw new UsageError(`invalid --format: ${format} (${OUTPUT_FORMATS.join(', ')})`);
+  const names = stems === undefined ? [...DEFAULT_OUTPUT.stems] : stems.split(',').map((s) => s.trim());
+  const bad = names.filter((n) => !isStem(n));
+  if (names.length === 0 || bad.length > 0) throw new UsageError(`invalid --stems: ${stems} (any of ${STEMS.join(', ')})`);
+  return { formats: [format ?? 'mp3'], stems: orderedStems(names.filter(isStem)) };
+}
+
+function parse(argv: string[]): { input: string; outDir: string; quiet: boolean; output: OutputSpec; engine: EngineOptions } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -41,6 +53,8 @@ function parse(argv: string[]): { input: string; outDir: string; quiet: boolean;
       'max-duration': { type: 'string' },
       vbr: { type: 'string' },
       bitrate: { type: 'string' },
+      format: { type: 'string' },
+      stems: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -60,6 +74,7 @@ function parse(argv: string[]): { input: string; outDir: string; quiet: boolean;
     input: positionals[0],
     outDir: values.output,
     quiet: values.quiet ?? false,
+    output: outputSpec(values.format, values.stems),
     engine: {
       modelPath: values.model ?? (process.env.MODEL_PATH || undefined),
       threads: num(values.threads, 'threads', (n) => Number.isInteger(n) && n >= 1),
@@ -116,12 +131,12 @@ async function main(): Promise<number> {
   }
   const engine = await createEngine(args.engine);
   try {
-    const { stems } = await engine.separateAudio(bytes, { onProgress: progressBar(args.quiet) });
+    const { files } = await engine.separateToFiles(bytes, args.output, { onProgress: progressBar(args.quiet) });
     await mkdir(args.outDir, { recursive: true });
     const base = path.basename(args.input, path.extname(args.input));
-    for (const track of TRACKS) {
-      const file = path.join(args.outDir, `${base}-${track}.mp3`);
-      await writeFile(file, stems[track]);
+    for (const { stem, format, bytes: encoded } of files) {
+      const file = path.join(args.outDir, `${base}-${stem}.${FORMAT_INFO[format].ext}`);
+      await writeFile(file, encoded);
       if (!args.quiet) console.log(file);
     }
     return 0;

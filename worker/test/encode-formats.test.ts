@@ -1,4 +1,8 @@
 import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { FLACDecoder } from '@wasm-audio-decoders/flac';
 import { createFlacStreamEncoder } from '@msaas/common/audio-encode/flac';
 import { createWavStreamEncoder, readWav24 } from '@msaas/common/audio-encode/wav';
@@ -157,6 +161,42 @@ describe('engine output in any format (stand-in model)', () => {
       }
     } finally {
       await engine.close();
+    }
+  }, 120_000);
+});
+
+describe('separate CLI: --format and --stems', () => {
+  const ROOT = path.resolve(import.meta.dirname, '../..');
+  const run = (args: string[]) =>
+    spawnSync(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'worker/src/cli.ts'), ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, MODEL_PATH: standinModelPath() },
+    });
+
+  it('writes <name>-<stem>.flac for the stems asked for, and refuses an unknown format or stem as usage errors', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msaas-cli-formats-'));
+    try {
+      const input = path.join(dir, 'song.mp3');
+      writeFileSync(input, await synthesizeMp3({ seconds: 2, seed: 5 }));
+      const out = path.join(dir, 'out');
+      const r = run([input, '-o', out, '--format', 'flac', '--stems', 'vocals,instrumental', '--quiet', '--original-graph']);
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.status).toBe(0);
+      expect(readdirSync(out).sort()).toEqual(['song-instrumental.flac', 'song-vocals.flac']);
+      for (const f of readdirSync(out)) {
+        const decoded = await decodeFlac(new Uint8Array(readFileSync(path.join(out, f))));
+        expect(decoded.bitDepth).toBe(24);
+        expect(decoded.channels[0]!.length).toBeGreaterThan(44100 * 1.9);
+      }
+      for (const bad of [['--format', 'ogg'], ['--stems', 'vocals,guitar']]) {
+        const u = run([input, '-o', out, ...bad]);
+        expect(u.status).toBe(1);
+        expect(u.stderr).toMatch(/^error: invalid --(format|stems)/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
 });
