@@ -140,7 +140,7 @@ beforeAll(async () => {
   stack = await startStack({
     worker: false,
     logs: false,
-    env: { MAX_CONCURRENT_UPLOADS: '2', SUBMIT_RATE_LIMIT_PER_MIN: '10000', RATE_LIMIT_PER_MIN: '100000', LOG_LEVEL: 'error' },
+    env: { MAX_CONCURRENT_UPLOADS: '2', MAX_DURATION_SEC: '100000', SUBMIT_RATE_LIMIT_PER_MIN: '10000', RATE_LIMIT_PER_MIN: '100000', LOG_LEVEL: 'error' },
   });
   restPid = stack.children.get('rest')!.pid!;
   const config = loadConfig({}, Object.fromEntries(Object.entries(stack.env).filter((e): e is [string, string] => e[1] !== undefined)));
@@ -210,17 +210,37 @@ describe('bounded memory (real rest process)', () => {
     });
     // Every client's zip is under way (a store stream open for each) and stalled on its socket.
     await waitFor(async () => storeConnections(restPid) >= 20, { timeoutMs: 15_000, what: '20 store streams open' });
-    await new Promise((r) => setTimeout(r, 3000));
+    // 10 s: long enough for a zip written without backpressure to show (it grew ~20 MB/s here, on a loaded machine).
+    await new Promise((r) => setTimeout(r, 10_000));
     const peak = rss.stop();
     const stalled = storeConnections(restPid);
     const growthMb = (peak - before) / MiB;
+    process.stdout.write(`[zip] 20 stalled clients of a ${((4 * STEM_BYTES) / MiB).toFixed(0)} MiB zip: rest RSS ${(before / MiB).toFixed(0)} → peak ${(peak / MiB).toFixed(0)} MiB (+${growthMb.toFixed(1)}); store connections idle ${idleStoreConnections}, stalled ${stalled}; load ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
+    expect(growthMb).toBeLessThan(50);
     for (const s of clients) s.destroy();
     await waitFor(async () => storeConnections(restPid) <= idleStoreConnections, { timeoutMs: 5_000, what: 'the store streams released' });
     const after = storeConnections(restPid);
-    process.stdout.write(`[zip] 20 stalled clients of a ${((4 * STEM_BYTES) / MiB).toFixed(0)} MiB zip: rest RSS ${(before / MiB).toFixed(0)} → peak ${(peak / MiB).toFixed(0)} MiB (+${growthMb.toFixed(1)}); store connections idle ${idleStoreConnections}, stalled ${stalled}, after close ${after}; load ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
-    expect(growthMb).toBeLessThan(50);
+    process.stdout.write(`[zip] store connections after the clients closed: ${after}\n`);
     expect(after).toBeLessThanOrEqual(idleStoreConnections);
   }, 60_000);
+
+  it('a 24 MB MP3 sent as base64 JSON costs rest less than 4x its size at the peak (the body is decoded in place, not copied as strings)', async () => {
+    const clip = Buffer.from(await synthesizeMp3({ seconds: 20, seed: 43 }));
+    const mp3 = Buffer.concat(Array.from({ length: Math.floor((24 * MiB) / clip.length) }, () => clip));
+    const body = Buffer.from(JSON.stringify({ mp3: mp3.toString('base64') }));
+    await new Promise((r) => setTimeout(r, 500));
+    const before = rssBytes(restPid);
+    const rss = sampleRss(restPid);
+    const res = await fetch(`http://127.0.0.1:${stack.port}/apiv1/separate`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    const answer = (await res.json()) as { result?: string; error?: string };
+    const peak = rss.stop();
+    const growthMb = (peak - before) / MiB;
+    process.stdout.write(`[json] ${(mp3.length / MiB).toFixed(1)} MiB MP3 as a ${(body.length / MiB).toFixed(1)} MiB JSON body → ${res.status} ${answer.result ?? answer.error}; rest RSS ${(before / MiB).toFixed(0)} → peak ${(peak / MiB).toFixed(0)} MiB (+${growthMb.toFixed(1)}, ${(growthMb / (mp3.length / MiB)).toFixed(2)}x the MP3); load ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
+    // Either accepted or refused for its length (MAX_DURATION_SEC): both after the whole body was decoded.
+    expect([200, 400]).toContain(res.status);
+    if (res.status === 400) expect(answer.error).toBe('too_long');
+    expect(growthMb).toBeLessThan((4 * mp3.length) / MiB);
+  }, 90_000);
 
   it('MAX_CONCURRENT_UPLOADS=2: a third upload received at once gets 503 with Retry-After naming the limit; slots free after completion and abort', async () => {
     const mp3 = Buffer.from(await synthesizeMp3({ seconds: 20, seed: 41 })).toString('base64');
