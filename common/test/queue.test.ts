@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { IMPLICIT_TENANT, Queue, TRACKS, makeKeys, type Keys } from '../src/index.ts';
 import { Heartbeat } from '../../worker/src/heartbeat.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from '../../test/helpers/env.ts';
+import { TestWorker } from './testWorker.ts';
 
 let redis: Redis;
 let blocking: Redis;
@@ -429,5 +430,59 @@ describe('claims of several tenants', () => {
     await q.dropClaim(h(501), 'lib-a');
     expect((await q.library('lib-a', { limit: 10 })).map((c) => c.job.hash)).toEqual([h(502), h(500)]);
     expect((await q.library('lib-b', { limit: 10 })).map((c) => c.job.hash)).toEqual([h(503)]);
+  });
+});
+
+describe('output formats and stem sets at submit', () => {
+  const worker = (): TestWorker => new TestWorker(queue);
+
+  it('a record without formats is the lab\'s: mp3 and the four model stems', async () => {
+    await queue.enqueue({ hash: h(700), sizeBytes: 1 });
+    const job = await queue.getJob(h(700));
+    expect(job).toMatchObject({ formats: ['mp3'], wanted: [...TRACKS] });
+  });
+
+  it('a done song asked in another format or with more stems gets a new run making the union; asked again, it is done', async () => {
+    const x = h(701);
+    expect(await queue.submit({ hash: x, sizeBytes: 1 })).toEqual({ result: 'enqueued' });
+    const w = worker();
+    await w.claim(x);
+    await w.recordStems(x);
+    await w.complete(x);
+    // covered: mp3 asked of mp3, a subset of the stems
+    expect(await queue.submit({ hash: x, sizeBytes: 1, stems: ['vocals'] })).toEqual({ result: 'done' });
+    // not covered: the upload is asked for first, then a new run that says what the song had
+    expect(await queue.submit({ hash: x, sizeBytes: 1, format: 'flac', stems: ['vocals', 'instrumental'], uploaded: false })).toEqual({ result: 'upload' });
+    expect(await queue.submit({ hash: x, sizeBytes: 1, format: 'flac', stems: ['vocals', 'instrumental'] })).toEqual({
+      result: 'enqueued',
+      rerunOf: { formats: ['mp3'], stems: [...TRACKS] },
+    });
+    expect(await queue.getJob(x)).toMatchObject({ state: 'queued', formats: ['mp3', 'flac'], wanted: [...TRACKS, 'instrumental'], stems: [] });
+    await w.claim(x);
+    await queue.recordStems(w.id, x, [...TRACKS, 'instrumental']);
+    await w.complete(x);
+    expect(await queue.submit({ hash: x, sizeBytes: 1, format: 'flac', stems: ['instrumental'] })).toEqual({ result: 'done' });
+    expect(await queue.submit({ hash: x, sizeBytes: 1 })).toEqual({ result: 'done' });
+    // CBR 320 replaces the VBR mp3 (one .mp3 per stem); VBR mp3 is then served by it
+    expect(await queue.submit({ hash: x, sizeBytes: 1, format: 'mp3-320' })).toMatchObject({ result: 'enqueued' });
+    expect((await queue.getJob(x))!.formats).toEqual(['flac', 'mp3-320']);
+    await w.claim(x);
+    await queue.recordStems(w.id, x, [...TRACKS, 'instrumental']);
+    await w.complete(x);
+    expect(await queue.submit({ hash: x, sizeBytes: 1, format: 'mp3' })).toEqual({ result: 'done' });
+  });
+
+  it('a waiting run takes a later request into it; a running one does not, and the submission says so', async () => {
+    const y = h(702);
+    await queue.submit({ hash: y, sizeBytes: 1 });
+    expect(await queue.submit({ hash: y, sizeBytes: 1, format: 'wav', stems: ['instrumental'] })).toEqual({ result: 'queued', extended: true });
+    expect(await queue.getJob(y)).toMatchObject({ formats: ['mp3', 'wav'], wanted: [...TRACKS, 'instrumental'] });
+    expect(await queue.submit({ hash: y, sizeBytes: 1, format: 'wav' })).toEqual({ result: 'queued' });
+    await worker().claim(y);
+    expect(await queue.submit({ hash: y, sizeBytes: 1, format: 'flac' })).toEqual({
+      result: 'queued',
+      running: { formats: ['mp3', 'wav'], stems: [...TRACKS, 'instrumental'] },
+    });
+    expect((await queue.getJob(y))!.formats).toEqual(['mp3', 'wav']);
   });
 });
