@@ -3,7 +3,7 @@
 // and validated at every load — signature (Model.load) plus a fingerprint run compared with the
 // original graph's outputs recorded when the cache was produced. A missing, stale or corrupted
 // cache is rebuilt; if the rebuild fails the original graph is used, with a warning.
-import { access, constants, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Model, type SessionOptions } from '../model.ts';
@@ -99,6 +99,18 @@ async function loadCached(graphPath: string, opts: LoadGraphOptions): Promise<Mo
   return null;
 }
 
+/** Deletes graphs (and fingerprints) cached beside `graphPath` under other keys: older pass versions or weights. */
+async function removeOtherVersions(graphPath: string): Promise<void> {
+  const dir = path.dirname(graphPath);
+  const [, stem] = /^(.*)\.[0-9a-f]{16}\.onnx$/.exec(path.basename(graphPath)) ?? [];
+  if (!stem) return;
+  const mine = path.basename(graphPath);
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    const m = /^(.*)\.[0-9a-f]{16}\.onnx(\.fingerprint\.json)?$/.exec(f);
+    if (m && m[1] === stem && !f.startsWith(mine)) await unlink(path.join(dir, f)).catch(() => undefined);
+  }
+}
+
 /** The original graph's fingerprint; its load errors (not ONNX, wrong signature) are the caller's to see. */
 async function originalFingerprint(opts: LoadGraphOptions): Promise<Fingerprint> {
   const original = await Model.load(opts.modelPath, opts.sessionOptions);
@@ -119,6 +131,7 @@ async function produce(source: Uint8Array, graphPath: string, reference: Fingerp
     const distance = fingerprintDistance(reference, await runFingerprint(model));
     if (!(distance <= GRAPH_TOLERANCE)) throw new Error(`its outputs differ from the original's by up to ${distance} (tolerance ${GRAPH_TOLERANCE})`);
     await writeFileAtomic(fingerprintPathFor(graphPath), JSON.stringify(reference));
+    await removeOtherVersions(graphPath);
     return { model, graphPath, graph: 'optimized', produced: { report, distance } };
   } catch (err) {
     await model?.close();
