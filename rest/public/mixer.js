@@ -152,6 +152,8 @@ export function setupMixer(bus) {
   /** @type {{ a: number, b: number } | null} a selection being dragged across a waveform */
   let dragLoop = null;
   let urlTimer = 0;
+  /** Whether the URL's mix has been applied: until then the mixer must not overwrite it. */
+  let urlMixRead = false;
   /** Bumped when the song changes, so a load that finishes late is dropped. */
   let loadToken = 0;
   /** @type {Map<Track, Waveform>} */
@@ -430,6 +432,7 @@ export function setupMixer(bus) {
 
   /** Applies the mix the URL carries for this song (once its stems are in). */
   function applyUrlMix() {
+    urlMixRead = true;
     const { hash, mix } = parseFragment(location.hash, order);
     if (!mix || hash !== openHash) return;
     for (const t of player.stems.keys()) {
@@ -447,7 +450,7 @@ export function setupMixer(bus) {
   function syncMix() {
     window.clearTimeout(urlTimer);
     urlTimer = window.setTimeout(() => {
-      if (!openHash || player.stems.size === 0) return;
+      if (!openHash || player.stems.size === 0 || !urlMixRead) return;
       const mix = currentMix();
       const fragment = formatFragment(openHash, mix, order);
       if (location.hash !== fragment) history.replaceState(null, '', fragment);
@@ -459,6 +462,7 @@ export function setupMixer(bus) {
 
   function clear() {
     loadedFor = null;
+    urlMixRead = false;
     loadToken++;
     player.clear();
     setLoopPoints(null, null, false);

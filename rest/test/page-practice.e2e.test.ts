@@ -190,9 +190,15 @@ describe.skipIf(problem !== null)('practice tools, the mix in the URL and the li
       ['11-practice-phone.png', 'screenshot-mobile.png', { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 }],
     ] as const) {
       const { page, context } = await open(`#${hash}?drums=0.8&mute=bass&loop=0.9-2.1&tempo=0.85`, opts);
+      await page.waitForFunction(() => (window as unknown as { msaasPlayer: PlayerApi }).msaasPlayer.tempo === 0.85);
+      expect(await page.evaluate(() => matchMedia('(pointer: coarse)').matches)).toBe(name.includes('phone'));
       await page.evaluate(() => (window as unknown as { msaasPlayer: PlayerApi & { seek(t: number): void } }).msaasPlayer.seek(1.4));
+      // A viewport as tall as the page rather than fullPage: a full-page shot of an emulated phone
+      // is drawn without the touch emulation (mouse-sized controls, keyboard hints back).
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      await page.setViewportSize({ width: opts.viewport.width, height });
       await page.waitForTimeout(300);
-      await page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+      await page.screenshot({ path: path.join(SHOTS, name) });
       publish(name, path.join(ROOT, 'docs', target));
       await context.close();
     }
