@@ -25,3 +25,14 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   client.on('error', () => undefined);
   return client;
 }
+
+/** The URL for a log line: user and host kept, the password never printed. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
+}

@@ -1,4 +1,4 @@
-import { createRedis, formatLogEvent, loadConfigOrExit, makeKeys } from '@msaas/common';
+import { createRedis, formatLogEvent, loadConfigOrExit, makeKeys, redactRedisUrl } from '@msaas/common';
 import { subscribeLogs } from './subscriber.ts';
 
 const config = loadConfigOrExit();
@@ -6,7 +6,7 @@ const keys = makeKeys(config.REDIS_PREFIX);
 const subscriber = createRedis(config.REDIS_URL, 'subscriber');
 let connectedOnce = false;
 subscriber.on('ready', () => {
-  process.stdout.write(`${new Date().toISOString()} logs   ${connectedOnce ? 're' : ''}subscribed to ${keys.loggingChannel} on ${config.REDIS_URL}\n`);
+  process.stdout.write(`${new Date().toISOString()} logs   ${connectedOnce ? 're' : ''}subscribed to ${keys.loggingChannel} on ${redactRedisUrl(config.REDIS_URL)}\n`);
   connectedOnce = true;
   process.send?.({ type: 'ready' });
 });
