@@ -94,8 +94,9 @@ export function describeError(status, body, ctx = {}) {
     const limit = ctx.maxUploadMb ? ` The limit is ${ctx.maxUploadMb} MB.` : '';
     return `That file is too big${size}.${limit} Try a shorter song or an MP3 with a lower bitrate.`;
   }
-  if (code === 'not_mp3' || code === 'unsupported_media_type' || status === 415) {
-    return 'That file isn’t an MP3. Choose an .mp3 file — WAV, FLAC or M4A files need converting first.';
+  if (code === 'unsupported_format' || code === 'not_mp3' || code === 'unsupported_media_type' || status === 415) {
+    const found = code === 'unsupported_format' && detail ? ` (${detail.split(';')[0]})` : '';
+    return `That file isn’t in a format we take${found}. Choose an MP3, WAV, FLAC, Ogg (Vorbis or Opus) or M4A (AAC) file.`;
   }
   if (status === 401 || code === 'unauthorized') {
     return 'This server needs an API key. Enter it under Settings (top right) and try again.';

@@ -42,11 +42,11 @@ export function setupUpload(bus) {
     clearError();
     const maxMb = maxUploadMb;
     if (maxMb && file.size > maxMb * 1024 * 1024) {
-      showError(`“${file.name}” is ${formatBytes(file.size)}; this server accepts MP3s up to ${maxMb} MB. Try a shorter song or a lower bitrate.`);
+      showError(`“${file.name}” is ${formatBytes(file.size)}; this server accepts files up to ${maxMb} MB. Try a shorter song or a compressed format (MP3, Ogg, M4A).`);
       return;
     }
     if (file.size === 0) {
-      showError(`“${file.name}” is empty. Choose an MP3 file.`);
+      showError(`“${file.name}” is empty. Choose an MP3, WAV, FLAC, Ogg or M4A file.`);
       return;
     }
     // The first bytes say what the file is: a wrong file is refused before it is uploaded.
@@ -128,10 +128,10 @@ export function setupUpload(bus) {
 
   bus.on('info', (info) => {
     maxUploadMb = info.maxUploadMb;
-    el.limitHint.textContent = `MP3 up to ${info.maxUploadMb} MB · split into ${info.tracks.join(', ')}`;
+    el.limitHint.textContent = `WAV, FLAC, Ogg, M4A or MP3 up to ${info.maxUploadMb} MB · split into ${info.tracks.join(', ')}`;
   });
   bus.on('infoFailed', ({ message }) => {
-    el.limitHint.textContent = 'MP3 files only';
+    el.limitHint.textContent = 'MP3, WAV, FLAC, Ogg (Vorbis, Opus) or M4A (AAC)';
     showError(message);
     setState('idle');
   });
