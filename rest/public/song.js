@@ -45,7 +45,15 @@ export function setupSong(bus) {
   const el = byId({
     main: HTMLElement, song: HTMLElement, songTitle: HTMLElement, songHash: HTMLElement, songNote: HTMLElement,
     jobBadge: HTMLElement, job: HTMLElement, jobProgress: HTMLProgressElement, jobText: HTMLElement,
-    jobEta: HTMLElement, deleteSong: HTMLButtonElement,
+    jobEta: HTMLElement, deleteSong: HTMLButtonElement, notify: HTMLButtonElement,
+  });
+  /** Whether this browser may still be asked for notifications. */
+  const canAsk = () => typeof Notification === 'function' && Notification.permission === 'default';
+  el.notify.addEventListener('click', async () => {
+    if (typeof Notification !== 'function') return;
+    const answer = await Notification.requestPermission();
+    el.notify.hidden = true;
+    announce(answer === 'granted' ? 'You’ll get a notification when the stems are ready.' : 'No notification, then: the tab’s title will say when the stems are ready.');
   });
   const pageTitle = document.title;
   const progressClock = new ProgressClock();
@@ -103,6 +111,7 @@ export function setupSong(bus) {
     window.clearInterval(ticker);
     if (job.state === 'processing' || job.state === 'queued') ticker = window.setInterval(renderClock, 250);
     el.job.hidden = job.state === 'done';
+    el.notify.hidden = !(canAsk() && (job.state === 'queued' || job.state === 'processing'));
     if (job.state === 'done' && before && before !== 'done') {
       recordFinished(job);
       finishedInBackground(job);
