@@ -5,6 +5,8 @@ import { badRequest } from './errors.ts';
 export interface OutputRequestParsed {
   format: OutputFormat;
   stems: Stem[];
+  /** The submission named a format or stems (the lab's never do: they keep the lab's sentences). */
+  explicit: boolean;
 }
 
 /**
@@ -14,22 +16,29 @@ export interface OutputRequestParsed {
  */
 export function parseOutputRequest(format: unknown, stems: unknown): OutputRequestParsed {
   let f: OutputFormat = DEFAULT_OUTPUT_FORMAT;
-  if (format !== undefined && format !== null && format !== '') {
+  const given = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
+  const explicit = given(format) || given(stems);
+  if (given(format)) {
     if (typeof format !== 'string' || !isOutputFormat(format)) {
       throw badRequest('bad_format', `format must be one of ${OUTPUT_FORMATS.join(', ')}`);
     }
     f = format;
   }
-  if (stems === undefined || stems === null || stems === '') return { format: f, stems: [...DEFAULT_STEMS] };
+  if (!given(stems)) return { format: f, stems: [...DEFAULT_STEMS], explicit };
   const names = typeof stems === 'string' ? stems.split(',').map((s) => s.trim()) : Array.isArray(stems) ? stems : null;
   if (!names || names.length === 0 || names.length > 20 || !names.every((n): n is Stem => typeof n === 'string' && isStem(n))) {
     throw badRequest('bad_stems', `stems must name one or more of ${STEMS.join(', ')} (an array, or comma-separated)`);
   }
-  return { format: f, stems: orderedStems(names) };
+  return { format: f, stems: orderedStems(names), explicit };
 }
 
-/** The submit reason when the output asked for changed what the submission did; undefined: the lab's sentence. */
+/**
+ * The submit reason when the output asked for changed what the submission did; undefined: the
+ * lab's sentence (always for a submission that names no format or stems, e.g. the lab re-sending
+ * a song whose stem it removed).
+ */
 export function outputReason(outcome: SubmitOutcome, want: OutputRequestParsed): string | undefined {
+  if (!want.explicit) return undefined;
   if (outcome.rerunOf) return rerunReason(outcome.rerunOf, want);
   if (outcome.extended) return `Song already queued; its run now makes the ${want.format} stems ${want.stems.join(', ')} as well`;
   if (outcome.running) {

@@ -20,10 +20,8 @@ import {
   type EnqueueInput,
   type SubmitResponse,
   type SubmitResult,
-  type OutputFormat,
-  type Stem,
 } from '@msaas/common';
-import { outputReason, parseOutputRequest } from '../outputRequest.ts';
+import { outputReason, parseOutputRequest, type OutputRequestParsed } from '../outputRequest.ts';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { jobView } from '../jobView.ts';
@@ -56,7 +54,7 @@ interface Submission {
   callback: Callback | null;
   model: string;
   filename: string | null;
-  output: { format: OutputFormat; stems: Stem[] };
+  output: OutputRequestParsed;
 }
 
 function parseCallbackField(raw: unknown): Callback | null {
