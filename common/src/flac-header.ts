@@ -12,7 +12,7 @@ export interface FlacInfo {
   bitsPerSample: number;
   /** Samples per channel, 0 when the encoder did not know (a stream). */
   totalSamples: number;
-  /** null when STREAMINFO does not say. */
+  /** From STREAMINFO, else from the last frame's number (a stream's encoder leaves STREAMINFO at 0); null when neither says. */
   durationSec: number | null;
   maxBlockSize: number;
   /** Offset of "fLaC". */
@@ -62,14 +62,84 @@ export function parseFlac(b: Uint8Array): FlacInfo {
     throw new AudioInputError('empty', 'the FLAC holds no audio frames');
   }
   if (b[pos] !== 0xff || (b[pos + 1]! & 0xfe) !== 0xf8) throw new AudioInputError('corrupt', `the FLAC has no audio frame where its metadata ends (byte ${pos})`);
+  // A stream written without knowing its length (STREAMINFO total 0) still numbers its frames: the last one says how long it is.
+  const lastFrameEnd = totalSamples > 0 ? 0 : samplesToLastFrame(b, pos, maxBlockSize, channels, bitsPerSample);
   return {
     sampleRate,
     channels: channels as 1 | 2,
     bitsPerSample,
     totalSamples,
-    durationSec: totalSamples > 0 ? totalSamples / sampleRate : null,
+    durationSec: totalSamples > 0 ? totalSamples / sampleRate : lastFrameEnd > 0 ? lastFrameEnd / sampleRate : null,
     maxBlockSize,
     streamStart: start,
     audioStart: pos,
   };
+}
+
+/** How far back from the end the last frame header is looked for. */
+const LAST_FRAME_WINDOW = 256 * 1024;
+const SAMPLE_SIZE_BITS = [0, 8, 12, -1, 16, 20, 24, 32];
+
+function crc8(b: Uint8Array, from: number, to: number): number {
+  let crc = 0;
+  for (let i = from; i < to; i++) {
+    crc ^= b[i]!;
+    for (let k = 0; k < 8; k++) crc = crc & 0x80 ? ((crc << 1) ^ 0x07) & 0xff : (crc << 1) & 0xff;
+  }
+  return crc;
+}
+
+/**
+ * Samples up to the end of the last frame whose header (CRC-8 checked, consistent with STREAMINFO)
+ * lies in the last 256 KB; 0 when none is found. Frame headers carry the frame number (fixed block
+ * size) or the first sample's number (variable), so this is the stream's length.
+ */
+function samplesToLastFrame(b: Uint8Array, audioStart: number, maxBlock: number, channels: number, bits: number): number {
+  for (let pos = b.length - 6; pos >= Math.max(audioStart, b.length - LAST_FRAME_WINDOW); pos--) {
+    if (b[pos] !== 0xff || (b[pos + 1]! & 0xfe) !== 0xf8) continue;
+    const variable = (b[pos + 1]! & 1) === 1;
+    const bsCode = b[pos + 2]! >> 4;
+    const srCode = b[pos + 2]! & 0x0f;
+    const chCode = b[pos + 3]! >> 4;
+    const ssCode = (b[pos + 3]! >> 1) & 7;
+    if (bsCode === 0 || srCode === 15 || (b[pos + 3]! & 1) !== 0) continue;
+    if (chCode < 8 ? chCode + 1 !== channels : chCode > 10 || channels !== 2) continue;
+    if (ssCode !== 0 && SAMPLE_SIZE_BITS[ssCode] !== bits) continue;
+    // The UTF-8-like coded frame or sample number.
+    let p = pos + 4;
+    const lead = b[p];
+    if (lead === undefined) continue;
+    let extra = 0;
+    let value: number;
+    if (lead < 0x80) value = lead;
+    else if (lead >= 0xc0 && lead < 0xfe) {
+      extra = lead >= 0xfc ? 5 : lead >= 0xf8 ? 4 : lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : 1;
+      value = lead & (0x3f >> extra);
+    } else continue;
+    let ok = true;
+    for (let i = 1; i <= extra; i++) {
+      const c = b[p + i];
+      if (c === undefined || (c & 0xc0) !== 0x80) {
+        ok = false;
+        break;
+      }
+      value = value * 64 + (c & 0x3f);
+    }
+    if (!ok) continue;
+    p += 1 + extra;
+    let block: number;
+    if (bsCode === 1) block = 192;
+    else if (bsCode <= 5) block = 576 << (bsCode - 2);
+    else if (bsCode === 6) block = (b[p++] ?? 0) + 1;
+    else if (bsCode === 7) {
+      block = (((b[p] ?? 0) << 8) | (b[p + 1] ?? 0)) + 1;
+      p += 2;
+    } else block = 256 << (bsCode - 8);
+    if (srCode === 12) p += 1;
+    else if (srCode === 13 || srCode === 14) p += 2;
+    if (p >= b.length || crc8(b, pos, p) !== b[p]) continue;
+    if (block > maxBlock) continue;
+    return variable ? value + block : value * maxBlock + block;
+  }
+  return 0;
 }

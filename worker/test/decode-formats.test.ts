@@ -90,10 +90,19 @@ describe('each input format decodes to 44.1 kHz stereo of its length and content
 
   it('refuses a WAV longer than maxDurationSec before decoding (too_long), from the header alone', async () => {
     const wav = fixtures.get(key('wav16', 44100, true))!;
-    await expectAudioError(decodeAudio(wav, { maxDurationSec: 2 }), 'too_long');
+    await expectAudioError(decodeAudio(wav, { maxDurationSec: 1 }), 'too_long');
   });
 
-  it('refuses Ogg, M4A and FLAC over the cap with too_long (header length, or while decoding when the FLAC does not state one)', async () => {
+  it('stops decoding with too_long when a header understates the length (a FLAC claiming 0.2 s that holds 4 s, cap 1 s)', async () => {
+    const flac = (await encodeAs('flac', synthesizeSong({ seconds: 4, sampleRate: 44100, seed: 6 }), 44100)).slice();
+    flac[8 + 13] = flac[8 + 13]! & 0xf0;
+    new DataView(flac.buffer).setUint32(8 + 14, 8820); // STREAMINFO: 0.2 s
+    expect(probeAudio(flac).durationSec).toBeCloseTo(0.2, 5);
+    const err = await expectAudioError(decodeAudio(flac, { maxDurationSec: 1 }), 'too_long');
+    expect(err.message).toMatch(/decodes to more than 1 s/);
+  });
+
+  it('refuses Ogg, M4A and FLAC over the cap with too_long from their headers (FLAC: STREAMINFO, or the last frame when it states 0)', async () => {
     for (const f of ['ogg-vorbis', 'ogg-opus', 'm4a', 'flac'] as const) {
       await expectAudioError(decodeAudio(fixtures.get(key(f, 44100, true))!, { maxDurationSec: 0.5 }), 'too_long');
     }
