@@ -169,7 +169,7 @@ class ChunkPipeline {
     let inflight: Promise<RunResult> | null = null;
     try {
       let current: Prepared | null = await this.prepare(0);
-      if (!current) throw new AudioInputError('empty', 'the MP3 holds no audio (zero-length)');
+      if (!current) throw new AudioInputError('empty', 'the upload holds no audio (zero-length)');
       opts.onProgress?.(0);
       throwIfAborted(opts.signal);
       inflight = this.model.run(current.buf.mix, current.buf.spec);
