@@ -418,7 +418,10 @@ export function setupMixer(bus) {
   /** The mixer's state, as the URL and the mix download carry it. */
   function currentMix() {
     const mix = defaultMix();
-    for (const [name, stem] of player.stems) {
+    // In the tracks' order, not in the order the stems finished decoding.
+    for (const name of order) {
+      const stem = player.stems.get(name);
+      if (!stem) continue;
       mix.volumes[name] = stem.volume;
       if (stem.muted) mix.mutes.push(name);
       if (stem.soloed) mix.solos.push(name);

@@ -3,7 +3,7 @@
 // change (an FFT of the rendered mix), the A–B loop, the mixer's state in the URL and back, the
 // "Download this mix" link, and the per-key library from GET /apiv1/jobs. Also writes the docs'
 // desktop and phone screenshots (when missing, or with UPDATE_SCREENSHOTS=1).
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -54,7 +54,7 @@ describe.skipIf(problem !== null)('practice tools, the mix in the URL and the li
   });
 
   async function open(fragment: string, opts: Parameters<Browser['newContext']>[0] = {}): Promise<{ page: Page; context: BrowserContext }> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...opts });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, ...opts });
     const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => {
@@ -164,6 +164,13 @@ describe.skipIf(problem !== null)('practice tools, the mix in the URL and the li
     // The server renders the same mix: gains with mutes and solos applied, times the master.
     const href = await page.getAttribute('#download-mix', 'href');
     expect(href).toBe(`/apiv1/jobs/${hash}/mix?drums=0.4&bass=0&other=0.8&vocals=0&format=mp3`);
+    // The server mixes it: an MP3 named after the song.
+    const [mixDownload] = await Promise.all([page.waitForEvent('download'), page.click('#download-mix')]);
+    expect(mixDownload.suggestedFilename()).toBe('Tone study-mix.mp3');
+    const mixBytes = readFileSync(await mixDownload.path());
+    expect(mixBytes.length).toBeGreaterThan(4096);
+    const id3 = mixBytes.subarray(0, 3).toString('latin1') === 'ID3';
+    expect(id3 || (mixBytes[0] === 0xff && (mixBytes[1]! & 0xe0) === 0xe0)).toBe(true);
     await page.selectOption('#mix-format', 'flac');
     await page.waitForFunction(() => document.querySelector('#download-mix')?.getAttribute('href')?.endsWith('format=flac'));
     expect(await page.getAttribute('#download-mix', 'download')).toBe('Tone study-mix.flac');
