@@ -20,7 +20,16 @@ export class JobEvents {
     });
   }
 
+  /**
+   * Subscribes once the connection is ready. A SUBSCRIBE sent while ioredis is still in its
+   * connect handshake (CLIENT SETINFO, the INFO ready check, SELECT for a db other than 0) can be
+   * lost among those commands and never answered — the process then never hears a job event
+   * (seen with rest on db 1 and 2; ioredis issue #2037). After the first one, ioredis itself
+   * resubscribes on every reconnect.
+   */
   async start(): Promise<void> {
+    // Not events.once: it would reject on the first connection error; we wait for Redis instead.
+    if (this.subscriber.status !== 'ready') await new Promise<void>((resolve) => this.subscriber.once('ready', () => resolve()));
     await this.subscriber.subscribe(this.channel);
   }
 
@@ -33,7 +42,7 @@ export class JobEvents {
     return () => {
       set.delete(listener);
       if (onClose) this.closers.delete(onClose);
-      if (set.size === 0) this.listeners.delete(hash);
+      if (set.size === 0 && this.listeners.get(hash) === set) this.listeners.delete(hash);
     };
   }
 

@@ -185,14 +185,18 @@ beforeAll(async () => {
   ]);
   // rest reports listening before its job-event subscription is confirmed: wait for all three.
   const probe = new Redis(redis.url);
+  let lastCounts = '';
   try {
     await waitFor(
       async () => {
         const counts = (await probe.call('PUBSUB', 'NUMSUB', 'streams0:job-events', 'streams1:job-events', 'streams2:job-events')) as (string | number)[];
+        lastCounts = counts.join(' ');
         return counts.filter((_, i) => i % 2 === 1).every((n) => Number(n) === 1);
       },
       { timeoutMs: 20_000, what: 'the rest processes to subscribe to their job events' },
     );
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (PUBSUB NUMSUB: ${lastCounts}); clients:\n${String(await probe.call('CLIENT', 'LIST'))}\nrest said:\n${[open, keyed, short].map((r) => r?.output.join('')).join('\n---\n')}`);
   } finally {
     probe.disconnect();
   }
@@ -341,6 +345,12 @@ describe('the lifetime, and slots freed however a stream ends', () => {
     const [failing, deleted] = [newHash(), newHash()];
     await queue.enqueue({ hash: failing, sizeBytes: 1 });
     await queue.enqueue({ hash: deleted, sizeBytes: 1 });
+    // A song this client does not claim is a 404 that holds no slot (25 one after another, cap 20).
+    for (let i = 0; i < 25; i++) {
+      const s = await openStream(open!.port, newHash(), {}, address);
+      expect(s.status).toBe(404);
+      await s.ended;
+    }
     const onFailing = await Promise.all(Array.from({ length: 10 }, () => openStream(open!.port, failing, {}, address)));
     const onDeleted = await Promise.all(Array.from({ length: 10 }, () => openStream(open!.port, deleted, {}, address)));
     const all = [...onFailing, ...onDeleted];
@@ -383,7 +393,8 @@ describe('the lifetime, and slots freed however a stream ends', () => {
 describe('one Redis read per job event', () => {
   /** Commands the `open` rest process sends on db 0 while `act` runs (MONITOR; the test's own connections excluded). */
   async function commandsDuring(exclude: Set<string>, act: () => Promise<void>): Promise<string[]> {
-    const monitor = await new Redis(redis.url).monitor();
+    const client = new Redis(redis.url);
+    const monitor = await client.monitor();
     const seen: string[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string, database: string) => {
       if (database === '0' && source !== 'lua' && !exclude.has(source)) seen.push(args[0]!.toLowerCase());
@@ -393,6 +404,7 @@ describe('one Redis read per job event', () => {
       await sleep(100);
     } finally {
       monitor.disconnect();
+      client.disconnect();
     }
     return seen;
   }
