@@ -41,7 +41,7 @@ export const ConfigSchema = z.object({
   MP3_VBR_QUALITY: z.coerce.number().int().min(0).max(9).optional(),
   /** Uploads one rest replica receives at once; beyond it 503 + Retry-After (each may hold MAX_UPLOAD_MB). */
   MAX_CONCURRENT_UPLOADS: z.coerce.number().int().positive().default(8),
-  /** Open event streams per tenant (keys on) or client address (keys off), across rest replicas. */
+  /** Open event streams per tenant (keys on) or client address (keys off), in one rest replica (docs/security.md › Event streams says why). */
   STREAMS_PER_CLIENT: z.coerce.number().int().positive().default(20),
   /** Open event streams one rest replica holds at most. */
   STREAMS_PER_PROCESS: z.coerce.number().int().positive().default(2000),
