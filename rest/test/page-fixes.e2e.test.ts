@@ -159,6 +159,18 @@ describe.skipIf(problem !== null)('the page as musicians use it (headless Chromi
     await context.close();
   }, 20_000);
 
+  it('the stems\' format chosen at upload goes with the file as the format field', async () => {
+    const { page, context } = await fresh('/');
+    await page.selectOption('#upload-format', 'flac');
+    const song = await songBytes(503);
+    await page.setInputFiles('#file', { name: 'Flac please.mp3', mimeType: 'audio/mpeg', buffer: Buffer.from(song.bytes) });
+    await page.waitForSelector('#song:not([hidden])');
+    await expect(page.textContent('#song-title')).resolves.toBe('Flac please.mp3');
+    // The job the server recorded makes FLAC stems.
+    expect((await srv.under.rest.deps.queue.getJob(song.hash))?.formats).toEqual(['flac']);
+    await context.close();
+  }, 20_000);
+
   it('6: a silent stem says "No vocals detected" instead of drawing a flat line; a quiet one is still drawn', async () => {
     const { page, context } = await openDone();
     expect(await page.getAttribute('li.stem[data-track="vocals"]', 'data-silent')).toBe('true');
