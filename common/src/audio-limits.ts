@@ -35,3 +35,17 @@ export function skipId3v2(b: Uint8Array): number {
   for (let size = id3v2TagSize(b, pos); size > 0; size = id3v2TagSize(b, pos)) pos += size;
   return pos;
 }
+
+/**
+ * Runs a header parser so that a read past the end of the bytes (a DataView RangeError on a hostile
+ * size field that slipped past a bounds check) is the client's corrupt file, never a server error.
+ */
+export function parseGuarded<T>(what: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof AudioInputError) throw err;
+    if (err instanceof RangeError) throw new AudioInputError('corrupt', `the ${what} header is malformed (a size or offset points past the end of the file)`, { cause: err });
+    throw err;
+  }
+}

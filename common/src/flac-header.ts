@@ -1,5 +1,5 @@
 import { AudioInputError } from './audio-input-error.ts';
-import { ascii, checkSampleRate, skipId3v2 } from './audio-limits.ts';
+import { parseGuarded, ascii, checkSampleRate, skipId3v2 } from './audio-limits.ts';
 
 /**
  * The one FLAC header parser (native FLAC, "fLaC" after any ID3v2 tags): the STREAMINFO block gives
@@ -28,6 +28,10 @@ export function flacStart(b: Uint8Array): number {
 
 /** Parses a FLAC header. Throws AudioInputError: unsupported_format, corrupt, empty. */
 export function parseFlac(b: Uint8Array): FlacInfo {
+  return parseGuarded('FLAC', () => parseFlacUnguarded(b));
+}
+
+function parseFlacUnguarded(b: Uint8Array): FlacInfo {
   const start = flacStart(b);
   if (start < 0) throw new AudioInputError('unsupported_format', 'not a FLAC file (no "fLaC" marker)');
   let pos = start + 4;

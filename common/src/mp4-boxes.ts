@@ -1,5 +1,5 @@
 import { AudioInputError } from './audio-input-error.ts';
-import { ascii } from './audio-limits.ts';
+import { parseGuarded, ascii } from './audio-limits.ts';
 
 /**
  * The one MP4/M4A (ISO BMFF, QuickTime) parser: walks the boxes to the first sound track and reads
@@ -148,6 +148,10 @@ function audioObjectType(asc: Uint8Array): number {
  * the file, missing tables), empty.
  */
 export function parseMp4Aac(b: Uint8Array): Mp4AacTrack {
+  return parseGuarded('MP4', () => parseMp4AacUnguarded(b));
+}
+
+function parseMp4AacUnguarded(b: Uint8Array): Mp4AacTrack {
   if (!isMp4(b)) throw new AudioInputError('unsupported_format', 'not an MP4 file (no ftyp box)');
   const image = mp4BrandName(b);
   if (image) throw new AudioInputError('unsupported_format', `the file is ${image}, not audio`);

@@ -1,5 +1,5 @@
 import { AudioInputError } from './audio-input-error.ts';
-import { ascii, checkSampleRate } from './audio-limits.ts';
+import { parseGuarded, ascii, checkSampleRate } from './audio-limits.ts';
 
 /**
  * The one Ogg parser: walks every page header (capture pattern, CRC, segment table) without
@@ -78,6 +78,10 @@ function codecName(b: Uint8Array, at: number): string {
 
 /** Parses an Ogg Vorbis or Ogg Opus file's pages. Throws AudioInputError: unsupported_format, corrupt, empty. */
 export function parseOgg(b: Uint8Array): OggInfo {
+  return parseGuarded('Ogg', () => parseOggUnguarded(b));
+}
+
+function parseOggUnguarded(b: Uint8Array): OggInfo {
   if (!isOgg(b)) throw new AudioInputError('unsupported_format', 'not an Ogg file (no "OggS" page)');
   const first = readPage(b, 0);
   if (!(first.headerType & 0x02)) throw new AudioInputError('corrupt', 'the first Ogg page is not the start of a stream');

@@ -1,5 +1,5 @@
 import { AudioInputError } from './audio-input-error.ts';
-import { checkSampleRate, ascii } from './audio-limits.ts';
+import { parseGuarded, checkSampleRate, ascii } from './audio-limits.ts';
 
 /**
  * The one WAV (RIFF/WAVE) header parser: rest's duration at submit and the worker's decoder. It
@@ -59,6 +59,10 @@ export function wavFormatTag(b: Uint8Array): number | null {
 
 /** Parses a WAV header. Throws AudioInputError: unsupported_format, corrupt, empty. */
 export function parseWav(b: Uint8Array): WavInfo {
+  return parseGuarded('WAV', () => parseWavUnguarded(b));
+}
+
+function parseWavUnguarded(b: Uint8Array): WavInfo {
   if (ascii(b, 0, 'RF64')) throw new AudioInputError('unsupported_format', 'the file is an RF64 (64-bit) WAV; only plain RIFF WAV files are taken');
   if (!isWav(b)) throw new AudioInputError('unsupported_format', 'not a WAV file (no RIFF/WAVE header)');
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);

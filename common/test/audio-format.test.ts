@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   AudioInputError, probeAudio, sniffAudioFormat, parseWav, parseFlac, parseOgg, parseMp4Aac, oggPageCrc, ACCEPTED_FORMATS,
 } from '@msaas/common';
@@ -166,9 +167,45 @@ describe('header parsers give the length before decoding, and refuse broken head
     const cutAt = mdat + 8 + Math.floor((at('moov') > mdat ? at('moov') - 4 - mdat : clips.m4a!.length - mdat) / 2);
     const cut = at('moov') < mdat ? clips.m4a!.subarray(0, cutAt) : new Uint8Array([...clips.m4a!.subarray(0, cutAt)]);
     expect(audioError(() => parseMp4Aac(cut)).code).toBe('corrupt');
+    // A box too small for its fields at the very end of the file: corrupt, not a RangeError (a 500 at submit).
+    const tiny = latin1('\0\0\0\x10ftypisom\0\0\0\0\0\0\0\x10moov\0\0\0\x08mvhd');
+    expect(audioError(() => parseMp4Aac(tiny))).toMatchObject({ code: 'corrupt', message: expect.stringMatching(/malformed/) });
     // A sample count larger than the file is refused before anything is allocated for it.
     const lie = clips.m4a!.slice();
     new DataView(lie.buffer).setUint32(at('stsz') + 12, 0x7fffffff);
     expect(audioError(() => parseMp4Aac(lie)).code).toBe('corrupt');
+  });
+});
+
+describe('probeAudio on hostile bytes (what rest runs at submit)', () => {
+  it('throws nothing but AudioInputError for 1,500 seeded truncations, header mutations and splices of every format', () => {
+    const all = Object.values(clips);
+    const codes: Record<string, number> = {};
+    fc.assert(
+      fc.property(
+        fc.nat(all.length - 1),
+        fc.nat(all.length - 1),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.array(fc.tuple(fc.nat(600), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+        fc.constantFrom('cut', 'flip', 'splice', 'flip-cut'),
+        (i, j, f, flips, kind) => {
+          let b = all[i]!.slice();
+          if (kind === 'flip' || kind === 'flip-cut') for (const [at, v] of flips) b[at % b.length] = v;
+          if (kind === 'cut' || kind === 'flip-cut') b = b.subarray(0, Math.floor(b.length * f));
+          if (kind === 'splice') b = new Uint8Array([...b.subarray(0, Math.floor(b.length * f)), ...all[j]!.subarray(Math.floor(all[j]!.length * f))]);
+          try {
+            const p = probeAudio(b);
+            codes.ok = (codes.ok ?? 0) + 1;
+            expect(p.durationSec === null || Number.isFinite(p.durationSec)).toBe(true);
+          } catch (err) {
+            if (!(err instanceof AudioInputError)) throw err;
+            codes[err.code] = (codes[err.code] ?? 0) + 1;
+          }
+        },
+      ),
+      { seed: 20261203, numRuns: 1500 },
+    );
+    console.log(`[audio-format] probeAudio outcomes: ${JSON.stringify(codes)}`);
+    expect(codes.corrupt).toBeGreaterThan(100);
   });
 });
