@@ -191,7 +191,9 @@ export class StemPlayer {
 
   /** @param {number} seconds */
   seek(seconds) {
-    const t = Math.min(Math.max(0, seconds), this.duration);
+    let t = Math.min(Math.max(0, seconds), this.duration);
+    // Past B with the loop on: back to A (a source started beyond its loop's end would not loop).
+    if (this.loop && t >= this.loop.b) t = this.loop.a;
     if (this.playing) this.restart(t);
     else this.offset = t;
     this.onchange();
