@@ -36,3 +36,15 @@ export function redactRedisUrl(url: string): string {
     return '(unparseable REDIS_URL)';
   }
 }
+
+/**
+ * Subscribes once the connection is ready. A SUBSCRIBE sent while ioredis is still in its connect
+ * handshake (CLIENT SETINFO, the INFO ready check, SELECT for a db other than 0) can be lost among
+ * those commands and never answered — the process then never hears an event (seen with rest on db
+ * 1 and 2; ioredis issue #2037). After the first one, ioredis resubscribes on every reconnect.
+ */
+export async function subscribeWhenReady(subscriber: Redis, channel: string): Promise<void> {
+  // Not events.once: it would reject on the first connection error; we wait for Redis instead.
+  if (subscriber.status !== 'ready') await new Promise<void>((resolve) => subscriber.once('ready', () => resolve()));
+  await subscriber.subscribe(channel);
+}

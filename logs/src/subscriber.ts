@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { parseLogEvent, type LogEvent } from '@msaas/common';
+import { parseLogEvent, subscribeWhenReady, type LogEvent } from '@msaas/common';
 
 /** Subscribes to the log channel and hands each well-formed event to `onEvent`. */
 export async function subscribeLogs(subscriber: Redis, channel: string, onEvent: (e: LogEvent) => void): Promise<void> {
@@ -8,5 +8,5 @@ export async function subscribeLogs(subscriber: Redis, channel: string, onEvent:
     const event = parseLogEvent(raw);
     if (event) onEvent(event);
   });
-  await subscriber.subscribe(channel);
+  await subscribeWhenReady(subscriber, channel);
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { subscribeWhenReady } from '@msaas/common';
 
 type Listener = () => void;
 
@@ -20,17 +21,9 @@ export class JobEvents {
     });
   }
 
-  /**
-   * Subscribes once the connection is ready. A SUBSCRIBE sent while ioredis is still in its
-   * connect handshake (CLIENT SETINFO, the INFO ready check, SELECT for a db other than 0) can be
-   * lost among those commands and never answered — the process then never hears a job event
-   * (seen with rest on db 1 and 2; ioredis issue #2037). After the first one, ioredis itself
-   * resubscribes on every reconnect.
-   */
+  /** Subscribes to the job-event channel (once the connection is ready: see subscribeWhenReady). */
   async start(): Promise<void> {
-    // Not events.once: it would reject on the first connection error; we wait for Redis instead.
-    if (this.subscriber.status !== 'ready') await new Promise<void>((resolve) => this.subscriber.once('ready', () => resolve()));
-    await this.subscriber.subscribe(this.channel);
+    await subscribeWhenReady(this.subscriber, this.channel);
   }
 
   /** Registers a stream; `onClose` ends it when the process shuts down. Returns the unsubscribe. */
