@@ -148,6 +148,9 @@ describe('output formats and stems per job', () => {
     // asking mp3 (VBR) of a song stored as mp3-320 is served by it; the mix needs all four model stems
     expect(await api.submit(other, { stems: ['vocals'] })).toMatchObject({ result: 'done' });
     await expect(api.mix(hash, { vocals: 0 })).rejects.toMatchObject({ status: 404 });
+    // deleting the song removes every stem it stored, instrumental included
+    expect(await api.deleteSong(hash)).toMatchObject({ removed: true, stems: 2 });
+    expect(await outputObjects(s3Client(stack.env), hash)).toEqual([]);
   }, 120_000);
 
   it('wav stems are 24-bit RIFF served as audio/wav; bad format, stems and gains are 400s', async () => {

@@ -6,6 +6,7 @@
 import type { JobState, JobView } from './job.ts';
 import type { Stem, Track } from './tracks.ts';
 import type { OutputFormat } from './formats.ts';
+import type { AudioFormat } from './audio-format.ts';
 
 /** The models a job may name; the first is the default. */
 export const MODELS = ['htdemucs'] as const;
@@ -63,6 +64,12 @@ export interface QueueResponse {
 export interface InfoResponse {
   maxUploadMb: number;
   tracks: readonly Track[];
+  /** Every stem a job can store (`tracks` and instrumental). */
+  stems: readonly Stem[];
+  /** Input formats taken (recognised by content). */
+  inputFormats: readonly AudioFormat[];
+  /** Output formats a submission may ask for (`format`). */
+  outputFormats: readonly OutputFormat[];
   model: ModelName;
   authRequired: boolean;
 }

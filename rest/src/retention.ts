@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { TRACKS, type ObjectStore, type Queue } from '@msaas/common';
+import type { ObjectStore, Queue } from '@msaas/common';
 
 export interface RetentionDeps {
   queue: Queue;
@@ -65,7 +65,7 @@ export class RetentionSweeper {
     const { queue, store, logger } = this.deps;
     if (!(await queue.expireSong(hash))) return false;
     try {
-      await Promise.all([...TRACKS.map((t) => store.removeStem(hash, t)), store.removeUpload(hash)]);
+      await Promise.all([store.removeAllStems(hash), store.removeUpload(hash)]);
       return true;
     } catch (err) {
       // The record is gone already; put the song back on the list so its objects go next time.

@@ -1,4 +1,4 @@
-import { checkCallbackHost, checkCallbackTarget, type Callback, type CallbackPolicy, type Config, type Queue } from '@msaas/common';
+import { checkCallbackHost, checkCallbackTarget, formatCovers, type Callback, type CallbackPolicy, type Config, type OutputFormat, type Queue, type Stem } from '@msaas/common';
 import { badRequest } from './errors.ts';
 
 /** The callback policy from the configuration, with the resolver a test may inject. */
@@ -17,6 +17,12 @@ export interface SubmissionLimits {
   audioSec: number;
 }
 
+/** The output a submission asks for (see outputRequest.ts). */
+export interface OutputWanted {
+  format: OutputFormat;
+  stems: readonly Stem[];
+}
+
 /**
  * Whether the submit script will keep this submission's callback: not when the tenant already
  * claims the waiting/running song (the script ignores it), nor when the song is separated (not
@@ -25,11 +31,12 @@ export interface SubmissionLimits {
  * stored unchecked and the worker's call-time check (and the connection's guarded lookup) still
  * applies.
  */
-async function callbackWillBeKept(queue: Queue, hash: string, tenant: string, limits: SubmissionLimits, tracks: number): Promise<boolean> {
+async function callbackWillBeKept(queue: Queue, hash: string, tenant: string, limits: SubmissionLimits, want: OutputWanted): Promise<boolean> {
   const [job, claim] = await Promise.all([queue.getJob(hash), queue.getClaim(hash, tenant)]);
   const active = job?.state === 'queued' || job?.state === 'processing';
   if (active && claim) return false;
-  if (job?.state === 'done' && job.stems.length >= tracks) return false;
+  // A separated song that already has what is asked is not run again (a format or stems it lacks are).
+  if (job?.state === 'done' && job.formats.some((f) => formatCovers(f, want.format)) && want.stems.every((st) => job.stems.includes(st))) return false;
   if (limits.maxActive > 0 && (await queue.activeCount(tenant)) >= limits.maxActive) return false;
   if (limits.maxAudioSecPerDay > 0 && (await queue.usageSec(tenant)) + limits.audioSec > limits.maxAudioSecPerDay) return false;
   return true;
@@ -43,13 +50,13 @@ async function callbackWillBeKept(queue: Queue, hash: string, tenant: string, li
  */
 export async function callbackAtSubmit(
   callback: Callback | null,
-  ctx: { queue: Queue; policy: CallbackPolicy; hash: string; tenant: string; limits: SubmissionLimits; tracks: number },
+  ctx: { queue: Queue; policy: CallbackPolicy; hash: string; tenant: string; limits: SubmissionLimits; want: OutputWanted },
 ): Promise<{ callback: Callback | null; callbackStatus: string | null }> {
   if (!callback) return { callback: null, callbackStatus: null };
   const target = checkCallbackTarget(callback.url, ctx.policy);
   if (!target.ok && target.malformed) throw badRequest('bad_callback', target.reason);
   if (!target.ok) return { callback: null, callbackStatus: `skipped: ${target.reason}` };
-  if (!target.unresolvedHost || !(await callbackWillBeKept(ctx.queue, ctx.hash, ctx.tenant, ctx.limits, ctx.tracks))) return { callback, callbackStatus: null };
+  if (!target.unresolvedHost || !(await callbackWillBeKept(ctx.queue, ctx.hash, ctx.tenant, ctx.limits, ctx.want))) return { callback, callbackStatus: null };
   const verdict = await checkCallbackHost(target.url, target.unresolvedHost, ctx.policy);
   return verdict.ok ? { callback, callbackStatus: null } : { callback: null, callbackStatus: `skipped: ${verdict.reason}` };
 }

@@ -85,6 +85,13 @@ describe('lab-compatible endpoints', () => {
     expect(res.body.job.filename).toBe('song.mp3');
   });
 
+  it('keeps a multipart filename sent as raw UTF-8 (as browsers send it) intact', async () => {
+    const other = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 12 }));
+    const res = await request(app()).post('/apiv1/separate').attach('file', other, { filename: 'Café – Ünïcode.mp3', contentType: 'audio/mpeg' });
+    expect(res.status).toBe(200);
+    expect(res.body.job.filename).toBe('Café – Ünïcode.mp3');
+  });
+
   it('keeps FIFO order in /apiv1/queue', async () => {
     const res = await request(app()).get('/apiv1/queue');
     expect(res.body.queue[0]).toBe(hash);
@@ -249,6 +256,14 @@ describe('operations', () => {
   });
   it('/apiv1/info tells the upload limit', async () => {
     expect((await request(app()).get('/apiv1/info')).body).toMatchObject({ maxUploadMb: 1, tracks: TRACKS });
+  });
+
+  it('/apiv1/info lists the stems, the input formats taken and the output formats offered', async () => {
+    expect((await request(app()).get('/apiv1/info')).body).toMatchObject({
+      stems: [...TRACKS, 'instrumental'],
+      inputFormats: ['mp3', 'wav', 'flac', 'ogg-vorbis', 'ogg-opus', 'mp4-aac'],
+      outputFormats: ['mp3', 'mp3-320', 'wav', 'flac'],
+    });
   });
   it('sets security headers and hides the framework', async () => {
     const res = await request(app()).get('/healthz');

@@ -201,6 +201,8 @@ export class Worker {
       const { job } = claimed;
       const status = await fireCallback(callback, {
         allowPrivate: config.CALLBACK_ALLOW_PRIVATE,
+        allowedPorts: config.CALLBACK_ALLOWED_PORTS,
+        dnsTimeoutMs: config.DNS_TIMEOUT_MS,
         timeoutMs: config.CALLBACK_TIMEOUT_MS,
         retries: config.CALLBACK_RETRIES,
         headers: { 'X-MSaaS-Songhash': hash, 'X-MSaaS-State': job.state },

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { IMPLICIT_TENANT, TRACKS, type DeleteSongResponse } from '@msaas/common';
+import { IMPLICIT_TENANT, type DeleteSongResponse } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { notFound } from '../errors.ts';
 import { claimedOr404, jobView } from '../jobView.ts';
@@ -30,7 +30,7 @@ export function jobsRouter(deps: AppDeps): Router {
     let stems = 0;
     if (outcome !== 'kept') {
       const hadUpload = await store.hasUpload(hash);
-      for (const t of TRACKS) if (await store.removeStem(hash, t)) stems++;
+      stems = await store.removeAllStems(hash);
       if (outcome === 'absent' && !hadUpload && stems === 0) throw notFound(`no song ${hash}`);
       if (hadUpload) await store.removeUpload(hash);
     }

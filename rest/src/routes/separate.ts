@@ -7,7 +7,6 @@ import {
   MODELS,
   SUBMIT_REASONS,
   IMPLICIT_TENANT,
-  TRACKS,
   stripControl,
   sniffAudioFormat,
   unsupportedFormatError,
@@ -150,6 +149,8 @@ export function separateRouter(deps: AppDeps): Router {
   const policy = callbackPolicy(config, deps.resolveHost);
   const upload = multer({
     storage: multer.memoryStorage(),
+    // Browsers send a multipart filename as raw UTF-8 (not as filename*): read it so, not as Latin-1.
+    defParamCharset: 'utf8',
     limits: { fileSize: maxBytes, files: 1, fields: 8, fieldSize: 64 * 1024, parts: 10 },
   });
   const router = Router();
@@ -174,7 +175,7 @@ export function separateRouter(deps: AppDeps): Router {
       maxAudioSecPerDay: limited && config.MAX_AUDIO_MINUTES_PER_DAY ? config.MAX_AUDIO_MINUTES_PER_DAY * 60 : 0,
       audioSec,
     };
-    const { callback, callbackStatus } = await callbackAtSubmit(sub.callback, { queue, policy, hash, tenant: tenant.id, limits, tracks: TRACKS.length });
+    const { callback, callbackStatus } = await callbackAtSubmit(sub.callback, { queue, policy, hash, tenant: tenant.id, limits, want: sub.output });
     const input: EnqueueInput = {
       hash,
       tenant: tenant.id,
