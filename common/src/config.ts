@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { parseKeyEntries } from './tenants.ts';
+import { parseTrustProxy } from './trust-proxy.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -126,6 +127,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
         );
       }
     }
+  }
+  try {
+    parseTrustProxy(parsed.data.TRUST_PROXY);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`);
   }
   if (parsed.data.API_KEYS) {
     try {

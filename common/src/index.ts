@@ -23,3 +23,4 @@ export * from './wav-header.ts';
 export * from './flac-header.ts';
 export * from './ogg-pages.ts';
 export * from './mp4-boxes.ts';
+export * from './trust-proxy.ts';

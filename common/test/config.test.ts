@@ -47,3 +47,14 @@ describe('loadConfig in a Kubernetes pod', () => {
     expect(config.MINIO_SECRET_KEY).toBe('minioadmin');
   });
 });
+
+describe('loadConfig and TRUST_PROXY', () => {
+  it('refuses a TRUST_PROXY that is neither empty, a hop count nor addresses/CIDRs, naming it', () => {
+    expect(refusal({ TRUST_PROXY: '10.0.0.0/8,ingress' })).toMatch(/TRUST_PROXY: "ingress" is not an address or CIDR/);
+    expect(refusal({ TRUST_PROXY: '10.0.0.0/33' })).toMatch(/TRUST_PROXY: "10.0.0.0\/33"/);
+  });
+
+  it('takes none, a hop count, and a CIDR list', () => {
+    for (const value of ['', '1', '10.0.0.0/8, fd00::/8, 192.168.1.7']) expect(loadConfig({ TRUST_PROXY: value }).TRUST_PROXY).toBe(value.trim() || undefined);
+  });
+});
