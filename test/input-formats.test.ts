@@ -93,11 +93,18 @@ describe('broken uploads of the new formats: a 400 with a sentence at submit, or
     const wav = await encodeAs('wav16', song, 44100);
     const ogg = await encodeAs('ogg-vorbis', song, 44100);
     const m4a = await encodeAs('m4a', song, 44100);
+    const flac = await encodeAs('flac', song, 44100);
     const aiff = Buffer.concat([Buffer.from('FORM\0\0\0\x38AIFFCOMM', 'latin1'), Buffer.alloc(64)]);
     for (const [what, bytes, code, detail] of [
       ['a truncated WAV', wav.subarray(0, wav.length >> 1), 'corrupt', /truncated/],
       ['a truncated Ogg Vorbis', ogg.subarray(0, ogg.length >> 1), 'corrupt', /truncated|cut short/],
       ['a truncated M4A', m4a.subarray(0, m4a.length >> 1), 'corrupt', /truncated|moov/],
+      ['a truncated FLAC (its STREAMINFO states the length, as the flac tool writes it)', (() => {
+        const f = flac.slice();
+        f[8 + 13] = f[8 + 13]! & 0xf0;
+        new DataView(f.buffer).setUint32(8 + 14, SECONDS * 44100);
+        return f.subarray(0, f.length >> 1);
+      })(), 'corrupt', /FLAC is truncated/],
       ['an AIFF', aiff, 'unsupported_format', /AIFF.*the formats taken are MP3, WAV/],
     ] as const) {
       const err = await stack.api.upload(bytes, { filename: 'x.mp3' }).then(() => null, (e: { status: number; error: string; detail: string }) => e);
@@ -106,17 +113,15 @@ describe('broken uploads of the new formats: a 400 with a sentence at submit, or
     }
   });
 
-  it('a FLAC cut mid-stream (its header intact) fails its job at once with a readable reason; the next job is separated', async () => {
+  it('a FLAC damaged mid-stream (its header and last frame intact) fails its job at once with a readable reason; the next job is separated', async () => {
     const flac = await encodeAs('flac', song, 44100);
-    // STREAMINFO states the length (as the flac tool writes it), so the cut shows.
-    const stated = flac.slice();
-    stated[8 + 13] = stated[8 + 13]! & 0xf0;
-    new DataView(stated.buffer).setUint32(8 + 14, SECONDS * 44100);
-    const cut = stated.subarray(0, Math.floor(stated.length * 0.6));
-    const { hash } = await stack.api.upload(cut, { filename: 'cut.flac' });
-    const failed = await waitJob(stack.api, hash, (j) => j.state === 'failed' || j.state === 'done', 60_000, 'truncated FLAC failed');
+    const damaged = flac.slice();
+    for (let i = 0; i < 64; i++) damaged[(damaged.length >> 1) + i * 7] ^= 0x5a;
+    expect(probeAudio(damaged).durationSec).toBe(SECONDS); // rest can only see the header: it takes the song
+    const { hash } = await stack.api.upload(damaged, { filename: 'damaged.flac' });
+    const failed = await waitJob(stack.api, hash, (j) => j.state === 'failed' || j.state === 'done', 60_000, 'damaged FLAC failed');
     expect(failed).toMatchObject({ state: 'failed', attempts: 1 });
-    expect(failed.error).toMatch(/^bad audio: .*FLAC is truncated/);
+    expect(failed.error).toMatch(/^bad audio: .*FLAC is truncated or damaged/);
     const good = await encodeAs('ogg-opus', synthesizeSong({ seconds: 2, seed: 22 }), 48000);
     const { hash: goodHash } = await stack.api.upload(good);
     expect((await waitJob(stack.api, goodHash, (j) => j.state === 'done', 60_000, 'next job done')).state).toBe('done');

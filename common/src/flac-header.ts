@@ -12,6 +12,8 @@ export interface FlacInfo {
   bitsPerSample: number;
   /** Samples per channel, 0 when the encoder did not know (a stream). */
   totalSamples: number;
+  /** Samples the file should decode to: STREAMINFO's total, else the last frame's end; 0 when neither is known. */
+  expectedSamples: number;
   /** From STREAMINFO, else from the last frame's number (a stream's encoder leaves STREAMINFO at 0); null when neither says. */
   durationSec: number | null;
   maxBlockSize: number;
@@ -67,12 +69,17 @@ function parseFlacUnguarded(b: Uint8Array): FlacInfo {
   }
   if (b[pos] !== 0xff || (b[pos + 1]! & 0xfe) !== 0xf8) throw new AudioInputError('corrupt', `the FLAC has no audio frame where its metadata ends (byte ${pos})`);
   // A stream written without knowing its length (STREAMINFO total 0) still numbers its frames: the last one says how long it is.
-  const lastFrameEnd = totalSamples > 0 ? 0 : samplesToLastFrame(b, pos, maxBlockSize, channels, bitsPerSample);
+  const lastFrameEnd = samplesToLastFrame(b, pos, maxBlockSize, channels, bitsPerSample);
+  // With a stated length, the last frame shows a cut: it starts short of the end by more than a block.
+  if (totalSamples > 0 && lastFrameEnd > 0 && lastFrameEnd + maxBlockSize < totalSamples) {
+    throw new AudioInputError('corrupt', `the FLAC is truncated: its header promises ${totalSamples} samples, its last frame ends at sample ${lastFrameEnd}`);
+  }
   return {
     sampleRate,
     channels: channels as 1 | 2,
     bitsPerSample,
     totalSamples,
+    expectedSamples: totalSamples > 0 ? totalSamples : lastFrameEnd,
     durationSec: totalSamples > 0 ? totalSamples / sampleRate : lastFrameEnd > 0 ? lastFrameEnd / sampleRate : null,
     maxBlockSize,
     streamStart: start,

@@ -110,6 +110,8 @@ describe('header parsers give the length before decoding, and refuse broken head
     stated[8 + 13] = stated[8 + 13]! & 0xf0;
     new DataView(stated.buffer).setUint32(8 + 14, 44100);
     expect(parseFlac(stated).durationSec).toBe(1);
+    // Cut in half: the last frame header left ends far short of the stated length.
+    expect(audioError(() => parseFlac(stated.subarray(0, stated.length >> 1)))).toMatchObject({ code: 'corrupt', message: expect.stringMatching(/truncated: its header promises 44100 samples, its last frame ends at sample/) });
     expect(audioError(() => parseFlac(clips.flac!.subarray(0, 20))).message).toMatch(/truncated inside its STREAMINFO/);
     const sixChannels = stated.slice();
     sixChannels[8 + 12] = (sixChannels[8 + 12]! & 0xf1) | (5 << 1);

@@ -8,7 +8,6 @@ import type { BlockSource, DecodedBlock } from './decode-stream.ts';
  * in one call; 1 KB caps one step at ~45 MB and real music at ~10 KB of PCM.
  */
 const FEED_BYTES = 1024;
-/** Decoded samples may fall short of STREAMINFO's total by less than one block (an encoder's rounding). */
 
 /** FLAC (libFLAC in wasm, @wasm-audio-decoders/flac) fed a slice at a time. */
 export async function flacSource(bytes: Uint8Array, info: FlacInfo): Promise<BlockSource> {
@@ -38,8 +37,10 @@ export async function flacSource(bytes: Uint8Array, info: FlacInfo): Promise<Blo
       flushed = true;
       const r = await decoder.flush();
       check(r);
-      if (info.totalSamples > 0 && decoded + info.maxBlockSize < info.totalSamples) {
-        throw new AudioInputError('corrupt', `the FLAC is truncated: its header promises ${info.totalSamples} samples, the frames hold ${decoded}`);
+      // libFLAC skips what it cannot sync to without reporting it: fewer samples than the header (or the last frame) promises is damage.
+      if (info.expectedSamples > 0 && decoded + info.maxBlockSize < info.expectedSamples) {
+        const what = info.totalSamples > 0 ? 'its header promises' : 'its last frame ends at';
+        throw new AudioInputError('corrupt', `the FLAC is truncated or damaged: ${what} ${info.expectedSamples} samples, its frames decode to ${decoded}`);
       }
       if (decoded === 0) throw new AudioInputError('empty', 'the FLAC holds no audio');
       return { channelData: r.channelData, sampleRate: r.sampleRate || info.sampleRate };
