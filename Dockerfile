@@ -49,6 +49,16 @@ RUN --mount=type=cache,target=/root/.npm \
  # onnxruntime-node bundles macOS and Windows binaries too (~220 MB): keep Linux only
  && rm -rf node_modules/onnxruntime-node/bin/napi-v*/darwin node_modules/onnxruntime-node/bin/napi-v*/win32
 
+# ---- the optimized graph (docs/separation.md › Graph rewrites), produced once per image from the
+# weights by the same code the worker validates it with; needs ~4 GB of memory in the builder
+FROM deps AS graph
+COPY --from=weights /models /models
+COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
+COPY common/ common/
+COPY worker/ worker/
+COPY scripts/prepare-model.ts scripts/
+RUN MODEL_PATH=/models/htdemucs.onnx node --import tsx scripts/prepare-model.ts
+
 # ---- common runtime settings (metadata only: no file layers, so the weights stay the first big layer)
 FROM base AS runtime
 # Code and dependencies stay root-owned and read-only to the app user (uid 1000, "node").
@@ -75,6 +85,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
 COPY worker/ worker/
+# The optimized graph and its fingerprint, beside the weights; each start only validates it (one run).
+COPY --from=graph /models/htdemucs.????????????????.onnx* /models/
 ENV MODEL_PATH=/models/htdemucs.onnx \
     WORKER_HEALTH_PORT=9100
 EXPOSE 9100

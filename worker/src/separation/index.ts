@@ -21,3 +21,4 @@ export { encodeMp3, createMp3StreamEncoder, createStemEncoder, DEFAULT_MP3, type
 export { scanMp3, probeAudio, sniffAudioFormat, ACCEPTED_FORMATS, type Mp3Scan, type AudioFormat, type AudioProbe } from '@msaas/common';
 export { Spectrogram } from './stft.ts';
 export { defaultModelPath, SEGMENT } from './model.ts';
+export { cachedOptimizedGraph } from './graph/optimized-model.ts';

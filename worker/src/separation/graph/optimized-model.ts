@@ -32,9 +32,12 @@ export interface LoadedGraph {
   produced?: { report: PassReport[]; distance: number };
 }
 
+/** `<weights name>.<key>.onnx`: the cached graph's file name. */
+const cacheFileName = (modelPath: string, key: string): string => `${path.basename(modelPath).replace(/\.onnx$/i, '')}.${key}.onnx`;
+
 /** `<dir>/<weights name>.<key>.onnx` in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
 export async function cachePathFor(modelPath: string, key: string, cacheDir?: string): Promise<string> {
-  const name = `${path.basename(modelPath).replace(/\.onnx$/i, '')}.${key}.onnx`;
+  const name = cacheFileName(modelPath, key);
   const dirs = [path.dirname(modelPath), cacheDir ?? tmpdir()];
   for (const dir of dirs) {
     try {
@@ -121,9 +124,8 @@ async function originalFingerprint(opts: LoadGraphOptions): Promise<Fingerprint>
   }
 }
 
-/** Produces the optimized graph from `source`, checks it against the original's fingerprint, and caches both. */
-async function produce(source: Uint8Array, graphPath: string, reference: Fingerprint, opts: LoadGraphOptions): Promise<LoadedGraph> {
-  const { bytes, report } = optimizeGraph(source);
+/** Checks the optimized graph `bytes` against the original's fingerprint, and caches both. */
+async function produce(bytes: Uint8Array, report: PassReport[], graphPath: string, reference: Fingerprint, opts: LoadGraphOptions): Promise<LoadedGraph> {
   await writeFileAtomic(graphPath, bytes);
   let model: Model | null = null;
   try {
@@ -167,11 +169,40 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
   }
   const cached = await loadCached(graphPath, opts);
   if (cached) return { model: cached, graphPath, graph: 'optimized' };
+  let rewritten: ReturnType<typeof optimizeGraph>;
+  try {
+    rewritten = optimizeGraph(source);
+  } catch (err) {
+    opts.warn(`could not rewrite the graph of ${opts.modelPath} (${message(err)}): running the original graph`);
+    return original();
+  }
+  // Weights whose graph has none of the patterns (another export, a test stand-in): nothing to cache.
+  if (rewritten.report.every((r) => r.rewritten === 0)) return original();
   const reference = await originalFingerprint(opts);
   try {
-    return await produce(source, graphPath, reference, opts);
+    return await produce(rewritten.bytes, rewritten.report, graphPath, reference, opts);
   } catch (err) {
     opts.warn(`could not produce the optimized graph from ${opts.modelPath} (${message(err)}): running the original graph`);
     return original();
   }
+}
+
+/**
+ * The cached optimized graph of `modelPath` when it and its fingerprint are on disk (not
+ * validated: the engine does that at load), else null. Lets a setup step skip producing it.
+ */
+export async function cachedOptimizedGraph(modelPath: string, cacheDir?: string): Promise<string | null> {
+  const key = optimizedGraphKey(await readFile(modelPath));
+  const name = cacheFileName(modelPath, key);
+  for (const dir of [path.dirname(modelPath), cacheDir ?? tmpdir()]) {
+    const graphPath = path.join(dir, name);
+    try {
+      await access(graphPath, constants.R_OK);
+      await access(fingerprintPathFor(graphPath), constants.R_OK);
+      return graphPath;
+    } catch {
+      // next candidate
+    }
+  }
+  return null;
 }
