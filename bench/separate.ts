@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { cachedOptimizedGraph, createEngine, decodeMp3, defaultModelPath, encodeMp3, ENGINE_SESSION_DEFAULTS, TRACKS, type Track, type EngineOptions } from '../worker/src/separation/index.ts';
 import type { GraphChoice } from '../worker/src/separation/graph/optimized-model.ts';
-import { floorOf, measureGemmRate, profileModel, profileTable, type GemmRate, type ProfileSummary } from './floor.ts';
+import { floorOf, measureGemmRate, MODEL_GEMM_SHAPES, profileModel, profileTable, type GemmRate, type ProfileSummary } from './floor.ts';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
 import { sdr } from '../worker/fixtures/sdr.ts';
 
@@ -372,7 +372,8 @@ function printFloor(steadySec: number, row: Row | undefined): void {
   console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
   console.log(`graph profiled: ${path.basename(r.modelPath)}`);
   console.log(`model: ${fmt(f.gflopPerSegment)} GFLOP per segment (Conv/ConvTranspose/MatMul/Gemm, 2 × MACs from the profile's node shapes)`);
-  console.log(`GEMM: onnxruntime fp32 MatMul ${f.gemm.n}³ with ${f.gemm.threads} threads: median ${fmt(f.gemm.medianGflops)} GFLOP/s, best ${fmt(f.gemm.bestGflops)}`);
+  const { m, k, n } = f.gemm.shape;
+  console.log(`GEMM: onnxruntime fp32 MatMul (prepacked weights) at the model's shape ${m}×${k}·${k}×${n}, ${f.gemm.threads} threads: median ${fmt(f.gemm.medianGflops)} GFLOP/s, best ${fmt(f.gemm.bestGflops)} (the best median of ${MODEL_GEMM_SHAPES.length} model shapes)`);
   console.log(`floor per segment: ${fmt(f.gflopPerSegment)} / ${fmt(f.gemm.medianGflops)} = ${fmt(f.floorSec, 2)} s`);
   console.log(`steady-state session.run: ${fmt(steadySec, 2)} s (fresh session, mean of runs 3–4) → ${fmt(f.ratio, 2)} × the floor`);
   console.log(`profile (kernel time ${fmt(r.profile.kernelMsPerRun, 0)} ms per run, ${r.profile.runs} profiled runs after 2 warm-up runs):`);

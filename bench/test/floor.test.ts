@@ -54,17 +54,19 @@ describe('the floor arithmetic of bench:separate', () => {
   });
 
   it('puts the floor at model cost over GEMM rate and the steady state as a multiple of it', () => {
-    const f = floorOf(335, { n: 2048, threads: 2, medianGflops: 155, bestGflops: 163 }, 3.4);
+    const f = floorOf(335, { shape: { m: 2688, k: 512, n: 2048 }, threads: 2, medianGflops: 155, bestGflops: 163 }, 3.4);
     expect(f.floorSec).toBeCloseTo(2.161, 3);
     expect(f.ratio).toBeCloseTo(1.573, 3);
   });
 
-  it('builds a MatMul model that onnxruntime loads and computes correctly', async () => {
-    const session = await ort.InferenceSession.create(matMulModel(2));
-    const a = new ort.Tensor('float32', Float32Array.from([1, 2, 3, 4]), [2, 2]);
-    const b = new ort.Tensor('float32', Float32Array.from([5, 6, 7, 8]), [2, 2]);
-    const out = await session.run({ A: a, B: b });
-    expect(Array.from(out.Y!.data as Float32Array)).toEqual([19, 22, 43, 50]);
+  it('builds a MatMul model with constant weights that onnxruntime loads and computes correctly', async () => {
+    const session = await ort.InferenceSession.create(matMulModel({ m: 1, k: 2, n: 3 }));
+    const out = await session.run({ A: new ort.Tensor('float32', Float32Array.from([1, 2]), [1, 2]) });
+    // W is filled by the same rule as in the model: (((i + 7) · 2654435761) mod 1000) / 1000 − 0.5
+    const w = [0, 1, 2, 3, 4, 5].map((i) => ((((i + 7) * 2654435761) % 1000) / 1000) - 0.5);
+    const expected = [0, 1, 2].map((j) => 1 * w[j]! + 2 * w[3 + j]!);
+    const got = Array.from(out.Y!.data as Float32Array);
+    got.forEach((v, j) => expect(v).toBeCloseTo(expected[j]!, 5));
     await session.release();
   });
 });
