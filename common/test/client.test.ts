@@ -81,7 +81,15 @@ describe('ApiClient against rest', () => {
   });
 
   it('info tells the limits, the tracks and that a key is required', async () => {
-    expect(await api.info()).toEqual({ maxUploadMb: 1, tracks: [...TRACKS], model: 'htdemucs', authRequired: true });
+    expect(await api.info()).toEqual({
+      maxUploadMb: 1,
+      tracks: [...TRACKS],
+      stems: [...TRACKS, 'instrumental'],
+      inputFormats: ['mp3', 'wav', 'flac', 'ogg-vorbis', 'ogg-opus', 'mp4-aac'],
+      outputFormats: ['mp3', 'mp3-320', 'wav', 'flac'],
+      model: 'htdemucs',
+      authRequired: true,
+    });
   });
 
   it('deleteSong removes a waiting song; its job is then a 404 ApiError', async () => {

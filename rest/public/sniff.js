@@ -2,7 +2,7 @@
 // What a file is, from its first bytes — checked in the browser before any byte is uploaded.
 // The formats are the ones the server takes: MP3 (frame sync or ID3v2), WAV, FLAC, Ogg, M4A/AAC.
 
-/** @typedef {'mp3' | 'wav' | 'flac' | 'ogg' | 'm4a' | 'aac'} AudioKind */
+/** @typedef {'mp3' | 'wav' | 'flac' | 'ogg' | 'm4a'} AudioKind */
 /** @typedef {{ kind: AudioKind } | { kind: null, looksLike: string }} Sniffed */
 
 /** How many bytes the sniff reads. */
@@ -21,8 +21,9 @@ export function sniffBytes(b) {
   if (has(b, 0, 'fLaC')) return { kind: 'flac' };
   if (has(b, 0, 'OggS')) return { kind: 'ogg' };
   if (has(b, 4, 'ftyp')) return { kind: 'm4a' };
-  // ADTS AAC: 12 sync bits, layer 00; MPEG audio: 11 sync bits, a valid version and layer.
-  if (b[0] === 0xff && (b[1] & 0xf6) === 0xf0) return { kind: 'aac' };
+  // ADTS AAC (12 sync bits, layer 00) is refused by the server as it is: AAC is taken in M4A/MP4.
+  if (b[0] === 0xff && (b[1] & 0xf6) === 0xf0) return { kind: null, looksLike: 'raw AAC (ADTS) without an M4A/MP4 container' };
+  // MPEG audio: 11 sync bits, a valid version and layer.
   if (b[0] === 0xff && (b[1] & 0xe0) === 0xe0 && (b[1] & 0x18) !== 0x08 && (b[1] & 0x06) !== 0) return { kind: 'mp3' };
   return { kind: null, looksLike: describe(b) };
 }

@@ -14,17 +14,12 @@ import { ENGINE_SESSION_DEFAULTS } from '../src/separation/engine.ts';
 import { Model, SEGMENT, FREQ_BINS, FRAMES, defaultModelPath } from '../src/separation/model.ts';
 import { Spectrogram } from '../src/separation/stft.ts';
 import { synthesizeSong } from '../fixtures/synth.ts';
+import { mulberry32 } from '../src/separation/random.ts';
 
-/** mulberry32 */
+/** Uniform in [-0.5, 0.5). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const next = mulberry32(seed);
+  return () => next() - 0.5;
 }
 const randArray = (n: number, rand: () => number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => rand() * scale);
 

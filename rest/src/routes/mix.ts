@@ -1,4 +1,4 @@
-import { Router, type Response } from 'express';
+import { Router } from 'express';
 import {
   MIX_MAX_GAIN, OUTPUT_FORMATS, TRACKS, FORMAT_INFO, DEFAULT_OUTPUT_FORMAT, isOutputFormat,
   type Extension, type OutputFormat, type Track,
@@ -11,6 +11,7 @@ import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
 import { hasExtension, stemAccess, type StemAccess } from '../servable.ts';
 import { decodeStem, stemSamples, StemPuller, type Stereo } from '../mixSources.ts';
+import { drained } from '../backpressure.ts';
 
 const SAMPLE_RATE = 44_100;
 /** Samples per channel mixed and encoded at a time (1 s). */
@@ -31,22 +32,6 @@ export function parseGains(query: Record<string, unknown>): Record<Track, number
     gains[t] = g;
   }
   return gains;
-}
-
-/** Resolves true once `res` has drained, false if the client went away first. */
-function drained(res: Response): Promise<boolean> {
-  if (res.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const settle = (ok: boolean) => (): void => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      resolve(ok);
-    };
-    const onDrain = settle(true);
-    const onClose = settle(false);
-    res.once('drain', onDrain);
-    res.once('close', onClose);
-  });
 }
 
 /** The stored copy the mix decodes: lossless when the song has it. */

@@ -1,4 +1,4 @@
-import { Router, type Response } from 'express';
+import { Router } from 'express';
 import { Zip, ZipPassThrough } from 'fflate';
 import { extensionOf, isOutputFormat, OUTPUT_FORMATS, type Extension } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
@@ -7,22 +7,7 @@ import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
 import { stemAccess, storedStems } from '../servable.ts';
-
-/** Resolves true once `res` has drained its buffer, false if the client went away first. */
-function drained(res: Response): Promise<boolean> {
-  if (res.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const settle = (ok: boolean) => (): void => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      resolve(ok);
-    };
-    const onDrain = settle(true);
-    const onClose = settle(false);
-    res.once('drain', onDrain);
-    res.once('close', onClose);
-  });
-}
+import { drained } from '../backpressure.ts';
 
 /**
  * `GET /apiv1/jobs/:songhash/zip`: the song's stored stems as one zip, streamed. Each stem is read

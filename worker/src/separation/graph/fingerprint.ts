@@ -3,6 +3,7 @@
 // original's 55 MB of outputs around.
 import { SEGMENT, FREQ_BINS, FRAMES } from '../model.ts';
 import { Spectrogram } from '../stft.ts';
+import { mulberry32 as rng } from '../random.ts';
 
 /** Every STRIDE-th output value is kept (a prime, so it walks across channels, bins and frames). */
 const STRIDE = 1009;
@@ -11,18 +12,6 @@ export interface Fingerprint {
   stride: number;
   freq: number[];
   time: number[];
-}
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A music-like stereo segment (decaying plucked harmonics, a kick, a little noise) and its spectrogram. */
