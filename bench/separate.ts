@@ -10,6 +10,7 @@
  * `--arena on|off` overrides our memory-arena default; `--long-minutes 0` skips the long input.
  * Last, the floor (bench/floor.ts): model GFLOP per segment, this machine's measured GEMM rate,
  * the floor per segment, steady-state session.run and their ratio; `--floor-only` prints just that.
+ * `--graph-ab`: the original and the optimized graph alternating in one process (their ratio).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
@@ -112,6 +113,38 @@ async function childFloor(arena: string, graph: GraphChoice): Promise<void> {
     2,
   );
   console.log(`REPORT ${JSON.stringify({ gemm, profile, modelPath } satisfies FloorReport)}`);
+}
+
+/**
+ * Both graphs in one process, runs alternating (original, optimized) so a drift of the machine's
+ * speed hits both alike: two warm-up runs each, then `pairs` timed pairs of one silent segment.
+ */
+async function childGraphAb(pairs: number): Promise<void> {
+  const original = await createEngine({ graph: 'original' });
+  const optimized = await createEngine({ graph: 'optimized' });
+  const time = async (e: typeof original): Promise<number> => {
+    const t = performance.now();
+    await e.warmUp();
+    return performance.now() - t;
+  };
+  for (let i = 0; i < 2; i++) {
+    await time(original);
+    await time(optimized);
+  }
+  const rows: Array<{ original: number; optimized: number }> = [];
+  for (let i = 0; i < pairs; i++) rows.push({ original: await time(original), optimized: await time(optimized) });
+  await original.close();
+  await optimized.close();
+  console.log(`REPORT ${JSON.stringify(rows)}`);
+}
+
+function graphAb(): void {
+  const rows = report<Array<{ original: number; optimized: number }>>(timed(process.execPath, childArgs('graph-ab', '6'), 'graph-ab'));
+  const ratios = rows.map((r) => r.optimized / r.original).sort((a, b) => a - b);
+  console.log(`## Graphs A/B in one process (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+  console.log(`original ms: ${rows.map((r) => fmt(r.original, 0)).join(' ')}`);
+  console.log(`optimized ms: ${rows.map((r) => fmt(r.optimized, 0)).join(' ')}`);
+  console.log(`optimized / original: median ${fmt(ratios[Math.floor(ratios.length / 2)]!, 3)} (pairs ${fmt(ratios[0]!, 3)}–${fmt(ratios[ratios.length - 1]!, 3)})`);
 }
 
 // ---------- helpers ----------
@@ -306,10 +339,12 @@ async function main(): Promise<void> {
       return childOurs(mp3, out, tap === '-' ? undefined : tap, { maxDurationSec: 3600, memoryArena, graph: graph === 'original' ? 'original' : 'optimized' });
     }
     if (role === 'session') return childSession(JSON.parse(rest[0]) as EngineOptions, Number(rest[1]));
+    if (role === 'graph-ab') return childGraphAb(Number(rest[0]));
     if (role === 'floor') return childFloor(rest[0] ?? 'default', rest[1] === 'original' ? 'original' : 'optimized');
     throw new Error(`unknown child role ${role}`);
   }
   if (argv.includes('--sessions')) return sessionsSweep();
+  if (argv.includes('--graph-ab')) return graphAb();
   if (argv.includes('--floor-only')) return void printFloor(steadySegmentSec(), undefined);
   const longIdx = argv.indexOf('--long-minutes');
   const longMinutes = longIdx >= 0 ? Number(argv[longIdx + 1]) : 10;
