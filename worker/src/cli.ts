@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import {
   createEngine, probeAudio, AudioInputError, ModelFileError, DEFAULT_MAX_DURATION_SEC, DEFAULT_OUTPUT, type EngineOptions, type OutputSpec,
 } from './separation/index.ts';
-import { FORMAT_INFO, OUTPUT_FORMATS, STEMS, isOutputFormat, isStem, orderedStems } from '@msaas/common';
+import { FORMAT_INFO, OUTPUT_FORMATS, STEMS, isOutputFormat, isStem, loadConfig, orderedStems, type Config } from '@msaas/common';
 
 const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> -o <outdir> [--overlap 0.25] [--threads N]
         [--format mp3|mp3-320|wav|flac] [--stems drums,bass,other,vocals,instrumental]
@@ -38,7 +38,7 @@ function outputSpec(format: string | undefined, stems: string | undefined): Outp
   return { formats: [format ?? 'mp3'], stems: orderedStems(names.filter(isStem)) };
 }
 
-function parse(argv: string[]): { input: string; outDir: string; quiet: boolean; output: OutputSpec; engine: EngineOptions } {
+function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_ARENA' | 'ORT_GRAPH' | 'MODEL_CACHE_DIR'>): { input: string; outDir: string; quiet: boolean; output: OutputSpec; engine: EngineOptions } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -67,25 +67,20 @@ function parse(argv: string[]): { input: string; outDir: string; quiet: boolean;
   if (!values.output) throw new UsageError('missing -o <outdir>');
   const bitrate = num(values.bitrate, 'bitrate', (n) => n > 0);
   const vbr = num(values.vbr, 'vbr', (n) => n >= 0 && n <= 9);
-  const arenaEnv = process.env.ORT_MEMORY_ARENA;
-  const graphEnv = process.env.ORT_GRAPH || undefined;
-  if (graphEnv !== undefined && graphEnv !== 'original' && graphEnv !== 'optimized') throw new UsageError(`invalid ORT_GRAPH: ${graphEnv} (original or optimized)`);
   return {
     input: positionals[0],
     outDir: values.output,
     quiet: values.quiet ?? false,
     output: outputSpec(values.format, values.stems),
     engine: {
-      modelPath: values.model ?? (process.env.MODEL_PATH || undefined),
+      modelPath: values.model ?? env.MODEL_PATH,
       threads: num(values.threads, 'threads', (n) => Number.isInteger(n) && n >= 1),
       overlap: num(values.overlap, 'overlap', (n) => n >= 0 && n < 1),
       maxDurationSec: num(values['max-duration'], 'max-duration', (n) => n > 0),
-      memoryArena: values['no-memory-arena']
-        ? false
-        : values['memory-arena'] ?? (arenaEnv === undefined || arenaEnv === '' ? undefined : /^(1|true|yes|on)$/i.test(arenaEnv)),
+      memoryArena: values['no-memory-arena'] ? false : values['memory-arena'] ?? env.ORT_MEMORY_ARENA,
       mp3: bitrate !== undefined ? { bitrate } : vbr !== undefined ? { vbrQuality: vbr } : undefined,
-      graph: values['original-graph'] ? 'original' : graphEnv,
-      graphCacheDir: process.env.MODEL_CACHE_DIR || undefined,
+      graph: values['original-graph'] ? 'original' : env.ORT_GRAPH,
+      graphCacheDir: env.MODEL_CACHE_DIR,
       onWarning: (m: string) => console.error(`warning: ${m}`),
     },
   };
@@ -111,7 +106,8 @@ function progressBar(quiet: boolean): (fraction: number) => void {
 async function main(): Promise<number> {
   let args;
   try {
-    args = parse(process.argv.slice(2));
+    // The environment through the one validated config (MODEL_PATH, ORT_MEMORY_ARENA, ORT_GRAPH, MODEL_CACHE_DIR).
+    args = parse(process.argv.slice(2), loadConfig(process.env));
   } catch (err) {
     console.error(`error: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
     return 1;
