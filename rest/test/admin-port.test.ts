@@ -1,61 +1,16 @@
 // ADMIN_PORT: a real rest process (node rest/src/main.ts) serves /readyz and /metrics on the admin
 // port only, and the API (with /healthz, which the lab and the tests use) on the main port.
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRestProcess, stopRestProcess, type RestProcess } from './helpers/restProcess.ts';
 import { deletePrefix, REDIS_URL, startTestStore, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-interface Rest {
-  child: ChildProcess;
-  port: number;
-  adminPort: number | null;
-  output: string[];
-}
-
-/** Starts rest as the image runs it; resolves with the ports it reports once both listeners are up. */
-function startRest(env: Record<string, string>, wantAdmin: boolean): Promise<Rest> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'rest/src/main.ts')], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  const output: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-  return new Promise((resolve, reject) => {
-    let port: number | null = null;
-    let adminPort: number | null = null;
-    const timer = setTimeout(() => reject(new Error(`rest did not listen within 60 s:\n${output.join('')}`)), 60_000);
-    child.on('message', (m: { type?: string; port?: number }) => {
-      if (m.type === 'listening') port = m.port!;
-      if (m.type === 'admin-listening') adminPort = m.port!;
-      if (port !== null && (!wantAdmin || adminPort !== null)) {
-        clearTimeout(timer);
-        resolve({ child, port, adminPort, output });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`rest exited with ${code}:\n${output.join('')}`));
-    });
-  });
-}
-
-async function stop(rest: Rest | undefined): Promise<void> {
-  if (!rest || rest.child.exitCode !== null) return;
-  const exited = new Promise((r) => rest.child.once('exit', r));
-  rest.child.kill('SIGTERM');
-  await exited;
-}
 
 const get = (port: number, p: string) => fetch(`http://127.0.0.1:${port}${p}`);
 
 let store: TestStore;
-let withAdmin: Rest | undefined;
-let withoutAdmin: Rest | undefined;
+let withAdmin: RestProcess | undefined;
+let withoutAdmin: RestProcess | undefined;
 const prefix = uniquePrefix('admin-port');
 
 beforeAll(async () => {
@@ -72,11 +27,11 @@ beforeAll(async () => {
     PORT: '0',
     HOST: '127.0.0.1',
   };
-  [withAdmin, withoutAdmin] = await Promise.all([startRest({ ...env, ADMIN_PORT: '0' }, true), startRest(env, false)]);
+  [withAdmin, withoutAdmin] = await Promise.all([startRestProcess({ ...env, ADMIN_PORT: '0' }, { wantAdmin: true }), startRestProcess(env)]);
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([stop(withAdmin), stop(withoutAdmin)]);
+  await Promise.all([stopRestProcess(withAdmin), stopRestProcess(withoutAdmin)]);
   await store?.close();
   await deletePrefix(prefix);
 });

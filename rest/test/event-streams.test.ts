@@ -3,57 +3,20 @@
 // (the stream ends, the reconnect gets the current state), slots freed by every way a stream ends,
 // and the Redis commands one job event costs — counted with MONITOR — independent of the number of
 // streams that watch the job.
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeKeys, Queue } from '@msaas/common';
 import { TestWorker } from '../../common/test/testWorker.ts';
 import { startTestStore, waitFor, type TestStore } from '../../test/helpers/env.ts';
 import { ownRedis, type OwnedRedis } from '../../test/helpers/processes.ts';
+import { startRestProcess, stopRestProcess, type RestProcess } from './helpers/restProcess.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-interface Rest {
-  child: ChildProcess;
-  port: number;
-  output: string[];
-}
-
-function startRest(env: Record<string, string>): Promise<Rest> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'rest/src/main.ts')], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  const output: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rest did not listen within 60 s:\n${output.join('')}`)), 60_000);
-    child.on('message', (m: { type?: string; port?: number }) => {
-      if (m.type !== 'listening') return;
-      clearTimeout(timer);
-      resolve({ child, port: m.port!, output });
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`rest exited with ${code}:\n${output.join('')}`));
-    });
-  });
-}
-
-async function stopRest(rest: Rest | undefined): Promise<void> {
-  if (!rest || rest.child.exitCode !== null || rest.child.signalCode !== null) return;
-  const exited = new Promise((r) => rest.child.once('exit', r));
-  rest.child.kill('SIGTERM');
-  await exited;
-}
 
 interface Frame {
   event: string;
@@ -144,11 +107,11 @@ let redis: OwnedRedis;
 let store: TestStore;
 let dir: string;
 /** Open API, 20 streams per address, long lifetime: the cap and the command count (Redis db 0). */
-let open: Rest | undefined;
+let open: RestProcess | undefined;
 /** API keys, 3 streams per key, 5 per process (db 1). */
-let keyed: Rest | undefined;
+let keyed: RestProcess | undefined;
 /** Open API, 2 streams per address, 2 s lifetime (db 2). */
-let short: Rest | undefined;
+let short: RestProcess | undefined;
 const queues: Queue[] = [];
 const conns: Redis[] = [];
 
@@ -179,9 +142,9 @@ beforeAll(async () => {
     ...more,
   });
   [open, keyed, short] = await Promise.all([
-    startRest(env(0, { STREAMS_PER_CLIENT: '20', STREAMS_PER_PROCESS: '1000', STREAM_MAX_LIFETIME_SEC: '600' })),
-    startRest(env(1, { API_KEYS: 'alice:alice-key-1,bob:bob-key-2', STREAMS_PER_CLIENT: '3', STREAMS_PER_PROCESS: '5', STREAM_MAX_LIFETIME_SEC: '600' })),
-    startRest(env(2, { STREAMS_PER_CLIENT: '2', STREAMS_PER_PROCESS: '100', STREAM_MAX_LIFETIME_SEC: '2' })),
+    startRestProcess(env(0, { STREAMS_PER_CLIENT: '20', STREAMS_PER_PROCESS: '1000', STREAM_MAX_LIFETIME_SEC: '600' })),
+    startRestProcess(env(1, { API_KEYS: 'alice:alice-key-1,bob:bob-key-2', STREAMS_PER_CLIENT: '3', STREAMS_PER_PROCESS: '5', STREAM_MAX_LIFETIME_SEC: '600' })),
+    startRestProcess(env(2, { STREAMS_PER_CLIENT: '2', STREAMS_PER_PROCESS: '100', STREAM_MAX_LIFETIME_SEC: '2' })),
   ]);
   // rest reports listening before its job-event subscription is confirmed: wait for all three.
   const probe = new Redis(redis.url);
@@ -210,7 +173,7 @@ afterEach((ctx) => {
 });
 
 afterAll(async () => {
-  await Promise.all([stopRest(open), stopRest(keyed), stopRest(short)]);
+  await Promise.all([stopRestProcess(open), stopRestProcess(keyed), stopRestProcess(short)]);
   for (const c of conns) c.disconnect();
   await store?.close();
   await redis?.stop();
@@ -384,7 +347,7 @@ describe('the lifetime, and slots freed however a stream ends', () => {
     expect(streams.map((s) => s.status)).toEqual([200, 200]);
     await Promise.all(streams.map((s) => s.next((f) => f.event === 'job')));
     const t0 = Date.now();
-    await stopRest(short);
+    await stopRestProcess(short);
     await Promise.all(streams.map((s) => s.ended));
     expect(Date.now() - t0).toBeLessThan(1500); // well before the 2 s lifetime or the shutdown grace
   }, 30_000);
