@@ -1,7 +1,7 @@
 import {
   AudioInputError, AUDIO_FORMAT_NAMES, sniffAudioFormat, unsupportedFormatError, parseWav, parseFlac, parseOgg, parseMp4Aac, type AudioFormat,
 } from '@msaas/common';
-import { PcmStream, DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE, type DecodeOptions } from './decode.ts';
+import { PcmStream, DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE, readWhole, type DecodeOptions } from './decode.ts';
 import { BlockPcmStream, type BlockSource } from './decode-stream.ts';
 import { wavSource } from './decode-wav.ts';
 import { flacSource } from './decode-flac.ts';
@@ -91,23 +91,10 @@ export async function decodeAudio(
 ): Promise<{ channels: [Float32Array, Float32Array]; sampleRate: 44100; durationSec: number; format: AudioFormat }> {
   const stream = await openAudioStream(bytes, opts);
   try {
-    let cap = Math.max(stream.estimatedSamples, 1024) + MODEL_SAMPLE_RATE;
-    let out: [Float32Array, Float32Array] = [new Float32Array(cap), new Float32Array(cap)];
-    let len = 0;
-    while (true) {
-      if (len === cap) {
-        cap *= 2;
-        const grown: [Float32Array, Float32Array] = [new Float32Array(cap), new Float32Array(cap)];
-        grown[0].set(out[0]);
-        grown[1].set(out[1]);
-        out = grown;
-      }
-      const n = await stream.read(out, len, cap - len);
-      len += n;
-      if (n === 0 || stream.done) break;
-    }
+    const channels = await readWhole(stream);
+    const len = channels[0].length;
     if (len === 0) throw new AudioInputError('empty', `the ${AUDIO_FORMAT_NAMES[stream.format]} holds no audio (zero-length)`);
-    return { channels: [out[0].slice(0, len), out[1].slice(0, len)], sampleRate: MODEL_SAMPLE_RATE, durationSec: len / MODEL_SAMPLE_RATE, format: stream.format };
+    return { channels, sampleRate: MODEL_SAMPLE_RATE, durationSec: len / MODEL_SAMPLE_RATE, format: stream.format };
   } finally {
     stream.close();
   }

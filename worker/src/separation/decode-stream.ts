@@ -1,5 +1,6 @@
 import { AudioInputError } from '@msaas/common';
 import { Resampler } from './resample.ts';
+import { PcmQueue } from './pcm-queue.ts';
 import { MODEL_SAMPLE_RATE } from './decode.ts';
 
 /** Decoded PCM as a decoder returns it: one Float32Array per channel (1 or 2), at its own rate. */
@@ -28,8 +29,7 @@ const OVERRUN_SEC = 2;
  * that understated the length).
  */
 export class BlockPcmStream {
-  private pending: Float32Array[][] = [];
-  private pendingOffset = 0;
+  private readonly queue = new PcmQueue();
   private ended = false;
   private freed = false;
   private resampler: Resampler | null = null;
@@ -47,23 +47,10 @@ export class BlockPcmStream {
 
   /** Writes up to `count` samples per channel into dst[c][offset..]; fewer only at the end of the audio. */
   async read(dst: readonly Float32Array[], offset: number, count: number): Promise<number> {
-    let written = 0;
-    while (written < count) {
-      const head = this.pending[0];
-      if (!head) {
-        if (this.ended) break;
-        await this.decodeMore();
-        continue;
-      }
-      const avail = head[0]!.length - this.pendingOffset;
-      const n = Math.min(avail, count - written);
-      for (let c = 0; c < 2; c++) dst[c]!.set(head[c]!.subarray(this.pendingOffset, this.pendingOffset + n), offset + written);
-      written += n;
-      this.pendingOffset += n;
-      if (this.pendingOffset === head[0]!.length) {
-        this.pending.shift();
-        this.pendingOffset = 0;
-      }
+    let written = this.queue.take(dst, offset, count);
+    while (written < count && !this.ended) {
+      await this.decodeMore();
+      written += this.queue.take(dst, offset + written, count - written);
     }
     this.samplesRead += written;
     return written;
@@ -79,7 +66,7 @@ export class BlockPcmStream {
       throw new AudioInputError('corrupt', `the ${this.what} could not be decoded (${err instanceof Error ? err.message.split('\n')[0]!.slice(0, 120) : 'decoder error'})`, { cause: err });
     }
     if (!block) {
-      if (this.resampler) this.enqueue(this.resampler.flush());
+      if (this.resampler) this.queue.push(this.resampler.flush());
       this.ended = true;
       this.close();
       return;
@@ -99,11 +86,7 @@ export class BlockPcmStream {
       throw new AudioInputError('too_long', `the ${this.what} decodes to more than ${this.maxDurationSec} s; the maximum is ${this.maxDurationSec} s`);
     }
     const right = second && second.length === left.length ? second : left;
-    this.enqueue(this.resampler ? this.resampler.push([left, right]) : [left.slice(), right === left ? left.slice() : right.slice()]);
-  }
-
-  private enqueue(chunk: Float32Array[]): void {
-    if (chunk[0]!.length > 0) this.pending.push(chunk);
+    this.queue.push(this.resampler ? this.resampler.push([left, right]) : [left.slice(), right === left ? left.slice() : right.slice()]);
   }
 
   /** Samples of the input's own rate decoded so far. */
@@ -112,7 +95,7 @@ export class BlockPcmStream {
   }
 
   get done(): boolean {
-    return this.ended && this.pending.length === 0;
+    return this.ended && this.queue.empty;
   }
 
   close(): void {

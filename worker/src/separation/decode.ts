@@ -2,6 +2,7 @@ import { MPEGDecoder } from 'mpg123-decoder';
 import { AudioInputError } from './errors.ts';
 import { scanMp3, type Mp3Scan } from '@msaas/common';
 import { Resampler } from './resample.ts';
+import { PcmQueue } from './pcm-queue.ts';
 
 export const MODEL_SAMPLE_RATE = 44100;
 export const DEFAULT_MAX_DURATION_SEC = 900;
@@ -22,8 +23,7 @@ export class PcmStream {
   private readonly resampler: Resampler | null;
   private rangeIndex = 0;
   private rangePos: number;
-  private pending: Float32Array[][] = [];
-  private pendingOffset = 0;
+  private readonly queue = new PcmQueue();
   private ended = false;
   private freed = false;
   samplesRead = 0;
@@ -60,23 +60,10 @@ export class PcmStream {
    * fewer than `count` only at the end of the audio.
    */
   read(dst: readonly Float32Array[], offset: number, count: number): number {
-    let written = 0;
-    while (written < count) {
-      const head = this.pending[0];
-      if (!head) {
-        if (this.ended) break;
-        this.decodeMore();
-        continue;
-      }
-      const avail = head[0].length - this.pendingOffset;
-      const n = Math.min(avail, count - written);
-      for (let c = 0; c < 2; c++) dst[c].set(head[c].subarray(this.pendingOffset, this.pendingOffset + n), offset + written);
-      written += n;
-      this.pendingOffset += n;
-      if (this.pendingOffset === head[0].length) {
-        this.pending.shift();
-        this.pendingOffset = 0;
-      }
+    let written = this.queue.take(dst, offset, count);
+    while (written < count && !this.ended) {
+      this.decodeMore();
+      written += this.queue.take(dst, offset + written, count - written);
     }
     this.samplesRead += written;
     return written;
@@ -85,7 +72,7 @@ export class PcmStream {
   private decodeMore(): void {
     const range = this.scan.ranges[this.rangeIndex];
     if (!range) {
-      if (this.resampler) this.enqueue(this.resampler.flush());
+      if (this.resampler) this.queue.push(this.resampler.flush());
       this.ended = true;
       this.close();
       return;
@@ -107,15 +94,11 @@ export class PcmStream {
     const left = decoded.channelData[0];
     // mpg123 always returns two channels; for a mono stream both carry the same samples.
     const right = this.scan.channels === 1 || !decoded.channelData[1] ? left : decoded.channelData[1];
-    this.enqueue(this.resampler ? this.resampler.push([left, right]) : [left, right]);
-  }
-
-  private enqueue(chunk: Float32Array[]): void {
-    if (chunk[0].length > 0) this.pending.push(chunk);
+    this.queue.push(this.resampler ? this.resampler.push([left, right]) : [left, right]);
   }
 
   get done(): boolean {
-    return this.ended && this.pending.length === 0;
+    return this.ended && this.queue.empty;
   }
 
   close(): void {
@@ -125,6 +108,33 @@ export class PcmStream {
   }
 }
 
+/** A stream of 44.1 kHz stereo PCM as the decoders give it (PcmStream, BlockPcmStream). */
+export interface WholeReadable {
+  readonly estimatedSamples: number;
+  readonly done: boolean;
+  read(dst: readonly Float32Array[], offset: number, count: number): number | Promise<number>;
+}
+
+/** Reads a stream to its end into one buffer per channel (grown as needed); the samples read. */
+export async function readWhole(stream: WholeReadable): Promise<[Float32Array, Float32Array]> {
+  let cap = Math.max(stream.estimatedSamples, 1024) + MODEL_SAMPLE_RATE;
+  let out: [Float32Array, Float32Array] = [new Float32Array(cap), new Float32Array(cap)];
+  let len = 0;
+  while (true) {
+    if (len === cap) {
+      cap *= 2;
+      const grown: [Float32Array, Float32Array] = [new Float32Array(cap), new Float32Array(cap)];
+      grown[0].set(out[0]);
+      grown[1].set(out[1]);
+      out = grown;
+    }
+    const n = await stream.read(out, len, cap - len);
+    len += n;
+    if (n === 0 || stream.done) break;
+  }
+  return [out[0].slice(0, len), out[1].slice(0, len)];
+}
+
 /** Decodes a whole MP3 to 44.1 kHz stereo float32 (for tests, tools and short clips). */
 export async function decodeMp3(
   bytes: Uint8Array,
@@ -132,27 +142,10 @@ export async function decodeMp3(
 ): Promise<{ channels: [Float32Array, Float32Array]; sampleRate: 44100; durationSec: number }> {
   const stream = await PcmStream.open(bytes, opts);
   try {
-    let cap = stream.estimatedSamples + MODEL_SAMPLE_RATE;
-    let out: [Float32Array, Float32Array] = [new Float32Array(cap), new Float32Array(cap)];
-    let len = 0;
-    while (true) {
-      if (len === cap) {
-        cap *= 2;
-        const grown: [Float32Array, Float32Array] = [new Float32Array(cap), new Float32Array(cap)];
-        grown[0].set(out[0]);
-        grown[1].set(out[1]);
-        out = grown;
-      }
-      const n = stream.read(out, len, cap - len);
-      len += n;
-      if (n === 0 || stream.done) break;
-    }
+    const channels = await readWhole(stream);
+    const len = channels[0].length;
     if (len === 0) throw new AudioInputError('empty', 'the MP3 holds no audio (zero-length)');
-    return {
-      channels: [out[0].slice(0, len), out[1].slice(0, len)],
-      sampleRate: MODEL_SAMPLE_RATE,
-      durationSec: len / MODEL_SAMPLE_RATE,
-    };
+    return { channels, sampleRate: MODEL_SAMPLE_RATE, durationSec: len / MODEL_SAMPLE_RATE };
   } finally {
     stream.close();
   }
