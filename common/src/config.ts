@@ -39,6 +39,8 @@ export const ConfigSchema = z.object({
   ORT_GRAPH: z.enum(['original', 'optimized']).optional(),
   /** Where the optimized graph is cached when MODEL_PATH's directory is not writable (default: the OS temp dir). */
   MODEL_CACHE_DIR: optionalString,
+  /** The CLI re-executes itself with glibc's huge-page tunable unless this is false (docs/separation.md › Huge pages). */
+  MALLOC_HUGEPAGES: bool.optional(),
   MP3_VBR_QUALITY: z.coerce.number().int().min(0).max(9).optional(),
   /** Uploads one rest replica receives at once; beyond it 503 + Retry-After (each may hold MAX_UPLOAD_MB). */
   MAX_CONCURRENT_UPLOADS: z.coerce.number().int().positive().default(8),

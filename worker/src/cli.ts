@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import {
   createEngine, probeAudio, AudioInputError, ModelFileError, DEFAULT_MAX_DURATION_SEC, DEFAULT_OUTPUT, type EngineOptions, type OutputSpec,
 } from './separation/index.ts';
+import { reexecWithHugePages } from './separation/hugepages.ts';
 import { FORMAT_INFO, OUTPUT_FORMATS, STEMS, isOutputFormat, isStem, loadConfig, orderedStems, type Config } from '@msaas/common';
 
 const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> -o <outdir> [--overlap 0.25] [--threads N]
@@ -18,7 +19,7 @@ const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> 
         [--model path.onnx] [--no-memory-arena] [--original-graph] [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--quiet]
 env: MODEL_PATH (weights), ORT_MEMORY_ARENA=0 (lean: ~0.7 GB less peak RSS, ~15 % slower),
      ORT_GRAPH=original (the weights' graph as is, not the cached rewrite), MODEL_CACHE_DIR (where the rewrite is cached
-     when the weights' directory is not writable)`;
+     when the weights' directory is not writable), MALLOC_HUGEPAGES=0 (no re-exec with glibc.malloc.hugetlb=1)`;
 
 class UsageError extends Error {}
 
@@ -105,13 +106,18 @@ function progressBar(quiet: boolean): (fraction: number) => void {
 
 async function main(): Promise<number> {
   let args;
+  let config: Config;
   try {
-    // The environment through the one validated config (MODEL_PATH, ORT_MEMORY_ARENA, ORT_GRAPH, MODEL_CACHE_DIR).
-    args = parse(process.argv.slice(2), loadConfig(process.env));
+    // The environment through the one validated config (MODEL_PATH, ORT_MEMORY_ARENA, ORT_GRAPH, MODEL_CACHE_DIR, MALLOC_HUGEPAGES).
+    config = loadConfig(process.env);
+    args = parse(process.argv.slice(2), config);
   } catch (err) {
     console.error(`error: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
     return 1;
   }
+  // glibc takes huge pages only from a tunable read at start: run again with it (one-shot process).
+  const again = reexecWithHugePages(process.env, config.MALLOC_HUGEPAGES ?? true);
+  if (again) return again;
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(args.input));
