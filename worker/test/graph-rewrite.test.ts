@@ -9,7 +9,8 @@ import {
 } from '../src/separation/graph/onnx-graph.ts';
 import { rewriteConvTranspose } from '../src/separation/graph/rewrite-convtranspose.ts';
 import { rewriteGroupNorm } from '../src/separation/graph/rewrite-groupnorm.ts';
-import { loadModelGraph, fingerprintPathFor, GRAPH_TOLERANCE } from '../src/separation/graph/optimized-model.ts';
+import { loadModelGraph, fingerprintPathFor, GRAPH_TOLERANCE, weightsDigest } from '../src/separation/graph/optimized-model.ts';
+import { sourceDigest } from '../src/separation/graph/optimize.ts';
 import { ENGINE_SESSION_DEFAULTS } from '../src/separation/engine.ts';
 import { Model, SEGMENT, FREQ_BINS, FRAMES, defaultModelPath } from '../src/separation/model.ts';
 import { Spectrogram } from '../src/separation/stft.ts';
@@ -147,6 +148,30 @@ describe('GroupNorm → LayerNormalization', () => {
     const r2 = await runBoth(nodes, inits, [2, 4, 20], 'y', (index) => rewriteGroupNorm(index, { where: () => false }).norms);
     expect(r2.count).toBe(0);
     expect(maxAbsDiff(r2.before, r2.after)).toBe(0);
+  });
+});
+
+describe('the weights digest behind the cache key', () => {
+  it('is read from its memo while the file is unchanged, and computed again from the bytes once the file is rewritten', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msaas-digest-'));
+    try {
+      const file = path.join(dir, 'w.onnx');
+      writeFileSync(file, Buffer.from('weights one'));
+      const first = await weightsDigest(file);
+      expect(first.sha256).toBe(sourceDigest(Buffer.from('weights one')));
+      expect(first.source).toBeDefined(); // read and hashed
+      expect(existsSync(path.join(dir, 'w.onnx.sha256.json'))).toBe(true);
+      const second = await weightsDigest(file);
+      expect(second).toEqual({ sha256: first.sha256 }); // from the memo, not read
+      writeFileSync(file, Buffer.from('weights two')); // same size, new content
+      const third = await weightsDigest(file);
+      expect(third.source).toBeDefined();
+      expect(third.sha256).toBe(sourceDigest(Buffer.from('weights two')));
+      writeFileSync(path.join(dir, 'w.onnx.sha256.json'), '{"identity":"forged","sha256":"00"}');
+      expect((await weightsDigest(file)).sha256).toBe(third.sha256);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

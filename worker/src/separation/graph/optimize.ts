@@ -38,8 +38,8 @@ export function optimizeGraph(source: Uint8Array): { bytes: Uint8Array; report: 
   return { bytes: encodeModel(model), report };
 }
 
-/** Cache key: the source graph's content and the pass list's version. */
-export function optimizedGraphKey(source: Uint8Array): string {
-  const sourceSha = createHash('sha256').update(source).digest('hex');
-  return createHash('sha256').update(`${sourceSha}\n${PASS_VERSION}`).digest('hex').slice(0, 16);
-}
+/** sha-256 of the source graph's bytes (hex). */
+export const sourceDigest = (source: Uint8Array): string => createHash('sha256').update(source).digest('hex');
+
+/** Cache key from the source graph's sha-256 and the pass list's version. */
+export const optimizedGraphKeyOf = (sourceSha: string): string => createHash('sha256').update(`${sourceSha}\n${PASS_VERSION}`).digest('hex').slice(0, 16);

@@ -3,11 +3,11 @@
 // and validated at every load — signature (Model.load) plus a fingerprint run compared with the
 // original graph's outputs recorded when the cache was produced. A missing, stale or corrupted
 // cache is rebuilt; if the rebuild fails the original graph is used, with a warning.
-import { access, constants, mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Model, type SessionOptions } from '../model.ts';
-import { optimizeGraph, optimizedGraphKey, type PassReport } from './optimize.ts';
+import { optimizeGraph, optimizedGraphKeyOf, sourceDigest, type PassReport } from './optimize.ts';
 import { fingerprintDistance, fingerprintInput, fingerprintOf, isFingerprint, type Fingerprint } from './fingerprint.ts';
 
 /** Which graph the session runs. 'optimized' must agree with 'original' within this max abs difference. */
@@ -52,6 +52,50 @@ export async function cachePathFor(modelPath: string, key: string, cacheDir?: st
 }
 
 export const fingerprintPathFor = (graphPath: string): string => `${graphPath}.fingerprint.json`;
+
+/** `<weights>.sha256.json`: the weights' digest and the file identity it was computed for. */
+const digestMemoName = (modelPath: string): string => `${path.basename(modelPath)}.sha256.json`;
+
+interface DigestMemo {
+  identity: string;
+  sha256: string;
+}
+
+/** Device, inode, size, mtime and ctime in ns: any write to the file (or a replacement) changes ctime, which no user can set back. */
+async function fileIdentity(file: string): Promise<string> {
+  const s = await stat(file, { bigint: true });
+  return [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(':');
+}
+
+/**
+ * The weights' sha-256 without reading 174 MB at every start: memoized beside the cache (in the
+ * weights' directory or cacheDir) for the file identity it was computed from; computed (and the
+ * memo written, best effort) when no memo matches. `source` is set when the file had to be read.
+ */
+export async function weightsDigest(modelPath: string, cacheDir?: string): Promise<{ sha256: string; source?: Uint8Array }> {
+  const identity = await fileIdentity(modelPath);
+  const name = digestMemoName(modelPath);
+  for (const dir of [path.dirname(modelPath), cacheDir ?? tmpdir()]) {
+    try {
+      const memo = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as Partial<DigestMemo>;
+      if (memo.identity === identity && typeof memo.sha256 === 'string' && /^[0-9a-f]{64}$/.test(memo.sha256)) return { sha256: memo.sha256 };
+    } catch {
+      // no memo there
+    }
+  }
+  const source = await readFile(modelPath);
+  const sha256 = sourceDigest(source);
+  // a file replaced while it was read gets no memo: the next start reads it again
+  if ((await fileIdentity(modelPath)) === identity) {
+    try {
+      const dir = path.dirname(await cachePathFor(modelPath, 'x', cacheDir));
+      await writeFileAtomic(path.join(dir, name), JSON.stringify({ identity, sha256 } satisfies DigestMemo));
+    } catch {
+      // unwritable: the digest is computed at every start
+    }
+  }
+  return { sha256, source };
+}
 
 /** Writes `bytes` to `file` via a temporary file in the same directory and a rename (never a torn file). */
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
@@ -154,15 +198,15 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
     graph: 'original',
   });
   if (opts.graph === 'original') return original();
-  let source: Uint8Array;
+  let digest: Awaited<ReturnType<typeof weightsDigest>>;
   try {
-    source = await readFile(opts.modelPath);
+    digest = await weightsDigest(opts.modelPath, opts.cacheDir);
   } catch {
     return original(); // Model.load names the path and the problem
   }
   let graphPath: string;
   try {
-    graphPath = await cachePathFor(opts.modelPath, optimizedGraphKey(source), opts.cacheDir);
+    graphPath = await cachePathFor(opts.modelPath, optimizedGraphKeyOf(digest.sha256), opts.cacheDir);
   } catch (err) {
     opts.warn(`${message(err)}: running the original graph`);
     return original();
@@ -171,7 +215,7 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
   if (cached) return { model: cached, graphPath, graph: 'optimized' };
   let rewritten: ReturnType<typeof optimizeGraph>;
   try {
-    rewritten = optimizeGraph(source);
+    rewritten = optimizeGraph(digest.source ?? (await readFile(opts.modelPath)));
   } catch (err) {
     opts.warn(`could not rewrite the graph of ${opts.modelPath} (${message(err)}): running the original graph`);
     return original();
@@ -192,7 +236,7 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
  * validated: the engine does that at load), else null. Lets a setup step skip producing it.
  */
 export async function cachedOptimizedGraph(modelPath: string, cacheDir?: string): Promise<string | null> {
-  const key = optimizedGraphKey(await readFile(modelPath));
+  const key = optimizedGraphKeyOf((await weightsDigest(modelPath, cacheDir)).sha256);
   const name = cacheFileName(modelPath, key);
   for (const dir of [path.dirname(modelPath), cacheDir ?? tmpdir()]) {
     const graphPath = path.join(dir, name);
