@@ -2,6 +2,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { parseKeyEntries } from './tenants.ts';
 import { parseTrustProxy } from './trust-proxy.ts';
+import { QUALITY_PROFILES } from './quality-profiles.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -37,6 +38,8 @@ export const ConfigSchema = z.object({
   ORT_MEMORY_ARENA: bool.optional(),
   /** Graph the worker's session runs: 'optimized' (rewritten for ORT's CPU provider, cached; default) or 'original'. */
   ORT_GRAPH: z.enum(['original', 'optimized']).optional(),
+  /** What the optimized graph trades for speed: 'exact' (default) or 'int8-transformer' (approximate; docs/separation.md › Quality profiles). */
+  QUALITY_PROFILE: z.enum(QUALITY_PROFILES).optional(),
   /** Where the optimized graph is cached when MODEL_PATH's directory is not writable (default: the OS temp dir). */
   MODEL_CACHE_DIR: optionalString,
   /** The CLI re-executes itself with glibc's huge-page tunable unless this is false (docs/separation.md › Huge pages). */

@@ -24,3 +24,4 @@ export * from './flac-header.ts';
 export * from './ogg-pages.ts';
 export * from './mp4-boxes.ts';
 export * from './trust-proxy.ts';
+export * from './quality-profiles.ts';

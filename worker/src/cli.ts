@@ -12,12 +12,14 @@ import {
   createEngine, probeAudio, AudioInputError, ModelFileError, DEFAULT_MAX_DURATION_SEC, DEFAULT_OUTPUT, type EngineOptions, type OutputSpec,
 } from './separation/index.ts';
 import { reexecWithHugePages } from './separation/hugepages.ts';
-import { FORMAT_INFO, OUTPUT_FORMATS, STEMS, isOutputFormat, isStem, loadConfig, orderedStems, type Config } from '@msaas/common';
+import { FORMAT_INFO, OUTPUT_FORMATS, QUALITY_PROFILES, STEMS, isOutputFormat, isQualityProfile, isStem, loadConfig, orderedStems, type Config } from '@msaas/common';
 
 const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> -o <outdir> [--overlap 0.25] [--threads N]
         [--format mp3|mp3-320|wav|flac] [--stems drums,bass,other,vocals,instrumental]
-        [--model path.onnx] [--no-memory-arena] [--original-graph] [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--quiet]
+        [--model path.onnx] [--no-memory-arena] [--original-graph] [--profile exact|int8-transformer]
+        [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--quiet]
 env: MODEL_PATH (weights), ORT_MEMORY_ARENA=0 (lean: ~0.7 GB less peak RSS, ~15 % slower),
+     QUALITY_PROFILE=int8-transformer (the transformer's products in int8: faster, approximate),
      ORT_GRAPH=original (the weights' graph as is, not the cached rewrite), MODEL_CACHE_DIR (where the rewrite is cached
      when the weights' directory is not writable), MALLOC_HUGEPAGES=0 (no re-exec with glibc.malloc.hugetlb=1)`;
 
@@ -39,7 +41,7 @@ function outputSpec(format: string | undefined, stems: string | undefined): Outp
   return { formats: [format ?? 'mp3'], stems: orderedStems(names.filter(isStem)) };
 }
 
-function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_ARENA' | 'ORT_GRAPH' | 'MODEL_CACHE_DIR'>): { input: string; outDir: string; quiet: boolean; output: OutputSpec; engine: EngineOptions } {
+function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_ARENA' | 'ORT_GRAPH' | 'MODEL_CACHE_DIR' | 'QUALITY_PROFILE'>): { input: string; outDir: string; quiet: boolean; output: OutputSpec; engine: EngineOptions } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -51,6 +53,7 @@ function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_AREN
       'memory-arena': { type: 'boolean' },
       'no-memory-arena': { type: 'boolean' },
       'original-graph': { type: 'boolean' },
+      profile: { type: 'string' },
       'max-duration': { type: 'string' },
       vbr: { type: 'string' },
       bitrate: { type: 'string' },
@@ -68,6 +71,9 @@ function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_AREN
   if (!values.output) throw new UsageError('missing -o <outdir>');
   const bitrate = num(values.bitrate, 'bitrate', (n) => n > 0);
   const vbr = num(values.vbr, 'vbr', (n) => n >= 0 && n <= 9);
+  const profile = values.profile ?? env.QUALITY_PROFILE;
+  if (profile !== undefined && !isQualityProfile(profile)) throw new UsageError(`invalid --profile: ${profile} (${QUALITY_PROFILES.join(', ')})`);
+  if (profile !== undefined && profile !== 'exact' && values['original-graph']) throw new UsageError(`--profile ${profile} is a rewrite of the graph: it cannot run with --original-graph`);
   return {
     input: positionals[0],
     outDir: values.output,
@@ -81,6 +87,7 @@ function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_AREN
       memoryArena: values['no-memory-arena'] ? false : values['memory-arena'] ?? env.ORT_MEMORY_ARENA,
       mp3: bitrate !== undefined ? { bitrate } : vbr !== undefined ? { vbrQuality: vbr } : undefined,
       graph: values['original-graph'] ? 'original' : env.ORT_GRAPH,
+      profile,
       graphCacheDir: env.MODEL_CACHE_DIR,
       onWarning: (m: string) => console.error(`warning: ${m}`),
     },
@@ -108,7 +115,7 @@ async function main(): Promise<number> {
   let args;
   let config: Config;
   try {
-    // The environment through the one validated config (MODEL_PATH, ORT_MEMORY_ARENA, ORT_GRAPH, MODEL_CACHE_DIR, MALLOC_HUGEPAGES).
+    // The environment through the one validated config (MODEL_PATH, ORT_MEMORY_ARENA, ORT_GRAPH, QUALITY_PROFILE, MODEL_CACHE_DIR, MALLOC_HUGEPAGES).
     config = loadConfig(process.env);
     args = parse(process.argv.slice(2), config);
   } catch (err) {

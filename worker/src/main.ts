@@ -1,5 +1,5 @@
 import { loadConfigOrExit, storeEndpointFromConfig } from '@msaas/common';
-import { AudioInputError, ModelFileError, createEngine, type Engine } from './separation/index.ts';
+import { AudioInputError, ModelFileError, createEngine, type DetailedEngine } from './separation/index.ts';
 import { buildWorker } from './bootstrap.ts';
 import { startHealthServer } from './health.ts';
 
@@ -10,13 +10,14 @@ if (!endpoint) {
   process.exit(2);
 }
 
-let engine: Engine;
+let engine: DetailedEngine;
 try {
   engine = await createEngine({
     ...(config.MODEL_PATH ? { modelPath: config.MODEL_PATH } : {}),
     ...(config.ORT_THREADS ? { threads: config.ORT_THREADS } : {}),
     ...(config.ORT_MEMORY_ARENA !== undefined ? { memoryArena: config.ORT_MEMORY_ARENA } : {}),
     ...(config.ORT_GRAPH ? { graph: config.ORT_GRAPH } : {}),
+    ...(config.QUALITY_PROFILE ? { profile: config.QUALITY_PROFILE } : {}),
     ...(config.MODEL_CACHE_DIR ? { graphCacheDir: config.MODEL_CACHE_DIR } : {}),
     ...(config.MP3_VBR_QUALITY !== undefined ? { mp3: { vbrQuality: config.MP3_VBR_QUALITY } } : {}),
     maxDurationSec: config.MAX_DURATION_SEC,
@@ -34,7 +35,7 @@ const health = await startHealthServer({ port: config.WORKER_HEALTH_PORT, metric
   logger.warn(`health endpoint not started on ${config.WORKER_HEALTH_PORT}: ${err.message}`);
   return null;
 });
-logger.info('warming up the model');
+logger.info(`model graph ${engine.options.graphPath} (quality profile ${engine.options.profile}); warming up`);
 await engine.warmUp();
 await worker.start();
 process.send?.({ type: 'ready' });

@@ -49,4 +49,13 @@ describe('separate CLI', () => {
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(run([path.join(dir, 'x.mp3')]).status).toBe(1);
   });
+
+  it('refuses an unknown --profile, and an approximate profile with --original-graph, naming the choices', () => {
+    const bogus = run([path.join(dir, 'x.mp3'), '-o', dir, '--profile', 'fastest']);
+    expect(bogus.status).toBe(1);
+    expect(bogus.stderr).toMatch(/invalid --profile: fastest \(exact, int8-transformer\)/);
+    const clash = run([path.join(dir, 'x.mp3'), '-o', dir, '--profile', 'int8-transformer', '--original-graph']);
+    expect(clash.status).toBe(1);
+    expect(clash.stderr).toMatch(/cannot run with --original-graph/);
+  });
 });

@@ -5,13 +5,14 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
   GraphIndex, buildModel, encodeModel, floatTensor, floatValueInfo, graphOf, int64Tensor, intAttr, intsAttr, makeNode, floatAttr, pruneDead,
-  type NodeProto, type TensorProto,
+  type ModelProto, type NodeProto, type TensorProto,
 } from '../src/separation/graph/onnx-graph.ts';
 import { rewriteConvTranspose } from '../src/separation/graph/rewrite-convtranspose.ts';
 import { rewriteGroupNorm } from '../src/separation/graph/rewrite-groupnorm.ts';
-import { loadModelGraph, fingerprintPathFor, GRAPH_TOLERANCE, weightsDigest } from '../src/separation/graph/optimized-model.ts';
+import { loadModelGraph, fingerprintPathFor, GRAPH_TOLERANCE, INT8_MIN_SNR_DB, weightsDigest } from '../src/separation/graph/optimized-model.ts';
+import { quantizeColumns, quantizeMatMuls, WEIGHT_LEVELS } from '../src/separation/graph/rewrite-int8-matmul.ts';
 import { sourceDigest } from '../src/separation/graph/optimize.ts';
-import { ENGINE_SESSION_DEFAULTS } from '../src/separation/engine.ts';
+import { createEngine, ENGINE_SESSION_DEFAULTS } from '../src/separation/engine.ts';
 import { Model, SEGMENT, FREQ_BINS, FRAMES, defaultModelPath } from '../src/separation/model.ts';
 import { Spectrogram } from '../src/separation/stft.ts';
 import { synthesizeSong } from '../fixtures/synth.ts';
@@ -24,6 +25,18 @@ function rng(seed: number): () => number {
 }
 const randArray = (n: number, rand: () => number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => rand() * scale);
 
+/** Signal-to-error ratio of `x` against the reference `ref`, in dB. */
+function snrDb(ref: Float32Array, x: Float32Array): number {
+  expect(ref.length).toBe(x.length);
+  let signal = 0;
+  let error = 0;
+  for (let i = 0; i < ref.length; i++) {
+    signal += ref[i] ** 2;
+    error += (ref[i] - x[i]) ** 2;
+  }
+  return 10 * Math.log10(signal / error);
+}
+
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
   let d = 0;
@@ -33,7 +46,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 /** Runs a one-input one-output graph before and after `rewrite`; returns both outputs and the rewritten op types. */
 async function runBoth(
-  nodes: NodeProto[], inits: TensorProto[], inDims: number[], outName: string, rewrite: (index: GraphIndex) => number,
+  nodes: NodeProto[], inits: TensorProto[], inDims: number[], outName: string, rewrite: (index: GraphIndex, model: ModelProto) => number,
 ): Promise<{ before: Float32Array; after: Float32Array; count: number; ops: string[] }> {
   const make = () => buildModel({
     name: 'tiny', node: structuredClone(nodes), initializer: structuredClone(inits),
@@ -49,7 +62,7 @@ async function runBoth(
   const before = await run(encodeModel(make()));
   const model = make();
   const index = new GraphIndex(graphOf(model));
-  const count = rewrite(index);
+  const count = rewrite(index, model);
   pruneDead(graphOf(model));
   return { before, after: await run(encodeModel(model)), count, ops: graphOf(model).node.map((n) => n.opType ?? '') };
 }
@@ -151,6 +164,62 @@ describe('GroupNorm → LayerNormalization', () => {
   });
 });
 
+describe('int8 products (the int8-transformer profile)', () => {
+  it('quantizes each weight column symmetrically to ±63 with its own scale, within half a step', () => {
+    const rand = rng(11);
+    const [k, n] = [9, 4];
+    const w = randArray(k * n, rand);
+    for (let r = 0; r < k; r++) w[r * n + 3] *= 1e-3; // a column of small weights keeps its resolution
+    const { q, scale } = quantizeColumns(w, k, n);
+    for (let c = 0; c < n; c++) {
+      let peak = 0;
+      for (let r = 0; r < k; r++) {
+        peak = Math.max(peak, Math.abs(q[r * n + c]));
+        expect(Math.abs(q[r * n + c] * scale[c] - w[r * n + c])).toBeLessThanOrEqual(scale[c] / 2 + 1e-9);
+      }
+      expect(peak).toBe(WEIGHT_LEVELS);
+    }
+    expect(scale[3]).toBeLessThan(scale[0] / 100);
+  });
+
+  it('turns MatMul (+ its bias Add) and Gemm (transB, bias) with constant weights into DynamicQuantizeMatMul, close to fp32', async () => {
+    const rand = rng(12);
+    const [k, n] = [64, 48];
+    const nodes = [
+      makeNode('MatMul', ['x', 'w1'], ['m'], 'mm'),
+      makeNode('Add', ['m', 'b1'], ['h'], 'bias'),
+      makeNode('Reshape', ['h', 'flat'], ['h2'], 'flatten'),
+      makeNode('Gemm', ['h2', 'w2', 'b2'], ['g'], 'gemm', [intAttr('transB', 1)]),
+      makeNode('MatMul', ['g', 'g'], ['y'], 'dynamic'), // no constant weight: left alone
+    ];
+    const inits = [
+      floatTensor('w1', [k, n], randArray(k * n, rand, 0.2)), floatTensor('b1', [n], randArray(n, rand)),
+      int64Tensor('flat', [-1, n]),
+      floatTensor('w2', [n, n], randArray(n * n, rand, 0.2)), floatTensor('b2', [n], randArray(n, rand)),
+    ];
+    const r = await runBoth(nodes, inits, [n, k], 'y', (index, model) => quantizeMatMuls(model, index, () => true));
+    expect(r.count).toBe(2);
+    expect(r.ops).toEqual(['DynamicQuantizeMatMul', 'Reshape', 'DynamicQuantizeMatMul', 'MatMul']);
+    const db = snrDb(r.before, r.after);
+    console.log(`int8 products vs fp32 on a toy graph: ${db.toFixed(1)} dB`);
+    expect(db).toBeGreaterThan(25);
+    expect(db).toBeLessThan(80); // really quantized
+  });
+
+  it('leaves the node a filter excludes, and a Gemm with alpha ≠ 1, alone', async () => {
+    const rand = rng(13);
+    const nodes = [
+      makeNode('MatMul', ['x', 'w'], ['m'], 'keep-me'),
+      makeNode('Gemm', ['m', 'w'], ['y'], 'scaled', [floatAttr('alpha', 0.5)]),
+    ];
+    const inits = [floatTensor('w', [8, 8], randArray(64, rand))];
+    const r = await runBoth(nodes, inits, [3, 8], 'y', (index, model) => quantizeMatMuls(model, index, (node) => node.name !== 'keep-me'));
+    expect(r.count).toBe(0);
+    expect(r.ops).toEqual(['MatMul', 'Gemm']);
+    expect(maxAbsDiff(r.before, r.after)).toBe(0);
+  });
+});
+
 describe('the weights digest behind the cache key', () => {
   it('is read from its memo while the file is unchanged, and computed again from the bytes once the file is rewritten', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'msaas-digest-'));
@@ -247,4 +316,38 @@ describe('the optimized HTDemucs graph', () => {
     expect(rebuilt.produced).toBeDefined();
     expect(rebuilt.graphPath).toBe(again.graphPath);
   }, 300_000);
+
+  it('int8-transformer: cached under its own name beside the exact one (which stays), SNR ≥ 30 dB from the original on music', async () => {
+    const exact = await loadModelGraph({ modelPath, graph: 'optimized', sessionOptions, warn });
+    const ref = await exact.model.run(mix.slice(), spec.slice());
+    await exact.model.close();
+    warnings.length = 0;
+    const int8 = await loadModelGraph({ modelPath, graph: 'optimized', profile: 'int8-transformer', sessionOptions, warn });
+    try {
+      expect(warnings).toEqual([]);
+      expect(int8.profile).toBe('int8-transformer');
+      expect(path.basename(int8.graphPath)).toMatch(/^htdemucs\.int8-transformer\.[0-9a-f]{16}\.onnx$/);
+      expect(existsSync(exact.graphPath) && existsSync(fingerprintPathFor(exact.graphPath))).toBe(true);
+      const passes = Object.fromEntries(int8.produced!.report.map((p) => [p.pass, p.rewritten]));
+      expect(passes['int8-transformer-matmul']).toBe(40);
+      expect(int8.produced!.agreement.snrDb).toBeGreaterThanOrEqual(INT8_MIN_SNR_DB);
+      const out = await int8.model.run(mix.slice(), spec.slice());
+      const dbFreq = snrDb(ref.freq, out.freq);
+      const dbTime = snrDb(ref.time, out.time);
+      console.log(`int8-transformer vs exact on a music segment: ${dbFreq.toFixed(1)} dB (freq), ${dbTime.toFixed(1)} dB (time); fingerprint ${int8.produced!.agreement.snrDb.toFixed(1)} dB`);
+      expect(Math.min(dbFreq, dbTime)).toBeGreaterThanOrEqual(INT8_MIN_SNR_DB);
+      expect(maxAbsDiff(ref.freq, out.freq)).toBeGreaterThan(GRAPH_TOLERANCE); // approximate indeed
+    } finally {
+      await int8.model.close();
+    }
+    // and the exact profile still loads from its cache, untouched
+    const back = await loadModelGraph({ modelPath, graph: 'optimized', sessionOptions, warn });
+    await back.model.close();
+    expect(back.produced).toBeUndefined();
+    expect(back.graphPath).toBe(exact.graphPath);
+  }, 300_000);
+
+  it('an approximate profile on the original graph is refused before anything loads', async () => {
+    await expect(createEngine({ modelPath: path.join(dir, 'none.onnx'), graph: 'original', profile: 'int8-transformer' })).rejects.toThrow(/needs graph 'optimized'/);
+  });
 });

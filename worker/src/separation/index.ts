@@ -22,3 +22,4 @@ export { scanMp3, probeAudio, sniffAudioFormat, ACCEPTED_FORMATS, type Mp3Scan, 
 export { Spectrogram } from './stft.ts';
 export { defaultModelPath, SEGMENT } from './model.ts';
 export { cachedOptimizedGraph } from './graph/optimized-model.ts';
+export { QUALITY_PROFILES, DEFAULT_PROFILE, isQualityProfile, type QualityProfile } from '@msaas/common';

@@ -62,6 +62,26 @@ export function fingerprintDistance(a: Fingerprint, b: Fingerprint): number {
   return d;
 }
 
+/**
+ * Signal-to-error ratio of `b` against the reference `a` in dB, the lower of the two outputs';
+ * -Infinity when they do not describe the same samples or `b` holds a non-finite value.
+ */
+export function fingerprintSnrDb(a: Fingerprint, b: Fingerprint): number {
+  if (a.stride !== b.stride || a.freq.length !== b.freq.length || a.time.length !== b.time.length) return -Infinity;
+  let worst = Infinity;
+  for (const k of ['freq', 'time'] as const) {
+    let signal = 0;
+    let error = 0;
+    for (let i = 0; i < a[k].length; i++) {
+      signal += a[k][i] ** 2;
+      error += (a[k][i] - b[k][i]) ** 2;
+    }
+    if (!Number.isFinite(error)) return -Infinity;
+    worst = Math.min(worst, error === 0 ? Infinity : 10 * Math.log10(signal / error));
+  }
+  return worst;
+}
+
 export function isFingerprint(v: unknown): v is Fingerprint {
   const f = v as Fingerprint;
   return !!f && typeof f.stride === 'number' && Array.isArray(f.freq) && Array.isArray(f.time);

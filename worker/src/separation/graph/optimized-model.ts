@@ -7,16 +7,38 @@ import { access, constants, mkdir, readFile, readdir, rename, stat, unlink, writ
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Model, type SessionOptions } from '../model.ts';
+import { DEFAULT_PROFILE, type QualityProfile } from '@msaas/common';
 import { optimizeGraph, optimizedGraphKeyOf, sourceDigest, type PassReport } from './optimize.ts';
-import { fingerprintDistance, fingerprintInput, fingerprintOf, isFingerprint, type Fingerprint } from './fingerprint.ts';
+import { fingerprintDistance, fingerprintInput, fingerprintOf, fingerprintSnrDb, isFingerprint, type Fingerprint } from './fingerprint.ts';
 
-/** Which graph the session runs. 'optimized' must agree with 'original' within this max abs difference. */
+/** Which graph the session runs: the weights' file as is, or its rewrite for the quality profile. */
 export type GraphChoice = 'original' | 'optimized';
+/** 'exact' must agree with the original's fingerprint within this max abs difference. */
 export const GRAPH_TOLERANCE = 1e-4;
+/** 'int8-transformer' must keep this signal-to-error ratio on the fingerprint (it measures 40–45 dB; a broken graph is near 0). */
+export const INT8_MIN_SNR_DB = 30;
+
+/** How a graph's fingerprint compares with the original's. */
+export interface Agreement {
+  /** Max abs difference. */
+  distance: number;
+  /** Signal-to-error ratio in dB (the worse output's). */
+  snrDb: number;
+}
+
+const agreementOf = (reference: Fingerprint, got: Fingerprint): Agreement => ({ distance: fingerprintDistance(reference, got), snrDb: fingerprintSnrDb(reference, got) });
+
+/** Whether a profile's graph is close enough to the original: exact within GRAPH_TOLERANCE, int8 above INT8_MIN_SNR_DB. */
+const accepts = (profile: QualityProfile, a: Agreement): boolean => (profile === 'exact' ? a.distance <= GRAPH_TOLERANCE : a.snrDb >= INT8_MIN_SNR_DB);
+
+const describe = (profile: QualityProfile, a: Agreement): string =>
+  profile === 'exact' ? `max abs ${a.distance} (tolerance ${GRAPH_TOLERANCE})` : `SNR ${a.snrDb.toFixed(1)} dB (at least ${INT8_MIN_SNR_DB} dB)`;
 
 export interface LoadGraphOptions {
   modelPath: string;
   graph: GraphChoice;
+  /** What the rewrite trades (with graph 'optimized'). Default 'exact'. */
+  profile?: QualityProfile;
   /** Where the cache goes when the weights' directory is not writable. Default os.tmpdir(). */
   cacheDir?: string;
   sessionOptions: SessionOptions;
@@ -28,12 +50,18 @@ export interface LoadedGraph {
   /** The file the session runs. */
   graphPath: string;
   graph: GraphChoice;
+  /** The profile the session runs: 'exact' for the original graph and for a fallback to it. */
+  profile: QualityProfile;
   /** Set when this load produced the cached graph. */
-  produced?: { report: PassReport[]; distance: number };
+  produced?: { report: PassReport[]; agreement: Agreement };
 }
 
-/** `<weights name>.<key>.onnx`: the cached graph's file name. */
-const cacheFileName = (modelPath: string, key: string): string => `${path.basename(modelPath).replace(/\.onnx$/i, '')}.${key}.onnx`;
+/**
+ * `<weights name>.<key>.onnx` ('exact') or `<weights name>.<profile>.<key>.onnx`: each profile has
+ * its own stem, so producing one never removes another's cache (removeOtherVersions keeps stems apart).
+ */
+const cacheFileName = (modelPath: string, key: string, profile: QualityProfile): string =>
+  `${path.basename(modelPath).replace(/\.onnx$/i, '')}${profile === 'exact' ? '' : `.${profile}`}.${key}.onnx`;
 
 /** Where the cache may live, in order of preference: the weights' directory, then cacheDir (default os.tmpdir()). */
 const cacheDirs = (modelPath: string, cacheDir?: string): string[] => [path.dirname(modelPath), cacheDir ?? tmpdir()];
@@ -53,9 +81,9 @@ async function writableCacheDir(modelPath: string, cacheDir?: string): Promise<s
   throw new Error(`no writable directory for the optimized graph (tried ${dirs.join(', ')}; set MODEL_CACHE_DIR)`);
 }
 
-/** `<dir>/<weights name>.<key>.onnx` in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
-export async function cachePathFor(modelPath: string, key: string, cacheDir?: string): Promise<string> {
-  return path.join(await writableCacheDir(modelPath, cacheDir), cacheFileName(modelPath, key));
+/** The cached graph's path in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
+export async function cachePathFor(modelPath: string, key: string, cacheDir?: string, profile: QualityProfile = DEFAULT_PROFILE): Promise<string> {
+  return path.join(await writableCacheDir(modelPath, cacheDir), cacheFileName(modelPath, key, profile));
 }
 
 export const fingerprintPathFor = (graphPath: string): string => `${graphPath}.fingerprint.json`;
@@ -134,15 +162,15 @@ async function readFingerprint(file: string): Promise<Fingerprint | null> {
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** The cached graph if it loads, has the signature and reproduces the recorded fingerprint; else null (and it is removed). */
-async function loadCached(graphPath: string, opts: LoadGraphOptions): Promise<Model | null> {
+async function loadCached(graphPath: string, profile: QualityProfile, opts: LoadGraphOptions): Promise<Model | null> {
   const expected = await readFingerprint(fingerprintPathFor(graphPath));
   if (!expected) return null;
   let model: Model | null = null;
   try {
     model = await Model.load(graphPath, opts.sessionOptions);
-    const d = fingerprintDistance(expected, await runFingerprint(model));
-    if (d <= GRAPH_TOLERANCE) return model;
-    opts.warn(`optimized graph ${graphPath} differs from the original's fingerprint (max abs ${d}): rebuilding it`);
+    const agreement = agreementOf(expected, await runFingerprint(model));
+    if (accepts(profile, agreement)) return model;
+    opts.warn(`optimized graph ${graphPath} differs from the original's fingerprint (${describe(profile, agreement)}): rebuilding it`);
   } catch (err) {
     opts.warn(`optimized graph ${graphPath} failed to load (${message(err)}): rebuilding it`);
   }
@@ -175,16 +203,16 @@ async function originalFingerprint(opts: LoadGraphOptions): Promise<Fingerprint>
 }
 
 /** Checks the optimized graph `bytes` against the original's fingerprint, and caches both. */
-async function produce(bytes: Uint8Array, report: PassReport[], graphPath: string, reference: Fingerprint, opts: LoadGraphOptions): Promise<LoadedGraph> {
+async function produce(bytes: Uint8Array, report: PassReport[], graphPath: string, profile: QualityProfile, reference: Fingerprint, opts: LoadGraphOptions): Promise<LoadedGraph> {
   await writeFileAtomic(graphPath, bytes);
   let model: Model | null = null;
   try {
     model = await Model.load(graphPath, opts.sessionOptions);
-    const distance = fingerprintDistance(reference, await runFingerprint(model));
-    if (!(distance <= GRAPH_TOLERANCE)) throw new Error(`its outputs differ from the original's by up to ${distance} (tolerance ${GRAPH_TOLERANCE})`);
+    const agreement = agreementOf(reference, await runFingerprint(model));
+    if (!accepts(profile, agreement)) throw new Error(`its outputs are too far from the original's: ${describe(profile, agreement)}`);
     await writeFileAtomic(fingerprintPathFor(graphPath), JSON.stringify(reference));
     await removeOtherVersions(graphPath);
-    return { model, graphPath, graph: 'optimized', produced: { report, distance } };
+    return { model, graphPath, graph: 'optimized', profile, produced: { report, agreement } };
   } catch (err) {
     await model?.close();
     await unlink(graphPath).catch(() => undefined);
@@ -194,14 +222,16 @@ async function produce(bytes: Uint8Array, report: PassReport[], graphPath: strin
 
 /**
  * The model on the graph `opts.graph` asks for. With 'optimized', any failure to produce or
- * validate the rewritten graph falls back to the original (warned); errors of the original file
- * itself are thrown as ModelFileError, as with 'original'.
+ * validate the rewritten graph falls back to the original (warned), which is the exact profile;
+ * errors of the original file itself are thrown as ModelFileError, as with 'original'.
  */
 export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGraph> {
+  const profile = opts.profile ?? DEFAULT_PROFILE;
   const original = async (): Promise<LoadedGraph> => ({
     model: await Model.load(opts.modelPath, opts.sessionOptions),
     graphPath: opts.modelPath,
     graph: 'original',
+    profile: 'exact',
   });
   if (opts.graph === 'original') return original();
   let digest: Awaited<ReturnType<typeof weightsDigest>>;
@@ -212,16 +242,16 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
   }
   let graphPath: string;
   try {
-    graphPath = await cachePathFor(opts.modelPath, optimizedGraphKeyOf(digest.sha256), opts.cacheDir);
+    graphPath = await cachePathFor(opts.modelPath, optimizedGraphKeyOf(digest.sha256, profile), opts.cacheDir, profile);
   } catch (err) {
     opts.warn(`${message(err)}: running the original graph`);
     return original();
   }
-  const cached = await loadCached(graphPath, opts);
-  if (cached) return { model: cached, graphPath, graph: 'optimized' };
+  const cached = await loadCached(graphPath, profile, opts);
+  if (cached) return { model: cached, graphPath, graph: 'optimized', profile };
   let rewritten: ReturnType<typeof optimizeGraph>;
   try {
-    rewritten = optimizeGraph(digest.source ?? (await readFile(opts.modelPath)));
+    rewritten = optimizeGraph(digest.source ?? (await readFile(opts.modelPath)), profile);
   } catch (err) {
     opts.warn(`could not rewrite the graph of ${opts.modelPath} (${message(err)}): running the original graph`);
     return original();
@@ -230,7 +260,7 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
   if (rewritten.report.every((r) => r.rewritten === 0)) return original();
   const reference = await originalFingerprint(opts);
   try {
-    return await produce(rewritten.bytes, rewritten.report, graphPath, reference, opts);
+    return await produce(rewritten.bytes, rewritten.report, graphPath, profile, reference, opts);
   } catch (err) {
     opts.warn(`could not produce the optimized graph from ${opts.modelPath} (${message(err)}): running the original graph`);
     return original();
@@ -241,9 +271,9 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
  * The cached optimized graph of `modelPath` when it and its fingerprint are on disk (not
  * validated: the engine does that at load), else null. Lets a setup step skip producing it.
  */
-export async function cachedOptimizedGraph(modelPath: string, cacheDir?: string): Promise<string | null> {
-  const key = optimizedGraphKeyOf((await weightsDigest(modelPath, cacheDir)).sha256);
-  const name = cacheFileName(modelPath, key);
+export async function cachedOptimizedGraph(modelPath: string, cacheDir?: string, profile: QualityProfile = DEFAULT_PROFILE): Promise<string | null> {
+  const key = optimizedGraphKeyOf((await weightsDigest(modelPath, cacheDir)).sha256, profile);
+  const name = cacheFileName(modelPath, key, profile);
   for (const dir of cacheDirs(modelPath, cacheDir)) {
     const graphPath = path.join(dir, name);
     try {
