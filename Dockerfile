@@ -57,7 +57,8 @@ COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
 COPY worker/ worker/
 COPY scripts/prepare-model.ts scripts/
-RUN MODEL_PATH=/models/htdemucs.onnx node --import tsx scripts/prepare-model.ts
+# every quality profile (exact, int8-transformer: +85 MB), so QUALITY_PROFILE never produces one at a pod's start
+RUN MODEL_PATH=/models/htdemucs.onnx node --import tsx scripts/prepare-model.ts --all-profiles
 
 # ---- common runtime settings (metadata only: no file layers, so the weights stay the first big layer)
 FROM base AS runtime
@@ -85,8 +86,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
 COPY worker/ worker/
-# The optimized graph and its fingerprint, beside the weights; each start only validates it (one run).
+# The optimized graphs (each quality profile) and their fingerprints, beside the weights; each start only validates it (one run).
 COPY --from=graph /models/htdemucs.????????????????.onnx* /models/
+COPY --from=graph /models/htdemucs.int8-transformer.????????????????.onnx* /models/
 # GLIBC_TUNABLES: huge pages for onnxruntime's tensors (worker/src/separation/hugepages.ts; the node's
 # transparent_hugepage must be 'madvise' or 'always', the common default).
 ENV MODEL_PATH=/models/htdemucs.onnx \
