@@ -7,14 +7,14 @@
  * Exit 1 when the rewrite had to fall back to the original graph.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigOrExit, QUALITY_PROFILES, isQualityProfile, type QualityProfile } from '@msaas/common';
+import { DEFAULT_PROFILE, loadConfigOrExit, QUALITY_PROFILES, isQualityProfile, type QualityProfile } from '@msaas/common';
 import { createEngine, defaultModelPath } from '../worker/src/separation/index.ts';
 
 export async function prepareModel(
   opts: { modelPath?: string; cacheDir?: string; profile?: QualityProfile; log?: (line: string) => void } = {},
 ): Promise<string> {
   const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const requested = opts.profile ?? 'exact';
+  const requested = opts.profile ?? DEFAULT_PROFILE;
   const warnings: string[] = [];
   const started = performance.now();
   const engine = await createEngine({
@@ -36,7 +36,7 @@ export async function prepareModel(
 if (import.meta.url === `file://${process.argv[1]}`) {
   const config = loadConfigOrExit();
   const { values } = parseArgs({ options: { profile: { type: 'string' }, 'all-profiles': { type: 'boolean' } } });
-  const one = values.profile ?? config.QUALITY_PROFILE ?? 'exact';
+  const one = values.profile ?? config.QUALITY_PROFILE ?? DEFAULT_PROFILE;
   const fail = (message: string): never => {
     process.stderr.write(`prepare-model: ${message}\n`);
     process.exit(1);

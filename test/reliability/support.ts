@@ -44,6 +44,22 @@ export async function waitJob(api: ApiClient, hash: string, until: (j: JobView) 
   return j;
 }
 
+/**
+ * Follows the job to `done`, then polls until its callback's outcome is recorded: that comes after
+ * the job is done (the worker sends the callback once the stems are stored), so a job that is
+ * done without a callback status may still get one.
+ */
+export async function waitCallback(api: ApiClient, hash: string, timeoutMs: number, what: string): Promise<JobView> {
+  const deadline = Date.now() + timeoutMs;
+  let j = await waitJob(api, hash, (v) => v.state === 'done', timeoutMs, what);
+  while (!j.callback?.status) {
+    if (Date.now() > deadline) throw new Error(`${what} (${hash.slice(0, 12)}): done, but no callback status within ${timeoutMs} ms (${JSON.stringify(j)})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    j = await api.job(hash);
+  }
+  return j;
+}
+
 export const stemNames = (hash: string): string[] => TRACKS.map((t) => `${hash}-${t}.mp3`).sort();
 
 export function s3Client(env: NodeJS.ProcessEnv): Minio.Client {

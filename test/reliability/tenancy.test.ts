@@ -6,7 +6,7 @@ import { ApiClient, ApiError, TRACKS, makeKeys, songhash } from '@msaas/common';
 import { printLinesOnFailure, startStack, type Stack } from '../helpers/stack.ts';
 import { standinModelPath } from '../helpers/standin-model.ts';
 import { REDIS_URL, waitFor } from '../helpers/env.ts';
-import { clip, outputObjects, report, s3Client, sleep, stemNames, variant, waitJob, workerLines } from './support.ts';
+import { clip, outputObjects, report, s3Client, sleep, stemNames, variant, waitCallback, waitJob, workerLines } from './support.ts';
 
 /**
  * Many tenants, one service, with real processes: keys with ids, isolation on every route, work
@@ -103,8 +103,8 @@ describe('two tenants on one service', () => {
     expect(first.result).toBe('enqueued');
     expect(second.result).toBe('queued');
     const hash = first.hash;
-    await waitJob(a, hash, (j) => j.state === 'done' && !!j.callback?.status, 60_000, 'alice callback');
-    await waitJob(b, hash, (j) => j.state === 'done' && !!j.callback?.status, 60_000, 'bob callback');
+    await waitCallback(a, hash, 60_000, 'alice callback');
+    await waitCallback(b, hash, 60_000, 'bob callback');
     expect(workerLines(stack, hash, 'job claimed')).toHaveLength(1); // one model run
     expect(hooks.map((h) => [h.path, h.body]).sort()).toEqual([
       ['/a', { who: 'alice' }],

@@ -1,7 +1,7 @@
 /**
  * The separate command, imported by cli.ts once the process runs with huge pages. Command line:
- * `npm run separate -- song.mp3 -o outdir [--overlap 0.25] [--threads N]`; the input may be any supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), told by its content.
- * Writes outdir/<name>-<stem>.<ext> for the four tracks, or for `--stems` (e.g. vocals,instrumental),
+ * `npm run separate -- song.mp3 -o outdir [--overlap 0.25] [--threads N]`; the input may be any
+ * supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), told by its content. Writes outdir/<name>-<stem>.<ext> for the four tracks, or for `--stems` (e.g. vocals,instrumental),
  * as `--format` mp3 (default, VBR), mp3-320, wav (24-bit) or flac (24-bit). Exit codes: 0 ok, 1 usage or unexpected
  * failure, 2 bad input audio, 3 model file problem. Errors are one line on stderr.
  */

@@ -91,6 +91,7 @@ function match(index: GraphIndex, node: NodeProto): Match | null {
  * adds the com.microsoft opset to `model` when any was rewritten.
  */
 export function quantizeMatMuls(model: ModelProto, index: GraphIndex, where: (n: NodeProto) => boolean): number {
+  index.rebuild(); // earlier passes may have left it stale
   const graph = index.graph;
   let count = 0;
   const dropped = new Set<NodeProto>();
