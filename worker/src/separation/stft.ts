@@ -28,7 +28,10 @@ export class Spectrogram {
   private readonly fft = new FFT(N_FFT);
   /** Hann (periodic) × 1/sqrt(N): forward analysis window with torch's normalisation folded in. */
   private readonly analysis = new Float64Array(N_FFT);
-  /** Hann × sqrt(N) / envelope: synthesis window with normalisation and envelope folded in. */
+  /**
+   * Hann × sqrt(N) / envelope / N: synthesis window with normalisation, envelope and the inverse
+   * FFT's 1/N folded in (inverseAdd runs a forward FFT on the conjugate, which does not divide).
+   */
   private readonly synthesis = new Float64Array(N_FFT);
   private readonly frameIn = new Float64Array(N_FFT);
   private readonly spectrum = new Float64Array(2 * N_FFT);
@@ -46,7 +49,7 @@ export class Spectrogram {
     const norm = Math.sqrt(N_FFT);
     for (let n = 0; n < N_FFT; n++) {
       this.analysis[n] = hann[n] / norm;
-      this.synthesis[n] = (hann[n] * norm) / env[n % HOP];
+      this.synthesis[n] = (hann[n] * norm) / env[n % HOP] / N_FFT;
     }
   }
 
@@ -87,37 +90,40 @@ export class Spectrogram {
 
   /**
    * Adds `_ispec` of one source's spectrogram (`spec` at `offset`, [4][2048][frames]) into the two
-   * output channels. Both channels go through one complex inverse FFT per frame (x + i·y packing).
+   * output channels. Both channels go through one complex FFT per frame (x + i·y packing). It is
+   * the inverse FFT computed as conj(FFT(conj(C))) · 1/N: fft.js's inverseTransform divides all
+   * 8,192 outputs by N in a pass of its own (≈ 0.2 s per minute of audio), here the conjugates are
+   * folded into the packing and the unpacking and 1/N into the synthesis window.
    */
   inverseAdd(spec: Float32Array, offset: number, outLeft: Float32Array, outRight: Float32Array): void {
     const { length: L, frames: T, complexIn: C, complexOut: z, synthesis } = this;
     const plane = FREQ_BINS * T;
     const lr = offset, li = offset + plane, rr = offset + 2 * plane, ri = offset + 3 * plane;
     for (let t = 0; t < T; t++) {
-      // C_k = X_k + i·Y_k, Hermitian-completed for each of X (left) and Y (right).
+      // C_k = conj(X_k + i·Y_k), X (left) and Y (right) Hermitian-completed.
       // DC: a real signal's DC bin is real; like irfft (and torch.istft) ignore the model's
       // imaginary part there, which the packing would otherwise leak into the other channel.
       C[0] = spec[lr + t];
-      C[1] = spec[rr + t];
+      C[1] = -spec[rr + t];
       for (let f = 1; f < FREQ_BINS; f++) {
         const xr = spec[lr + f * T + t], xi = spec[li + f * T + t];
         const yr = spec[rr + f * T + t], yi = spec[ri + f * T + t];
-        C[2 * f] = xr - yi;
-        C[2 * f + 1] = xi + yr;
-        const k = N_FFT - f; // conj(X_f) + i·conj(Y_f)
+        C[2 * f] = xr - yi; // conj(X_f + i·Y_f)
+        C[2 * f + 1] = -xi - yr;
+        const k = N_FFT - f; // conj(conj(X_f) + i·conj(Y_f))
         C[2 * k] = xr + yi;
-        C[2 * k + 1] = -xi + yr;
+        C[2 * k + 1] = xi - yr;
       }
       C[2 * FREQ_BINS] = 0; // the Nyquist bin Demucs pads back with zero
       C[2 * FREQ_BINS + 1] = 0;
-      this.fft.inverseTransform(z, C);
+      this.fft.transform(z, C); // z = N · conj(x + i·y)
       const start = t * HOP - PAD;
       const n0 = Math.max(0, -start);
       const n1 = Math.min(N_FFT, L - start);
       for (let n = n0; n < n1; n++) {
         const w = synthesis[n];
         outLeft[start + n] += z[2 * n] * w;
-        outRight[start + n] += z[2 * n + 1] * w;
+        outRight[start + n] -= z[2 * n + 1] * w;
       }
     }
   }
