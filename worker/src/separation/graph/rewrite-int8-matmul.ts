@@ -123,4 +123,3 @@ export function quantizeMatMuls(model: ModelProto, index: GraphIndex, where: (n:
   }
   return count;
 }
-
