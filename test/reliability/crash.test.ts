@@ -55,24 +55,21 @@ async function killTrial(opts: {
   const hash = songhash(opts.mp3);
   const { traps, killPoint, atKill } = opts.arm(hash);
   const t0 = Date.now();
+  let victimId: string;
   try {
     expect((await stack.api.submit(opts.mp3)).result).toBe('enqueued');
     await killPoint();
-  } catch (err) {
-    for (const t of traps) t.release(); // never leave a live worker stuck on a held request
-    throw err;
-  }
-  const before = await stack.api.job(hash);
-  expect(before.state).toBe('processing');
-  expect(before.attempts).toBe(1);
-  const victimId = before.worker!;
-  const victim = workers.get(victimId)!;
-  try {
+    const before = await stack.api.job(hash);
+    expect(before.state).toBe('processing');
+    expect(before.attempts).toBe(1);
+    victimId = before.worker!;
     await atKill?.();
   } catch (err) {
-    for (const t of traps) t.release(); // a failed check must not leave the worker stuck for the next trials
+    // any failure before the kill: never leave a live worker stuck on a held request for the next trials
+    for (const t of traps) t.release();
     throw err;
   }
+  const victim = workers.get(victimId)!;
   const killedAt = Date.now();
   victim.kill('SIGKILL');
   expect((await exited(victim)).signal).toBe('SIGKILL');

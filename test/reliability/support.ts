@@ -54,7 +54,7 @@ export async function waitCallback(api: ApiClient, hash: string, timeoutMs: numb
   let j = await waitJob(api, hash, (v) => v.state === 'done', timeoutMs, what);
   while (!j.callback?.status) {
     if (Date.now() > deadline) throw new Error(`${what} (${hash.slice(0, 12)}): done, but no callback status within ${timeoutMs} ms (${JSON.stringify(j)})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     j = await api.job(hash);
   }
   return j;
