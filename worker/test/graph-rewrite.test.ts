@@ -17,6 +17,7 @@ import { Model, SEGMENT, FREQ_BINS, FRAMES, defaultModelPath } from '../src/sepa
 import { Spectrogram } from '../src/separation/stft.ts';
 import { synthesizeSong } from '../fixtures/synth.ts';
 import { mulberry32 } from '../src/separation/random.ts';
+import { sdr } from '../fixtures/sdr.ts';
 
 /** Uniform in [-0.5, 0.5). */
 function rng(seed: number): () => number {
@@ -25,16 +26,10 @@ function rng(seed: number): () => number {
 }
 const randArray = (n: number, rand: () => number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => rand() * scale);
 
-/** Signal-to-error ratio of `x` against the reference `ref`, in dB. */
+/** Signal-to-error ratio of `x` against the reference `ref`, in dB (the shared SDR fixture on one channel). */
 function snrDb(ref: Float32Array, x: Float32Array): number {
   expect(ref.length).toBe(x.length);
-  let signal = 0;
-  let error = 0;
-  for (let i = 0; i < ref.length; i++) {
-    signal += ref[i] ** 2;
-    error += (ref[i] - x[i]) ** 2;
-  }
-  return 10 * Math.log10(signal / error);
+  return sdr([ref], [x]).db;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

@@ -49,9 +49,12 @@ export function fingerprintOf(freq: Float32Array, time: Float32Array): Fingerpri
   return { stride: STRIDE, freq: pick(freq), time: pick(time) };
 }
 
+/** Whether two fingerprints describe the same output samples. */
+const sameSamples = (a: Fingerprint, b: Fingerprint): boolean => a.stride === b.stride && a.freq.length === b.freq.length && a.time.length === b.time.length;
+
 /** Max abs difference between two fingerprints; Infinity when they do not describe the same samples. */
 export function fingerprintDistance(a: Fingerprint, b: Fingerprint): number {
-  if (a.stride !== b.stride || a.freq.length !== b.freq.length || a.time.length !== b.time.length) return Infinity;
+  if (!sameSamples(a, b)) return Infinity;
   let d = 0;
   for (const k of ['freq', 'time'] as const) {
     for (let i = 0; i < a[k].length; i++) {
@@ -67,7 +70,7 @@ export function fingerprintDistance(a: Fingerprint, b: Fingerprint): number {
  * -Infinity when they do not describe the same samples or `b` holds a non-finite value.
  */
 export function fingerprintSnrDb(a: Fingerprint, b: Fingerprint): number {
-  if (a.stride !== b.stride || a.freq.length !== b.freq.length || a.time.length !== b.time.length) return -Infinity;
+  if (!sameSamples(a, b)) return -Infinity;
   let worst = Infinity;
   for (const k of ['freq', 'time'] as const) {
     let signal = 0;

@@ -12,6 +12,7 @@ export type AttributeProto = onnxProto.onnx.IAttributeProto;
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
+const INT8 = onnx.TensorProto.DataType.INT8;
 const AttrType = onnx.AttributeProto.AttributeType;
 
 /** int64 fields decode as Long (the `long` package) or number. */
@@ -70,6 +71,10 @@ export function int64Values(t: TensorProto): number[] | null {
 export function floatTensor(name: string, dims: number[], values: Float32Array): TensorProto {
   const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   return { name, dims, dataType: FLOAT, rawData: new Uint8Array(bytes) };
+}
+
+export function int8Tensor(name: string, dims: number[], values: Int8Array): TensorProto {
+  return { name, dims, dataType: INT8, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
 }
 
 export function int64Tensor(name: string, values: number[]): TensorProto {

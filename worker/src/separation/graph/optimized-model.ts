@@ -57,11 +57,12 @@ export interface LoadedGraph {
 }
 
 /**
- * `<weights name>.<key>.onnx` ('exact') or `<weights name>.<profile>.<key>.onnx`: each profile has
- * its own stem, so producing one never removes another's cache (removeOtherVersions keeps stems apart).
+ * `<weights name>.<key>.onnx` ('exact') or `<weights name>.<profile>.<key>.onnx`, the key from the
+ * weights' sha-256 and the profile's passes: each profile has its own stem, so producing one never
+ * removes another's cache (removeOtherVersions keeps stems apart).
  */
-const cacheFileName = (modelPath: string, key: string, profile: QualityProfile): string =>
-  `${path.basename(modelPath).replace(/\.onnx$/i, '')}${profile === 'exact' ? '' : `.${profile}`}.${key}.onnx`;
+const cacheFileName = (modelPath: string, weightsSha: string, profile: QualityProfile): string =>
+  `${path.basename(modelPath).replace(/\.onnx$/i, '')}${profile === 'exact' ? '' : `.${profile}`}.${optimizedGraphKeyOf(weightsSha, profile)}.onnx`;
 
 /** Where the cache may live, in order of preference: the weights' directory, then cacheDir (default os.tmpdir()). */
 const cacheDirs = (modelPath: string, cacheDir?: string): string[] => [path.dirname(modelPath), cacheDir ?? tmpdir()];
@@ -82,8 +83,8 @@ async function writableCacheDir(modelPath: string, cacheDir?: string): Promise<s
 }
 
 /** The cached graph's path in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
-export async function cachePathFor(modelPath: string, key: string, cacheDir?: string, profile: QualityProfile = DEFAULT_PROFILE): Promise<string> {
-  return path.join(await writableCacheDir(modelPath, cacheDir), cacheFileName(modelPath, key, profile));
+export async function cachePathFor(modelPath: string, weightsSha: string, cacheDir?: string, profile: QualityProfile = DEFAULT_PROFILE): Promise<string> {
+  return path.join(await writableCacheDir(modelPath, cacheDir), cacheFileName(modelPath, weightsSha, profile));
 }
 
 export const fingerprintPathFor = (graphPath: string): string => `${graphPath}.fingerprint.json`;
@@ -242,7 +243,7 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
   }
   let graphPath: string;
   try {
-    graphPath = await cachePathFor(opts.modelPath, optimizedGraphKeyOf(digest.sha256, profile), opts.cacheDir, profile);
+    graphPath = await cachePathFor(opts.modelPath, digest.sha256, opts.cacheDir, profile);
   } catch (err) {
     opts.warn(`${message(err)}: running the original graph`);
     return original();
@@ -272,8 +273,7 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
  * validated: the engine does that at load), else null. Lets a setup step skip producing it.
  */
 export async function cachedOptimizedGraph(modelPath: string, cacheDir?: string, profile: QualityProfile = DEFAULT_PROFILE): Promise<string | null> {
-  const key = optimizedGraphKeyOf((await weightsDigest(modelPath, cacheDir)).sha256, profile);
-  const name = cacheFileName(modelPath, key, profile);
+  const name = cacheFileName(modelPath, (await weightsDigest(modelPath, cacheDir)).sha256, profile);
   for (const dir of cacheDirs(modelPath, cacheDir)) {
     const graphPath = path.join(dir, name);
     try {

@@ -9,10 +9,9 @@
 // overflows it while 255·63·2 does not, so the result is the same on every x86 CPU.
 //
 // A following Add of a constant [N] bias is folded into the op's bias input.
-import { GraphIndex, attrFloat, attrInt, floatTensor, makeNode, onnx, type ModelProto, type NodeProto, type TensorProto } from './onnx-graph.ts';
+import { GraphIndex, attrFloat, attrInt, floatTensor, int8Tensor, makeNode, type ModelProto, type NodeProto } from './onnx-graph.ts';
 
 export const MS_DOMAIN = 'com.microsoft';
-const INT8 = onnx.TensorProto.DataType.INT8;
 /** Largest weight magnitude after quantization (7 bits: see above). */
 export const WEIGHT_LEVELS = 63;
 
@@ -24,10 +23,6 @@ export function quantizeColumns(w: Float32Array, k: number, n: number): { q: Int
   const q = new Int8Array(k * n);
   for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) q[r * n + c] = Math.round(w[r * n + c] / scale[c]);
   return { q, scale };
-}
-
-function int8Tensor(name: string, dims: number[], values: Int8Array): TensorProto {
-  return { name, dims, dataType: INT8, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
 }
 
 function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
