@@ -12,7 +12,7 @@ import { decodeMp3, encodeMp3, SEGMENT, Spectrogram, TRACKS } from '../worker/sr
 import { strideFor } from '../worker/src/separation/chunking.ts';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
 import { mulberry32 } from '../worker/src/separation/random.ts';
-import { readFileSync } from 'node:fs';
+import { loadAverage } from './load-average.ts';
 
 const seconds = Number(process.argv[2] ?? 60);
 if (!(seconds > SEGMENT / 44100)) throw new RangeError(`SECONDS must exceed one segment (${(SEGMENT / 44100).toFixed(1)} s)`);
@@ -54,9 +54,8 @@ const encode = await measure(async () => {
   for (let k = 0; k < TRACKS.length; k++) await encodeMp3(decode.value.channels, SR);
 });
 
-const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const audioSec = left.length / SR;
-console.log(`# bench:pipeline — ${new Date().toISOString()}, ${audioSec.toFixed(1)} s of audio, ${segments} segments, load average ${load}`);
+console.log(`# bench:pipeline — ${new Date().toISOString()}, ${audioSec.toFixed(1)} s of audio, ${segments} segments, load average ${loadAverage()}`);
 console.log('| stage | CPU ms | CPU ms per audio second |');
 console.log('|---|---|---|');
 const rows: Array<[string, number]> = [

