@@ -40,9 +40,9 @@ export interface EngineOptions {
   /**
    * What the optimized graph trades for speed. Default 'exact' (outputs within 1e-4 of the
    * weights' graph). 'int8-transformer' runs the cross-transformer's weight products in int8:
-   * ×0.84–0.95 wall time on a minute of audio (runs 10–12), stems 23–49 dB SDR from 'exact' in the benchmark
-   * (docs/separation.md, "Quality profiles"). Needs graph 'optimized'; falls back to the exact original graph, warned, if its
-   * rewrite cannot be produced.
+   * ×0.84–0.95 wall time on a minute of audio (benchmark runs 10–12), stems 23–49 dB SDR from
+   * 'exact' (docs/separation.md, "Quality profiles"). Needs graph 'optimized'; falls back to the
+   * exact original graph, warned, if its rewrite cannot be produced.
    */
   profile?: QualityProfile;
   /** Where the optimized graph is cached when the weights' directory is not writable. Default os.tmpdir(). */
