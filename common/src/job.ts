@@ -56,6 +56,12 @@ export interface JobRecord {
   wanted: Stem[];
   /** The tenant whose submission queued this run: whose fair turn it takes. Never shown to others. */
   tenant: string | null;
+  /** Frames (44.1 kHz) from the song's start final for every stem: the progressive pieces cover them (never lowered). */
+  readyFrames: number;
+  /** The song's length in frames, once the worker knows it. */
+  totalFrames: number | null;
+  /** Cumulative end frame of each published piece: piece i covers [pieceEnds[i-1] or 0, pieceEnds[i]). */
+  pieceEnds: number[];
 }
 
 /** One tenant's claim on a song (`claim:<songhash>:<tenant>`): what is that tenant's alone. */
@@ -79,6 +85,20 @@ export interface JobView extends Omit<JobRecord, 'stems' | 'tenant' | 'wanted'> 
   /** URL of each stem in each stored format. */
   files: Partial<Record<OutputFormat, Partial<Record<Stem, string>>>>;
   callback: { url: string; status: string | null } | null;
+  /** Seconds from the song's start final for every stem (readyFrames / 44,100; equals durationSec once done). */
+  readySec: number;
+  /** The progressive pieces while the job runs and at least one exists, else null. */
+  live: LiveView | null;
+}
+
+/** Where a running job's final audio is: its raw pieces and a live MP3 per stem. */
+export interface LiveView {
+  sampleRate: 44100;
+  stems: ['drums', 'bass', 'other', 'vocals'];
+  pieceEnds: number[];
+  /** Append the piece's seq number. */
+  pieceUrl: string;
+  streams: Partial<Record<Stem, string>>;
 }
 
 function num(v: string | undefined): number | null {
@@ -128,6 +148,9 @@ export function parseJobRecord(hash: string, fields: Record<string, string>): Jo
     formats: formatList(fields.formats),
     wanted: fields.wanted ? stemList(fields.wanted) : [...DEFAULT_STEMS],
     tenant: str(fields.tenant),
+    readyFrames: num(fields.readyFrames) ?? 0,
+    totalFrames: num(fields.totalFrames),
+    pieceEnds: (fields.pieceEnds ?? '').split(',').filter((v) => v !== '').map(Number).filter((n) => Number.isInteger(n) && n > 0),
   };
 }
 

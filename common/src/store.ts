@@ -32,6 +32,8 @@ const isNotFound = (err: unknown): boolean => {
 export const uploadKey = (hash: string): string => `${hash}.mp3`;
 /** A stem's object name, `<songhash>-<stem>.<ext>` (the lab's: `.mp3`). */
 export const stemKey = (hash: string, stem: Stem, ext: Extension = 'mp3'): string => `${hash}-${stem}.${ext}`;
+/** A progressive piece's object name in the output bucket: `live/<songhash>/<seq, 5 digits>.f32` (raw float32 LE, planar, STEMS' four model stems). */
+export const liveKey = (hash: string, seq: number): string => `live/${hash}/${String(seq).padStart(5, '0')}.f32`;
 
 /** The two buckets, through the real minio client (MinIO in a cluster, the embedded S3 server locally). */
 export class ObjectStore {
@@ -116,6 +118,17 @@ export class ObjectStore {
     let removed = 0;
     for (const stem of STEMS) if (await this.removeStem(hash, stem)) removed++;
     return removed;
+  }
+
+  async statPiece(hash: string, seq: number): Promise<ObjectInfo | null> {
+    return this.stat(this.buckets.output, liveKey(hash, seq));
+  }
+
+  /** Streams a piece, whole or a byte range [start, end] inclusive. */
+  async getPiece(hash: string, seq: number, range?: { start: number; end: number }): Promise<Readable> {
+    const key = liveKey(hash, seq);
+    if (range) return this.client.getPartialObject(this.buckets.output, key, range.start, range.end - range.start + 1);
+    return this.client.getObject(this.buckets.output, key);
   }
 
   private async stat(bucket: string, key: string): Promise<ObjectInfo | null> {

@@ -1,4 +1,4 @@
-import { stemUrl, type ClaimedJob, type JobView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
+import { stemUrl, type ClaimedJob, type JobRecord, type JobView, type LiveView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
 import { notFound } from './errors.ts';
 
 /** The job as the claim's tenant sees it: the shared work, with that tenant's filename, callback and stems. */
@@ -22,7 +22,28 @@ export function viewOf({ job, claim }: ClaimedJob, queuePosition: number | null)
     stems,
     files,
     callback: claim.callback ? { url: claim.callback.url, status: claim.callbackStatus } : claim.callbackStatus ? { url: '', status: claim.callbackStatus } : null,
+    ...audioProgress(job, job.wanted.filter((t) => !claim.hidden.includes(t))),
   };
+}
+
+const LIVE_RATE = 44_100;
+
+/** `readySec`, `durationSec` (the song's length once the worker knows it) and `live` (the pieces, while the job runs). */
+function audioProgress(job: JobRecord, streamed: readonly Stem[]): Pick<JobView, 'readySec' | 'durationSec' | 'live'> {
+  const durationSec = job.totalFrames !== null ? job.totalFrames / LIVE_RATE : job.durationSec;
+  const readySec = job.state === 'done' ? (durationSec ?? job.readyFrames / LIVE_RATE) : job.readyFrames / LIVE_RATE;
+  const running = job.state === 'queued' || job.state === 'processing';
+  const live: LiveView | null =
+    running && job.pieceEnds.length > 0
+      ? {
+          sampleRate: LIVE_RATE,
+          stems: ['drums', 'bass', 'other', 'vocals'],
+          pieceEnds: job.pieceEnds,
+          pieceUrl: `/apiv1/jobs/${job.hash}/pieces/`,
+          streams: Object.fromEntries(streamed.map((t) => [t, `/apiv1/jobs/${job.hash}/live/${t}.mp3`])),
+        }
+      : null;
+  return { readySec, durationSec, live };
 }
 
 /**
