@@ -99,6 +99,10 @@ export const ConfigSchema = z.object({
   REAP_INTERVAL_SEC: z.coerce.number().positive().default(5),
   MAX_ATTEMPTS: z.coerce.number().int().positive().default(3),
   SHUTDOWN_GRACE_SEC: z.coerce.number().positive().default(25),
+  /** The worker publishes each chunk's final samples as a piece in the store while it separates (issue 21); false turns it off. */
+  PROGRESSIVE_PIECES: bool.default(true),
+  /** How long a done or failed song's pieces (`live/<songhash>/`) outlive its finish, so live streams started before the end can finish. */
+  LIVE_PIECES_GRACE_SEC: z.coerce.number().min(0).default(300),
   /** A worker's single object-store request that has not answered by then is abandoned and retried (a hung store, not a down one). */
   STORE_TIMEOUT_SEC: z.coerce.number().positive().default(120),
   LOG_LIST_MAX: z.coerce.number().int().positive().default(1000),

@@ -33,7 +33,10 @@ export const uploadKey = (hash: string): string => `${hash}.mp3`;
 /** A stem's object name, `<songhash>-<stem>.<ext>` (the lab's: `.mp3`). */
 export const stemKey = (hash: string, stem: Stem, ext: Extension = 'mp3'): string => `${hash}-${stem}.${ext}`;
 /** A progressive piece's object name in the output bucket: `live/<songhash>/<seq, 5 digits>.f32` (raw float32 LE, planar, STEMS' four model stems). */
-export const liveKey = (hash: string, seq: number): string => `live/${hash}/${String(seq).padStart(5, '0')}.f32`;
+export const liveKey = (hash: string, seq: number): string => `${livePrefix(hash)}${String(seq).padStart(5, '0')}.f32`;
+const LIVE_PREFIX = 'live/';
+/** Where a song's pieces are: `live/<songhash>/`. */
+export const livePrefix = (hash: string): string => `${LIVE_PREFIX}${hash}/`;
 
 /** The two buckets, through the real minio client (MinIO in a cluster, the embedded S3 server locally). */
 export class ObjectStore {
@@ -129,6 +132,51 @@ export class ObjectStore {
     const key = liveKey(hash, seq);
     if (range) return this.client.getPartialObject(this.buckets.output, key, range.start, range.end - range.start + 1);
     return this.client.getObject(this.buckets.output, key);
+  }
+
+  /** Stores one piece (the worker, before the job record mentions it). */
+  async putPiece(hash: string, seq: number, bytes: Uint8Array): Promise<void> {
+    await this.client.putObject(this.buckets.output, liveKey(hash, seq), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.byteLength, {
+      'Content-Type': 'application/octet-stream',
+    });
+  }
+
+  /** The seq numbers of a song's stored pieces, ascending. */
+  async listPieces(hash: string): Promise<number[]> {
+    const seqs: number[] = [];
+    for (const name of await this.listNames(livePrefix(hash), true)) {
+      const m = /\/(\d{5,})\.f32$/.exec(name);
+      if (m) seqs.push(Number(m[1]));
+    }
+    return seqs.sort((a, b) => a - b);
+  }
+
+  /** Removes every object under `live/<songhash>/`; how many there were. */
+  async removePieces(hash: string): Promise<number> {
+    const names = await this.listNames(livePrefix(hash), true);
+    if (names.length > 0) await this.client.removeObjects(this.buckets.output, names);
+    return names.length;
+  }
+
+  /** Songhashes that have objects under `live/` (for the sweeper), at most `limit`. */
+  async liveSongs(limit = 1000): Promise<string[]> {
+    const prefixes = await this.listNames(LIVE_PREFIX, false, limit);
+    return prefixes.map((p) => p.slice(LIVE_PREFIX.length).replace(/\/$/, '')).filter((h) => h !== '');
+  }
+
+  /** Object names (recursive) or first-level prefixes (not recursive) under `prefix` in the output bucket. */
+  private async listNames(prefix: string, recursive: boolean, limit = Number.POSITIVE_INFINITY): Promise<string[]> {
+    const names: string[] = [];
+    const stream = this.client.listObjectsV2(this.buckets.output, prefix, recursive);
+    for await (const o of stream as AsyncIterable<{ name?: string; prefix?: string }>) {
+      const name = o.name ?? o.prefix;
+      if (name) names.push(name);
+      if (names.length >= limit) {
+        stream.destroy();
+        break;
+      }
+    }
+    return names;
   }
 
   private async stat(bucket: string, key: string): Promise<ObjectInfo | null> {

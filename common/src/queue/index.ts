@@ -23,6 +23,17 @@ export type OwnedResult = 'owned' | 'lost' | 'gone';
  * submitted again meanwhile: the new run owns the objects).
  */
 export type CompleteOutcome = 'done' | 'lost' | 'gone' | 'superseded';
+export type ProgressOutcome = 'owned' | 'lost' | 'gone' | 'superseded';
+
+/** What a worker has published of a running job (store.ts liveKey): pieces end to end from the song's start. */
+export interface LiveProgress {
+  readyFrames: number;
+  totalFrames: number | null;
+  /** Cumulative end frame of each piece this run published so far. */
+  pieceEnds: readonly number[];
+  /** The pieces the record lists are gone from the store (a new run of a finished song): list them anew. */
+  reset?: boolean;
+}
 
 const now = (): string => new Date().toISOString();
 const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
@@ -320,12 +331,23 @@ export class Queue {
   }
 
   async progress(workerId: string, hash: string, fraction: number): Promise<boolean> {
-    const owned = await runScript(this.redis, 'progress-3', [this.keys.job(hash), this.keys.processing(workerId), this.keys.events], [
+    return (await this.reportProgress(workerId, hash, fraction)) === 'owned';
+  }
+
+  /**
+   * Progress with the progressive pieces published so far (progress-3.lua): `owned`, `lost`, or
+   * `gone`/`superseded` (deleted while it ran: the job has left this worker's list; stop working on it).
+   */
+  async reportProgress(workerId: string, hash: string, fraction: number, live?: LiveProgress): Promise<ProgressOutcome> {
+    return (await runScript(this.redis, 'progress-3', [this.keys.job(hash), this.keys.processing(workerId), this.keys.events], [
       hash,
       fraction.toFixed(4),
       now(),
-    ]);
-    return owned === 1;
+      live ? String(live.readyFrames) : '',
+      live?.totalFrames != null ? String(live.totalFrames) : '',
+      live ? live.pieceEnds.join(',') : '',
+      live?.reset ? '1' : '0',
+    ])) as ProgressOutcome;
   }
 
   /** Records the uploaded stems, only while this worker owns the job and someone still claims it. */
