@@ -12,6 +12,8 @@ import { infoRouter } from './routes/info.ts';
 import { jobsRouter } from './routes/jobs.ts';
 import { libraryRouter } from './routes/library.ts';
 import { eventsRouter } from './routes/events.ts';
+import { liveRouter } from './routes/live.ts';
+import { piecesRouter } from './routes/pieces.ts';
 import { zipRouter } from './routes/zip.ts';
 import { mixRouter } from './routes/mix.ts';
 import { queueRouter } from './routes/queue.ts';
@@ -89,6 +91,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(separateRouter(deps));
   app.use(queueRouter(deps));
   app.use(eventsRouter(deps));
+  app.use(liveRouter(deps));
+  app.use(piecesRouter(deps));
   app.use(zipRouter(deps));
   app.use(mixRouter(deps));
   app.use(libraryRouter(deps));

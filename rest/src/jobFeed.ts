@@ -1,12 +1,15 @@
-import { isTerminal, type ClaimRecord, type Queue, type WatchedJob } from '@msaas/common';
+import { isTerminal, type ClaimRecord, type JobView, type Queue, type WatchedJob } from '@msaas/common';
 import type { JobEvents } from './events.ts';
 import { viewOf } from './jobView.ts';
 
 /** One open event stream as the feed sees it: whose view it gets, where frames go, how to end it. */
 export interface Watcher {
   tenant: string;
-  /** A whole SSE frame (`event: job` with the tenant's JobView, or `event: gone`); `last` ends the stream. */
-  send(frame: string, last: boolean): void;
+  /**
+   * A whole SSE frame (`event: job` with the tenant's JobView, or `event: gone`); `last` ends the
+   * stream. `view` is the JobView the frame carries (null: gone), for streams that act on it.
+   */
+  send(frame: string, last: boolean, view: JobView | null): void;
   /** The process is shutting down. */
   close(): void;
 }
@@ -26,10 +29,11 @@ interface Song {
   unsubscribe: () => void;
 }
 
-function frameOf(hash: string, read: WatchedJob, claim: ClaimRecord | null): { frame: string; last: boolean } {
-  if (!read.job || !claim) return { frame: `event: gone\ndata: ${JSON.stringify({ hash })}\n\n`, last: true };
+function frameOf(hash: string, read: WatchedJob, claim: ClaimRecord | null): { frame: string; last: boolean; view: JobView | null } {
+  if (!read.job || !claim) return { frame: `event: gone\ndata: ${JSON.stringify({ hash })}\n\n`, last: true, view: null };
   const job = read.job;
-  return { frame: `event: job\ndata: ${JSON.stringify(viewOf({ job, claim }, read.position))}\n\n`, last: isTerminal(job) };
+  const view = viewOf({ job, claim }, read.position);
+  return { frame: `event: job\ndata: ${JSON.stringify(view)}\n\n`, last: isTerminal(job), view };
 }
 
 /**
@@ -107,7 +111,7 @@ export class JobFeed {
           if (!f || !song.entries.has(e) || f.frame === e.sent) continue;
           e.sent = f.frame;
           try {
-            e.watcher.send(f.frame, f.last);
+            e.watcher.send(f.frame, f.last, f.view);
           } catch {
             e.watcher.close(); // one broken stream must not keep the frame from the others
           }

@@ -1,3 +1,5 @@
+import { ApiError } from './errors.ts';
+
 /** How many event streams may be open at once, and for how long (STREAMS_PER_CLIENT, STREAMS_PER_PROCESS, STREAM_MAX_LIFETIME_SEC). */
 export interface StreamLimits {
   perClient: number;
@@ -72,4 +74,14 @@ export class StreamSlots {
     const ms = Number.isFinite(first) ? first - this.now() : this.limits.lifetimeMs;
     return Math.max(1, Math.ceil(ms / 1000));
   }
+}
+
+/** The 429 for a refused stream (`what`: 'event streams', 'live audio streams'), naming the limit and when to retry. */
+export function tooManyStreams(refused: Extract<Admission, { ok: false }>, limits: Pick<StreamLimits, 'perClient' | 'perProcess'>, authenticated: boolean, what: string): ApiError {
+  const retry = `retry in ${refused.retryAfterSec} s`;
+  const detail =
+    refused.limit === 'client'
+      ? `at most ${limits.perClient} ${what} may be open at once per ${authenticated ? 'API key' : 'client address'} (STREAMS_PER_CLIENT); close one or ${retry}`
+      : `this server holds its maximum of ${limits.perProcess} open ${what} (STREAMS_PER_PROCESS); ${retry}`;
+  return new ApiError(429, 'too_many_streams', detail, { 'Retry-After': String(refused.retryAfterSec) });
 }

@@ -1,11 +1,10 @@
 import { Router, type Response } from 'express';
 import type { AppDeps } from '../deps.ts';
-import { ApiError } from '../errors.ts';
 import { claimedOr404 } from '../jobView.ts';
 import { tenantOf } from '../auth.ts';
 import { clientKeyOf } from '../clientAddress.ts';
 import { JobFeed } from '../jobFeed.ts';
-import { StreamSlots, type Admission } from '../streamLimits.ts';
+import { StreamSlots, tooManyStreams } from '../streamLimits.ts';
 import { songhashParam } from '../params.ts';
 
 const PING_MS = 15_000;
@@ -19,15 +18,6 @@ function startStream(res: Response): void {
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
-}
-
-function tooManyStreams(refused: Extract<Admission, { ok: false }>, limits: { perClient: number; perProcess: number }, authenticated: boolean): ApiError {
-  const retry = `retry in ${refused.retryAfterSec} s`;
-  const detail =
-    refused.limit === 'client'
-      ? `at most ${limits.perClient} event streams may be open at once per ${authenticated ? 'API key' : 'client address'} (STREAMS_PER_CLIENT); close one or ${retry}`
-      : `this server holds its maximum of ${limits.perProcess} open event streams (STREAMS_PER_PROCESS); ${retry}`;
-  return new ApiError(429, 'too_many_streams', detail, { 'Retry-After': String(refused.retryAfterSec) });
 }
 
 /**
@@ -56,7 +46,7 @@ export function eventsRouter(deps: AppDeps): Router {
 
     const authenticated = res.locals.authenticated === true;
     const admission = slots.admit(authenticated ? `tenant:${tenant}` : `address:${clientKeyOf(req, res)}`);
-    if (!admission.ok) throw tooManyStreams(admission, limits, authenticated);
+    if (!admission.ok) throw tooManyStreams(admission, limits, authenticated, 'event streams');
     const { slot } = admission;
     res.once('close', slot.release); // whatever ends it: the client leaving, the lifetime, the last state, shutdown
     try {
