@@ -1,27 +1,67 @@
 import { Resolver, lookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
-/** Addresses a callback may not reach unless CALLBACK_ALLOW_PRIVATE=true (SSRF guard). */
-const blocked = new BlockList();
+/**
+ * Addresses a callback may not reach unless CALLBACK_ALLOW_PRIVATE=true (SSRF guard): every range of
+ * the IANA special-purpose registries that is not globally reachable, or is documentation.
+ */
+const blockedV4 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, prefix, 'ipv4');
-// No rule for IPv4-mapped IPv6 (::ffff:0:0/96): BlockList already checks a mapped address against the
-// IPv4 rules above, and such a rule would also match every plain IPv4 address, public ones included.
-// Also the prefixes that embed an IPv4 address a gateway would reach on our behalf: IPv4-compatible
-// (::/96, which holds :: and ::1 too), NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16),
-// and the deprecated site-local fec0::/10.
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
+  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) blockedV4.addSubnet(net, prefix, 'ipv4');
+// IPv6 ranges refused whole: IPv4-compatible (::/96, which holds :: and ::1 too); the prefixes that
+// embed an IPv4 address a gateway would reach on our behalf, NAT64 (64:ff9b::/96, 64:ff9b:1::/48)
+// and 6to4 (2002::/16), whatever that address (as the network policy's egress exceptions in k8s/);
+// discard-only (100::/64); the IETF protocol assignments (2001::/23: Teredo 2001::/32, whose client
+// address is obfuscated, benchmarking, ORCHID, anycast services); documentation (2001:db8::/32,
+// 3fff::/20); SRv6 SIDs (5f00::/16); unique-local, link-local, the deprecated site-local, multicast.
+const blockedV6 = new BlockList();
 for (const [net, prefix] of [
-  ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
+  ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32], ['2002::', 16],
+  ['3fff::', 20], ['5f00::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) blockedV6.addSubnet(net, prefix, 'ipv6');
+
+/** The eight 16-bit groups of an address `isIP` accepted as IPv6 (a dotted IPv4 tail is two groups). */
+export function ipv6Groups(address: string): number[] {
+  let text = address.split('%')[0]!;
+  const tail: number[] = [];
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    tail.push((a << 8) | b, (c << 8) | d);
+    text = text.slice(0, dotted.index);
+    if (text.endsWith(':') && !text.endsWith('::')) text = text.slice(0, -1);
+  }
+  const hex = (part: string): number[] => (part === '' ? [] : part.split(':').map((x) => parseInt(x, 16)));
+  const gap = text.indexOf('::');
+  if (gap < 0) return [...hex(text), ...tail];
+  const head = hex(text.slice(0, gap));
+  const rest = [...hex(text.slice(gap + 2)), ...tail];
+  return [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
+}
+
+/**
+ * The IPv4 address an IPv6 address is another spelling of: IPv4-mapped (::ffff:0:0/96, the host's
+ * own IPv4 stack) and IPv4-translated (::ffff:0:0:0/96, SIIT). Such an address is judged by its IPv4
+ * address: a public one stays reachable, a private one is refused as the IPv4 address itself is.
+ */
+export function embeddedIPv4(address: string): string | null {
+  const g = ipv6Groups(address);
+  const zero = (from: number, to: number): boolean => g.slice(from, to).every((x) => x === 0);
+  const v4 = (hi: number, lo: number): string => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  if (zero(0, 5) && g[5] === 0xffff) return v4(g[6]!, g[7]!);
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return v4(g[6]!, g[7]!);
+  return null;
 }
 
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
-  return blocked.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  if (family === 4) return blockedV4.check(address, 'ipv4');
+  const v4 = embeddedIPv4(address);
+  return v4 !== null ? blockedV4.check(v4, 'ipv4') : blockedV6.check(address, 'ipv6');
 }
 
 export type CallbackVerdict = { ok: true; url: URL } | { ok: false; malformed: boolean; reason: string };
