@@ -100,19 +100,28 @@ export async function stemSamples(store: ObjectStore, hash: string, stem: Stem, 
 }
 
 /**
- * Pulls exactly `n` samples at a time from a decoded stem (zeros once it runs out), adding them
- * with `gain` into the mix buffers: the stems' decoders are read in step, block by block.
+ * Pulls exactly `n` samples at a time from a stored stem as it streams from the store and decodes
+ * (zeros once it runs out), adding them with `gain` into the mix buffers: the stems' decoders are
+ * read in step, block by block. `destroy()` stops at once — the store stream is closed (its
+ * connection released) and a read in progress ends in an error — and `close()` then lets the
+ * decoder free its memory.
  */
 export class StemPuller {
+  private readonly source: AsyncGenerator<Stereo>;
   private pieces: Stereo[] = [];
   private offset = 0;
   private buffered = 0;
   private ended = false;
 
   constructor(
-    private readonly source: AsyncIterator<Stereo>,
+    private readonly stream: Readable,
+    ext: Extension,
     readonly gain: number,
-  ) {}
+  ) {
+    // A store stream that errors before the decoder reads it (or after destroy()) must not be an unhandled 'error'.
+    stream.on('error', () => undefined);
+    this.source = decodeStem(stream, ext);
+  }
 
   async addInto(mix: Stereo, n: number): Promise<void> {
     while (this.buffered < n && !this.ended) {
@@ -141,7 +150,16 @@ export class StemPuller {
     }
   }
 
+  /** Stops reading the store now (idempotent, synchronous: safe from a 'close' handler). */
+  destroy(): void {
+    this.stream.destroy();
+    this.pieces = [];
+    this.buffered = 0;
+  }
+
+  /** Ends the decoder (freeing its memory) and the store stream; call once nothing awaits addInto. */
   async close(): Promise<void> {
-    await this.source.return?.(undefined);
+    this.destroy();
+    await this.source.return(undefined).catch(() => undefined);
   }
 }

@@ -52,9 +52,39 @@ export function wavFrames(chs: readonly Float32Array[]): Uint8Array {
   return out;
 }
 
-export function createWavStreamEncoder(sampleRate: number, channels: 1 | 2): WavStreamEncoder {
+/**
+ * With `stream`, the header (sized for `totalSamples`) and then each chunk's frames go to `onBytes`
+ * as they are made, and finish() returns an empty array (and throws unless exactly that many were fed).
+ */
+export function createWavStreamEncoder(sampleRate: number, channels: 1 | 2, stream?: { onBytes: (bytes: Uint8Array) => void; totalSamples: number }): WavStreamEncoder {
   const sink = new ByteSink();
   let frames = 0;
+  if (stream) {
+    let started = false;
+    const start = (): void => {
+      if (!started) stream.onBytes(wavHeader(sampleRate, channels, stream.totalSamples));
+      started = true;
+    };
+    const check = (): void => {
+      if (frames > stream.totalSamples) throw new RangeError(`fed ${frames} samples to a WAV stream announced as ${stream.totalSamples}`);
+    };
+    return {
+      encode(chs) {
+        const n = chs[0]!.length;
+        if (n === 0) return;
+        frames += n;
+        check();
+        start();
+        stream.onBytes(wavFrames(chs.slice(0, channels)));
+      },
+      finish() {
+        check();
+        if (frames !== stream.totalSamples) throw new RangeError(`fed ${frames} samples to a WAV stream announced as ${stream.totalSamples}`);
+        start();
+        return new Uint8Array(0);
+      },
+    };
+  }
   return {
     encode(chs) {
       const n = chs[0]!.length;

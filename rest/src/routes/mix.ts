@@ -3,19 +3,25 @@ import {
   MIX_MAX_GAIN, OUTPUT_FORMATS, TRACKS, FORMAT_INFO, DEFAULT_OUTPUT_FORMAT, isOutputFormat,
   type Extension, type OutputFormat, type Track,
 } from '@msaas/common';
-import { createFlacStreamEncoder, createMp3StreamEncoder, wavFrames, wavHeader } from '@msaas/common/audio-encode/index';
+import { setImmediate } from 'node:timers/promises';
+import { createStemEncoder, DEFAULT_MP3, WAV_HEADER_BYTES, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import type { AppDeps } from '../deps.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
 import { hasExtension, stemAccess, type StemAccess } from '../servable.ts';
-import { decodeStem, stemSamples, StemPuller, type Stereo } from '../mixSources.ts';
+import { stemSamples, StemPuller, type Stereo } from '../mixSources.ts';
+import { MixSlots } from '../mixLimits.ts';
+import { clientKeyOf } from '../clientAddress.ts';
 import { drained } from '../backpressure.ts';
 
 const SAMPLE_RATE = 44_100;
-/** Samples per channel mixed and encoded at a time (1 s). */
-const BLOCK = 44_100;
+/**
+ * Samples per channel mixed and encoded at a time (0.25 s): one block of an MP3 mix is ~10 ms of
+ * CPU here, so the event loop is back for other requests within that per running mix.
+ */
+const BLOCK = 11_025;
 const GAIN_RE = /^(\d+(\.\d*)?|\.\d+)$/;
 
 /** `drums`, `bass`, `other`, `vocals`: each 0..2, default 1. */
@@ -40,15 +46,27 @@ function sourceExtension(access: StemAccess): Extension {
   return 'mp3';
 }
 
+/** The LAME setting of the stems (MP3_VBR_QUALITY, else the encoders' default): a mix sounds like the stems it is made of. */
+function mp3Quality(config: AppDeps['config']): Mp3Quality {
+  return config.MP3_VBR_QUALITY !== undefined ? { vbrQuality: config.MP3_VBR_QUALITY } : DEFAULT_MP3;
+}
+
 /**
  * `GET /apiv1/jobs/:songhash/mix?drums=&bass=&other=&vocals=&format=`: the four model stems
- * summed with those gains (0..2, default 1), as a download in `format` (default mp3). The stored
- * stems are decoded and mixed one second at a time, as fast as the client reads: WAV and FLAC
- * stream as they are made; an MP3 is sent once encoded (its Info tag, which makes it gapless,
- * needs the frame count), so memory holds at most the compressed mix, never the song's PCM.
+ * summed with those gains (0..2, default 1), as a download in `format` (default mp3).
+ *
+ * What one request may cost is bounded before any stem is read: a mix takes one of the process's
+ * MAX_CONCURRENT_MIXES slots and one of its client's MIXES_PER_CLIENT (mixLimits.ts). The stored
+ * stems are then decoded, mixed and encoded a quarter second at a time, as fast as the client
+ * reads, and every encoded byte goes out as the encoder makes it (the header first: the length is
+ * known from the stems, so even an MP3's gapless Info tag leads — common/src/audio-encode). Each
+ * block yields to the event loop, so /healthz and other requests are served between blocks; when
+ * the client goes away the store streams are closed at once and the encoder dropped.
  */
 export function mixRouter(deps: AppDeps): Router {
-  const { store } = deps;
+  const { store, config } = deps;
+  const slots = new MixSlots({ perProcess: config.MAX_CONCURRENT_MIXES, perClient: config.MIXES_PER_CLIENT });
+  const mp3 = mp3Quality(config);
   const router = Router();
 
   router.get('/apiv1/jobs/:songhash/mix', async (req, res) => {
@@ -60,44 +78,55 @@ export function mixRouter(deps: AppDeps): Router {
       throw badRequest('bad_request', `format must be one of ${OUTPUT_FORMATS.join(', ')}`);
     }
     const format: OutputFormat = rawFormat ?? DEFAULT_OUTPUT_FORMAT;
+    const tenant = tenantOf(res);
     const missing = `no stems for ${hash} (not separated yet, or removed)`;
-    const access = await stemAccess(deps, tenantOf(res), hash, missing);
+    const access = await stemAccess(deps, tenant, hash, missing);
     const ext = sourceExtension(access);
     for (const t of TRACKS) {
       if (access.kind === 'claim' && !access.visible.includes(t)) throw notFound(`the ${t} stem of ${hash} was removed; a mix needs all four model stems`);
     }
-    const total = await stemSamples(store, hash, 'vocals', ext);
-    if (total === null) throw notFound(missing);
+    const name = downloadName(await songFilename(deps.queue, hash, tenant.id), hash, 'mix', FORMAT_INFO[format].ext);
+    const headers: Record<string, string> = { 'Content-Type': FORMAT_INFO[format].contentType, 'Content-Disposition': contentDisposition('attachment', name), 'Cache-Control': 'no-store' };
+    if (req.method === 'HEAD') {
+      // Headers only: nothing is mixed for an answer without a body.
+      return void res.set(headers).end();
+    }
 
-    const active = TRACKS.filter((t) => gains[t] > 0);
+    const authenticated = res.locals.authenticated === true;
+    const admission = slots.admit(authenticated ? `tenant:${tenant.id}` : `address:${clientKeyOf(req, res)}`, authenticated);
+    if (!admission.ok) throw admission.error;
     const pullers: StemPuller[] = [];
+    let gone = false;
+    const stop = (): void => {
+      gone = true;
+      for (const p of pullers) p.destroy();
+    };
+    res.once('close', stop);
     try {
-      for (const t of active) pullers.push(new StemPuller(decodeStem(await store.getStem(hash, t, undefined, ext), ext)[Symbol.asyncIterator](), gains[t]));
-      const name = downloadName(await songFilename(deps.queue, hash, tenantOf(res).id), hash, 'mix', FORMAT_INFO[format].ext);
-      res.set({ 'Content-Type': FORMAT_INFO[format].contentType, 'Content-Disposition': contentDisposition('attachment', name), 'Cache-Control': 'no-store' });
-
-      const send = async (bytes: Uint8Array): Promise<boolean> => {
-        if (res.destroyed) return false;
-        if (bytes.length > 0 && !res.write(bytes)) return drained(res);
-        return true;
-      };
-      let pendingWrite: Uint8Array[] = [];
-      let encode: (mix: Stereo) => void;
-      let finish: () => Uint8Array;
-      if (format === 'wav') {
-        res.set('Content-Length', String(44 + total * 6));
-        pendingWrite.push(wavHeader(SAMPLE_RATE, 2, total));
-        encode = (mix) => void pendingWrite.push(wavFrames(mix));
-        finish = () => new Uint8Array(0);
-      } else if (format === 'flac') {
-        const enc = createFlacStreamEncoder(SAMPLE_RATE, 2, { totalSamples: total, onBytes: (b) => void pendingWrite.push(b.slice()) });
-        encode = (mix) => enc.encode(mix);
-        finish = () => enc.finish();
-      } else {
-        const enc = await createMp3StreamEncoder(SAMPLE_RATE, 2, format === 'mp3-320' ? { bitrate: 320 } : { vbrQuality: 2 });
-        encode = (mix) => enc.encode(mix);
-        finish = () => enc.finish();
+      const total = await stemSamples(store, hash, 'vocals', ext);
+      if (total === null) throw notFound(missing);
+      for (const t of TRACKS.filter((t) => gains[t] > 0)) {
+        const stream = await store.getStem(hash, t, undefined, ext);
+        pullers.push(new StemPuller(stream, ext, gains[t]));
+        if (gone) stream.destroy();
       }
+      if (gone) return;
+
+      let pending: Uint8Array[] = [];
+      // The encoder's bytes are its own until its next call: copied as they are queued for the socket.
+      const encoder = await createStemEncoder(format, SAMPLE_RATE, 2, mp3, { totalSamples: total, onBytes: (b) => void pending.push(b.slice()) });
+      if (format === 'wav') headers['Content-Length'] = String(WAV_HEADER_BYTES + total * 6);
+      res.set(headers);
+      /** Writes what the encoder made; false once the client has gone. */
+      const flush = async (): Promise<boolean> => {
+        const out = pending;
+        pending = [];
+        for (const b of out) {
+          if (gone || res.destroyed) return false;
+          if (!res.write(b) && !(await drained(res))) return false;
+        }
+        return !gone;
+      };
 
       const mix: Stereo = [new Float32Array(BLOCK), new Float32Array(BLOCK)];
       for (let done = 0; done < total; ) {
@@ -105,17 +134,24 @@ export function mixRouter(deps: AppDeps): Router {
         mix[0].fill(0);
         mix[1].fill(0);
         for (const p of pullers) await p.addInto(mix, n);
-        encode([mix[0].subarray(0, n), mix[1].subarray(0, n)]);
+        if (gone) return;
+        encoder.encode([mix[0].subarray(0, n), mix[1].subarray(0, n)]);
         done += n;
-        const out = pendingWrite;
-        pendingWrite = [];
-        for (const b of out) if (!(await send(b))) return;
+        if (!(await flush())) return;
+        // Let the event loop serve others (health checks, other requests, socket closes) between blocks.
+        await setImmediate();
+        if (gone) return;
       }
-      const tail = finish();
-      for (const b of [...pendingWrite, tail]) if (!(await send(b))) return;
+      encoder.finish();
+      if (!(await flush())) return;
       res.end();
+    } catch (err) {
+      // A read cut short by the client's leaving is not an error of ours.
+      if (!gone) throw err;
     } finally {
-      await Promise.all(pullers.map((p) => p.close().catch(() => undefined)));
+      res.off('close', stop);
+      admission.release();
+      await Promise.all(pullers.map((p) => p.close()));
     }
   });
 
