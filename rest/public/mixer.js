@@ -1,17 +1,20 @@
 // @ts-check
 // The player in the song card: one row per stem (waveform, level meter, volume, Mute/Solo,
 // download, delete), the transport (Play, position, "Download all") and the keyboard.
-// Loads the stems when the open song's `job` is done; empties itself on `closed`.
+// While the open song is being separated it plays the part that is ready (the job's `live`
+// pieces, fetched as they appear); when the job is done it loads the finished stems and swaps
+// to them at the current position. Empties itself on `closed`.
 import { deleteStem, fetchBinary, fetchBlob, getApiKey, mixUrl, removeOnServer, zipUrl } from './api.js';
+import { LIVE_RATE, PieceLoader } from './live.js';
 import { defaultMix, formatFragment, mixGains, parseFragment } from './mixstate.js';
 import { StemPlayer } from './player.js';
 import { $, announce, baseName, byId, cloneRow, confirmTwice, messageOf } from './ui.js';
-import { Waveform, computePeaks } from './waveform.js';
+import { COLUMNS, Waveform, addPeaks, computePeaks } from './waveform.js';
 
 /** @typedef {import('./api.js').JobView} JobView */
 /** @typedef {import('./api.js').Track} Track */
 /** @typedef {import('./events.js').Bus} Bus */
-/** @typedef {'empty' | 'loading' | 'paused' | 'playing' | 'error' | 'ready'} PlayerState */
+/** @typedef {'empty' | 'loading' | 'paused' | 'playing' | 'waiting' | 'error' | 'ready'} PlayerState */
 
 /** The stems' order until (or unless) `GET /apiv1/info` says otherwise. @type {readonly Track[]} */
 const FALLBACK_TRACKS = ['drums', 'bass', 'other', 'vocals'];
@@ -58,8 +61,9 @@ const labelOf = (track) => track[0].toUpperCase() + track.slice(1);
  * hand the browser a blob instead. Without a key, the link downloads directly.
  * @param {HTMLAnchorElement} link
  * @param {(msg: string) => void} onError
+ * @param {AbortSignal} [signal] removes the listener
  */
-function downloadWithKey(link, onError) {
+function downloadWithKey(link, onError, signal) {
   link.addEventListener('click', async (e) => {
     if (!getApiKey() || link.dataset.blob === 'true') return;
     e.preventDefault();
@@ -76,7 +80,7 @@ function downloadWithKey(link, onError) {
     } catch (err) {
       onError(`Download failed: ${messageOf(err)}`);
     }
-  });
+  }, { signal });
 }
 
 /**
@@ -99,6 +103,12 @@ function exposeForTests(player) {
     get duration() { return player.duration; },
     get playing() { return player.playing; },
     get contextState() { return player.ctx?.state ?? 'none'; },
+    /** Seconds playable so far (the whole song once complete). */
+    get ready() { return player.ready; },
+    /** Whether the finished stems are playing (false while the song is being separated). */
+    get complete() { return player.complete; },
+    /** Play is on but the position is past the ready part: waiting there. */
+    get stalled() { return player.stalled; },
     get stems() {
       /** @type {Partial<Record<Track, { volume: number, muted: boolean, soloed: boolean, gain: number, audible: boolean }>>} */
       const out = {};
@@ -128,11 +138,15 @@ function exposeForTests(player) {
   Object.defineProperty(window, 'msaasPlayer', { value: api, configurable: true });
 }
 
-/** @param {Bus} bus */
+/**
+ * @param {Bus} bus
+ * @returns {{ destroy: () => void }} destroy: stops playback and fetching, releases its listeners
+ */
 export function setupMixer(bus) {
   const el = byId({
     player: HTMLElement, playerMsg: HTMLElement, play: HTMLButtonElement, timeNow: HTMLElement,
-    timeTotal: HTMLElement, seek: HTMLInputElement, downloadAll: HTMLAnchorElement, stems: HTMLElement,
+    timeTotal: HTMLElement, timeReady: HTMLElement, seekReady: HTMLElement,
+    seek: HTMLInputElement, downloadAll: HTMLAnchorElement, stems: HTMLElement,
     stemRow: HTMLTemplateElement, tempo: HTMLInputElement, tempoOut: HTMLOutputElement, pitch: HTMLInputElement,
     pitchOut: HTMLOutputElement, master: HTMLInputElement, masterOut: HTMLOutputElement, loopA: HTMLButtonElement,
     loopB: HTMLButtonElement, loopToggle: HTMLButtonElement, loopText: HTMLElement, practiceReset: HTMLButtonElement,
@@ -164,11 +178,29 @@ export function setupMixer(bus) {
   /** @type {Float32Array<ArrayBuffer>} */
   const scratch = new Float32Array(2048);
   let rafPending = false;
+  /** Everything this view listens to outside its own rows, released by destroy(). */
+  const subscriptions = new AbortController();
+  const { signal } = subscriptions;
+  /** @type {(() => void)[]} bus handlers to remove */
+  const offs = [];
+  /** @type {PieceLoader | null} fetching the open song's pieces while it is separated */
+  let loader = null;
+  /** @type {string | null} the song playing from its pieces (until its finished stems are in) */
+  let liveFor = null;
+  /** Frames the live waveforms' columns span (the song's length as known when it opened). */
+  let liveFrames = 0;
+  /** @type {Map<Track, Float32Array>} the live waveforms' peaks, growing piece by piece */
+  const livePeaks = new Map();
+  /** Whether the player message is the "waiting for the separation" one (cleared when playback resumes). */
+  let sayingWait = false;
 
   /** @param {PlayerState} s */
   const setState = (s) => { el.player.dataset.state = s; };
   /** @param {string} msg */
-  const say = (msg) => { el.playerMsg.textContent = msg; };
+  const say = (msg) => {
+    sayingWait = false;
+    el.playerMsg.textContent = msg;
+  };
 
   /** @param {HTMLLIElement} row @param {boolean} on */
   function enableRow(row, on) {
@@ -274,10 +306,144 @@ export function setupMixer(bus) {
     return row;
   }
 
+  /**
+   * The song is being separated and pieces exist: rows for its stems, silent buffers of the
+   * song's length in the player, and the pieces fetched in order into both.
+   * @param {JobView} job
+   */
+  function startLive(job) {
+    const live = job.live;
+    if (!live || liveFor === job.hash || loadedFor === job.hash) return;
+    liveFor = job.hash;
+    const token = ++loadToken;
+    const streamed = Object.keys(live.streams);
+    /** @type {Track[]} */
+    const tracks = order.filter((t) => live.stems.includes(t) && (streamed.length === 0 || streamed.includes(t)));
+    const listed = live.pieceEnds[live.pieceEnds.length - 1] ?? 0;
+    liveFrames = Math.max(listed, job.totalFrames ?? Math.round((job.audioSec ?? 0) * LIVE_RATE), 1);
+    el.player.hidden = false;
+    el.player.dataset.live = 'true';
+    for (const w of waves.values()) w.destroy();
+    waves.clear();
+    livePeaks.clear();
+    el.stems.replaceChildren();
+    rows.clear();
+    player.startLive(tracks, liveFrames, LIVE_RATE);
+    setState('loading');
+    say('Fetching the part that is separated already…');
+    for (const t of tracks) {
+      const row = makeStemRow(job.hash, t, '');
+      row.dataset.live = 'true';
+      el.stems.append(row);
+      const peaks = new Float32Array(COLUMNS);
+      livePeaks.set(t, peaks);
+      waves.set(t, new Waveform($('canvas', HTMLCanvasElement, row), peaks, STEM_COLORS[t], liveFrames / LIVE_RATE));
+    }
+    updateTransport();
+    let first = true;
+    loader = new PieceLoader(live.pieceUrl, tracks, {
+      onPiece: (piece) => {
+        if (token !== loadToken) return;
+        const grew = piece.end > liveFrames;
+        if (grew) liveFrames = piece.end;
+        for (const t of tracks) {
+          const channels = piece.stems.get(t);
+          if (!channels) continue;
+          player.write(t, piece.start, channels);
+          let peaks = livePeaks.get(t) ?? new Float32Array(COLUMNS);
+          // A song longer than first known: its peaks are spread again over the new length.
+          if (grew) peaks = computePeaks(/** @type {AudioBuffer} */ (player.stems.get(t)?.buffer));
+          else addPeaks(peaks, channels, piece.start, liveFrames);
+          livePeaks.set(t, peaks);
+          waves.get(t)?.update(peaks, liveFrames / LIVE_RATE);
+        }
+        player.setReady(piece.end / LIVE_RATE);
+        if (first) {
+          first = false;
+          for (const row of rows.values()) {
+            row.dataset.loaded = 'true';
+            enableRow(row, true);
+          }
+          setState('ready');
+          say('');
+          announce(`The first ${Math.round(piece.end / LIVE_RATE)} seconds are ready. Press Play to listen while the rest is separated.`);
+          applyUrlMix();
+        }
+        updateTransport();
+        scheduleFrame();
+      },
+      onError: (err) => {
+        if (token !== loadToken) return;
+        // The finished stems (or the job's failure) come through the job's events anyway.
+        if (player.ready === 0) say(`Couldn’t fetch the separated part: ${messageOf(err)}`);
+      },
+    });
+    loader.update(live.pieceEnds);
+  }
+
+  /**
+   * The song playing from its pieces is done: its finished stems are decoded (the pieces keep
+   * coming meanwhile) and replace the pieces' buffers at the current position.
+   * @param {JobView} job
+   */
+  async function finishLive(job) {
+    const token = loadToken;
+    loader?.update(job.pieceEnds);
+    /** @type {[Track, string][]} */
+    const stems = order.flatMap((t) => {
+      const url = job.stems[t];
+      return url && rows.has(t) ? [/** @type {[Track, string]} */ ([t, url])] : [];
+    });
+    const results = await Promise.allSettled(stems.map(async ([t, url]) => /** @type {[Track, AudioBuffer]} */ ([t, await player.decode(await fetchBinary(url))])));
+    if (token !== loadToken) return;
+    loader?.stop();
+    loader = null;
+    liveFor = null;
+    /** @type {Map<Track, AudioBuffer>} */
+    const buffers = new Map();
+    for (const r of results) if (r.status === 'fulfilled') buffers.set(r.value[0], r.value[1]);
+    // A stem the job no longer lists (deleted meanwhile) goes; one that failed to load keeps its pieces.
+    for (const [t, row] of [...rows]) {
+      if (job.stems[t]) continue;
+      player.removeStem(t);
+      waves.get(t)?.destroy();
+      waves.delete(t);
+      rows.delete(t);
+      row.remove();
+    }
+    player.finish(buffers);
+    livePeaks.clear();
+    el.player.dataset.live = 'false';
+    for (const [t, url] of stems) {
+      const row = rows.get(t);
+      const buffer = buffers.get(t);
+      if (!row) continue;
+      row.dataset.live = 'false';
+      $('.download', HTMLAnchorElement, row).href = url;
+      if (!buffer) {
+        row.dataset.loaded = 'error';
+        continue;
+      }
+      const peaks = computePeaks(buffer);
+      waves.get(t)?.update(peaks, buffer.duration);
+      markSilence(row, t, peaks);
+      enableRow(row, true);
+    }
+    const failed = stems.filter(([t]) => !buffers.has(t));
+    say(failed.length ? `Couldn’t load the finished ${failed.map(([t]) => t).join(', ')}: the separated part keeps playing.` : '');
+    announce('Separation done: the finished stems are playing now.');
+    updateTransport();
+    scheduleFrame();
+  }
+
   /** @param {JobView} job */
   async function loadStems(job) {
     if (loadedFor === job.hash) return;
     loadedFor = job.hash;
+    if (liveFor === job.hash) {
+      await finishLive(job);
+      return;
+    }
     const token = ++loadToken;
     /** @type {[Track, string][]} */
     const stems = order.flatMap((t) => {
@@ -465,6 +631,11 @@ export function setupMixer(bus) {
 
   function clear() {
     loadedFor = null;
+    liveFor = null;
+    loader?.stop();
+    loader = null;
+    livePeaks.clear();
+    el.player.dataset.live = 'false';
     urlMixRead = false;
     loadToken++;
     player.clear();
@@ -481,14 +652,25 @@ export function setupMixer(bus) {
   }
 
   function updateTransport() {
-    const ready = player.stems.size > 0;
+    const ready = player.stems.size > 0 && player.ready > 0;
     el.play.disabled = !ready;
     el.seek.disabled = !ready;
     el.play.setAttribute('aria-label', player.playing ? 'Pause' : 'Play');
     el.play.dataset.playing = String(player.playing);
     el.seek.max = String(player.duration || 1);
     el.timeTotal.textContent = formatTime(player.duration);
-    if (ready && el.player.dataset.state !== 'loading') setState(player.playing ? 'playing' : 'paused');
+    // The part separated so far, on the position slider and beside the time.
+    const share = player.duration > 0 ? Math.min(1, player.ready / player.duration) : 1;
+    el.seekReady.style.width = `${(share * 100).toFixed(2)}%`;
+    el.seekReady.hidden = player.complete;
+    el.timeReady.textContent = player.complete ? '' : ` · ${formatTime(player.ready)} ready`;
+    if (ready && el.player.dataset.state !== 'loading') setState(player.stalled ? 'waiting' : player.playing ? 'playing' : 'paused');
+    if (player.stalled) {
+      el.playerMsg.textContent = `Waiting at ${formatTime(player.currentTime)} for the separation — ready up to ${formatTime(player.ready)} so far; playback goes on by itself when it gets there.`;
+      sayingWait = true;
+    } else if (sayingWait) {
+      say('');
+    }
     for (const [name, row] of rows) {
       const stem = player.stems.get(name);
       if (!stem) continue;
@@ -502,9 +684,9 @@ export function setupMixer(bus) {
     const t = player.currentTime;
     el.timeNow.textContent = formatTime(t);
     if (!seekDragging) el.seek.value = String(t);
-    el.seek.setAttribute('aria-valuetext', `${spokenTime(t)} of ${spokenTime(player.duration)}`);
+    el.seek.setAttribute('aria-valuetext', `${spokenTime(t)} of ${spokenTime(player.duration)}${player.complete ? '' : `, ${spokenTime(player.ready)} separated so far`}`);
     const loop = dragLoop ?? player.loop ?? (loopPoints.a !== null && loopPoints.b !== null ? { a: loopPoints.a, b: loopPoints.b } : null);
-    for (const wave of waves.values()) wave.draw(t, player.duration, loop);
+    for (const wave of waves.values()) wave.draw(t, player.duration, loop, player.ready);
     for (const [name, row] of rows) {
       const stem = player.stems.get(name);
       if (!stem) continue;
@@ -531,34 +713,34 @@ export function setupMixer(bus) {
     scheduleFrame();
     syncMix();
   };
-  el.tempo.addEventListener('input', () => void setTempo(Number(el.tempo.value) / 100));
-  el.pitch.addEventListener('input', () => void setPitch(Number(el.pitch.value)));
-  el.master.addEventListener('input', () => setMaster(Number(el.master.value) / 100));
+  el.tempo.addEventListener('input', () => void setTempo(Number(el.tempo.value) / 100), { signal });
+  el.pitch.addEventListener('input', () => void setPitch(Number(el.pitch.value)), { signal });
+  el.master.addEventListener('input', () => setMaster(Number(el.master.value) / 100), { signal });
   el.loopA.addEventListener('click', () => {
     const t = player.currentTime;
     setLoopPoints(t, loopPoints.b !== null && loopPoints.b > t ? loopPoints.b : null);
-  });
+  }, { signal });
   el.loopB.addEventListener('click', () => {
     const t = player.currentTime;
     if (loopPoints.a === null || t <= loopPoints.a) setLoopPoints(0, t, true);
     else setLoopPoints(loopPoints.a, t, true);
-  });
-  el.loopToggle.addEventListener('click', () => setLoopPoints(loopPoints.a, loopPoints.b, el.loopToggle.getAttribute('aria-pressed') !== 'true'));
+  }, { signal });
+  el.loopToggle.addEventListener('click', () => setLoopPoints(loopPoints.a, loopPoints.b, el.loopToggle.getAttribute('aria-pressed') !== 'true'), { signal });
   el.practiceReset.addEventListener('click', () => {
     setLoopPoints(null, null, false);
     void setTempo(1);
     void setPitch(0);
     setMaster(1);
-  });
-  el.mixFormat.addEventListener('change', syncMix);
-  downloadWithKey(el.downloadMix, say);
+  }, { signal });
+  el.mixFormat.addEventListener('change', syncMix, { signal });
+  downloadWithKey(el.downloadMix, say, signal);
   el.play.addEventListener('click', () => {
     if (player.playing) player.pause();
     else void player.play();
-  });
-  el.seek.addEventListener('pointerdown', () => { seekDragging = true; });
-  el.seek.addEventListener('pointerup', () => { seekDragging = false; });
-  el.seek.addEventListener('input', () => player.seek(Number(el.seek.value)));
+  }, { signal });
+  el.seek.addEventListener('pointerdown', () => { seekDragging = true; }, { signal });
+  el.seek.addEventListener('pointerup', () => { seekDragging = false; }, { signal });
+  el.seek.addEventListener('input', () => player.seek(Number(el.seek.value)), { signal });
   /** Seconds each key moves the position slider by. @type {Record<string, number>} */
   const jumps = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5, PageDown: -15, PageUp: 15 };
   el.seek.addEventListener('keydown', (e) => {
@@ -570,7 +752,7 @@ export function setupMixer(bus) {
       e.preventDefault();
       player.seek(e.key === 'Home' ? 0 : player.duration);
     }
-  });
+  }, { signal });
   // Space is play/pause wherever focus is (Mute, a slider, a link…), unless it is in a text field.
   // Captured before the focused control sees it; the keyup is swallowed too, because a focused
   // button would otherwise take Space's keyup as a click.
@@ -583,18 +765,18 @@ export function setupMixer(bus) {
     if (e.repeat) return;
     if (player.playing) player.pause();
     else void player.play();
-  }, true);
+  }, { capture: true, signal });
   document.addEventListener('keyup', (e) => {
     if (e.key !== ' ' || !spaceTaken) return;
     spaceTaken = false;
     e.preventDefault();
     e.stopPropagation();
-  }, true);
-  window.addEventListener('resize', scheduleFrame);
-  downloadWithKey(el.downloadAll, say);
+  }, { capture: true, signal });
+  window.addEventListener('resize', scheduleFrame, { signal });
+  downloadWithKey(el.downloadAll, say, signal);
   exposeForTests(player);
 
-  bus.on('info', (info) => { order = info.tracks; });
+  offs.push(bus.on('info', (info) => { order = info.tracks; }));
   /** @param {string} name */
   function nameDownloads(name) {
     songName = name;
@@ -602,19 +784,38 @@ export function setupMixer(bus) {
     for (const [track, row] of rows) $('.download', HTMLAnchorElement, row).download = `${baseName(name)}-${track}.mp3`;
     syncMix();
   }
-  bus.on('opened', ({ hash, name }) => {
+  offs.push(bus.on('opened', ({ hash, name }) => {
     openHash = hash;
     el.downloadAll.href = zipUrl(hash);
     nameDownloads(name);
-  });
-  bus.on('named', ({ hash, name }) => {
+  }));
+  offs.push(bus.on('named', ({ hash, name }) => {
     if (hash === openHash) nameDownloads(name);
-  });
-  bus.on('job', (job) => {
+  }));
+  offs.push(bus.on('job', (job) => {
+    if (job.hash !== openHash) return;
     if (job.state === 'done') void loadStems(job);
-  });
-  bus.on('closed', () => {
+    else if (liveFor === job.hash) loader?.update(job.live?.pieceEnds ?? job.pieceEnds);
+    else if (job.live && job.live.pieceEnds.length > 0) startLive(job);
+    if (job.state === 'failed' && liveFor === job.hash) {
+      loader?.stop();
+      if (player.ready > 0) say(`The separation failed; the first ${formatTime(player.ready)} can still be played.`);
+    }
+  }));
+  offs.push(bus.on('closed', () => {
     openHash = null;
     clear();
-  });
+  }));
+
+  return {
+    destroy() {
+      clear();
+      subscriptions.abort();
+      for (const off of offs) off();
+      offs.length = 0;
+      window.clearTimeout(urlTimer);
+      if (Object.getOwnPropertyDescriptor(window, 'msaasPlayer')) Reflect.deleteProperty(window, 'msaasPlayer');
+      void player.ctx?.close();
+    },
+  };
 }

@@ -2,6 +2,10 @@
 // Plays the stems of one song in sample-accurate sync with the Web Audio API: every stem is
 // an AudioBuffer, all sources start at the same context time and offset, and position is
 // computed from the AudioContext clock rather than from timers.
+// While the song is still being separated the buffers are the song's full length and fill from
+// the start (`startLive`, `write`, `setReady`): playback runs on the part that is ready, waits at
+// its edge, and carries on as it grows by swapping to fresh sources at one audio-clock time (a
+// short crossfade of the same samples); `finish` swaps to the finished stems the same way.
 
 /** @typedef {import('./api.js').Track} Track */
 /**
@@ -10,7 +14,9 @@
  * @property {AudioBuffer} buffer
  * @property {GainNode} gain volume × mute/solo
  * @property {AnalyserNode} analyser for the level meter
- * @property {AudioBufferSourceNode | null} source
+ * @property {AudioBufferSourceNode | null} source the source playing now
+ * @property {GainNode | null} fade the source's own gain (for crossfades at a swap)
+ * @property {{ src: AudioBufferSourceNode, fade: GainNode }[]} retiring sources fading out after a swap
  * @property {number} volume 0..1 as set by the user
  * @property {boolean} muted
  * @property {boolean} soloed
@@ -26,6 +32,10 @@ export const TEMPO_RANGE = { min: 0.5, max: 1.5 };
 export const PITCH_RANGE = { min: -6, max: 6 };
 /** Shortest A–B loop, s. */
 export const MIN_LOOP_S = 0.1;
+/** Crossfade when swapping sources on the same samples (more audio became ready; the finished stems). */
+const SWAP_FADE_S = 0.01;
+/** Playback waiting at the ready edge resumes once this much more is ready (or the song is complete). */
+const RESUME_AHEAD_S = 0.05;
 /** The time-stretch library's browser file (signalsmith-stretch, served by rest/src/vendor.ts). */
 const STRETCH_URL = '/vendor/signalsmith-stretch.mjs';
 
@@ -99,6 +109,17 @@ export class StemPlayer {
     this.shifterLoad = null;
         /** @type {string} why the shifter could not be used ('' when it can) */
     this.shiftError = '';
+    /** Whether every stem is whole (false while the song is being separated). */
+    this.complete = true;
+    /** While not complete: seconds from the start that every stem holds. */
+    this.readySec = 0;
+    /** Play was asked for but the position is past the ready part: waiting there for more. */
+    this.stalled = false;
+  }
+
+  /** Seconds from the start that can be played: the whole song once complete. */
+  get ready() {
+    return this.complete ? this.duration : Math.min(this.duration, this.readySec);
   }
 
   /** One AudioContext for the page's lifetime. */
@@ -127,7 +148,7 @@ export class StemPlayer {
     gain.connect(analyser);
     analyser.connect(/** @type {GainNode} */ (this.master));
     /** @type {Stem} */
-    const stem = { name, buffer, gain, analyser, source: null, volume: 1, muted: false, soloed: false, target: 1 };
+    const stem = { name, buffer, gain, analyser, source: null, fade: null, retiring: [], volume: 1, muted: false, soloed: false, target: 1 };
     this.stems.set(name, stem);
     this.duration = Math.max(this.duration, buffer.duration);
     this.applyGains();
@@ -153,18 +174,99 @@ export class StemPlayer {
   clear() {
     for (const name of [...this.stems.keys()]) this.removeStem(name);
     this.playing = false;
+    this.stalled = false;
     this.offset = 0;
     this.duration = 0;
+    this.complete = true;
+    this.readySec = 0;
     this.onchange();
+  }
+
+  /**
+   * Stems of a song still being separated: silent buffers of the song's length that `write`
+   * fills from the start; nothing plays until `setReady` says a part is whole.
+   * @param {readonly Track[]} names
+   * @param {number} frames the song's length (grown by `write` if more arrives)
+   * @param {number} sampleRate
+   */
+  startLive(names, frames, sampleRate) {
+    this.clear();
+    const ctx = this.context();
+    this.complete = false;
+    this.readySec = 0;
+    for (const name of names) this.addStem(name, ctx.createBuffer(2, Math.max(1, frames), sampleRate));
+  }
+
+  /**
+   * Copies final samples of one stem into its buffer at `startFrame` (heard from the next swap on).
+   * @param {Track} name @param {number} startFrame @param {readonly Float32Array[]} channels
+   */
+  write(name, startFrame, channels) {
+    const stem = this.stems.get(name);
+    if (!stem || this.complete) return;
+    const end = startFrame + channels[0].length;
+    if (end > stem.buffer.length) {
+      // Longer than the length it was made with: a bigger buffer with what is there (playing sources keep the old one).
+      const grown = this.context().createBuffer(stem.buffer.numberOfChannels, end, stem.buffer.sampleRate);
+      for (let c = 0; c < stem.buffer.numberOfChannels; c++) grown.copyToChannel(stem.buffer.getChannelData(c), c);
+      stem.buffer = grown;
+      this.duration = Math.max(this.duration, grown.duration);
+    }
+    for (let c = 0; c < stem.buffer.numberOfChannels; c++) stem.buffer.copyToChannel(/** @type {Float32Array<ArrayBuffer>} */ (channels[Math.min(c, channels.length - 1)]), c, startFrame);
+  }
+
+  /**
+   * Every stem now holds the song's first `seconds`: playback waiting at the old edge resumes,
+   * playback before it carries on into the new part (fresh sources from the next audio-clock step).
+   * @param {number} seconds
+   */
+  setReady(seconds) {
+    if (this.complete || seconds <= this.readySec) return;
+    this.readySec = seconds;
+    this.extend();
+    this.onchange();
+  }
+
+  /**
+   * The finished stems replace the ones made while separating, at the current position (a
+   * crossfade of the same samples, so playback goes on without a gap); stems not given keep theirs.
+   * @param {Map<Track, AudioBuffer>} buffers
+   */
+  finish(buffers) {
+    for (const [name, buffer] of buffers) {
+      const stem = this.stems.get(name);
+      if (stem) stem.buffer = buffer;
+      else this.addStem(name, buffer);
+    }
+    this.complete = true;
+    this.duration = Math.max(0, ...[...this.stems.values()].map((s) => s.buffer.duration));
+    if (this.offset > this.duration) this.offset = this.duration;
+    this.extend();
+    this.onchange();
+  }
+
+  /** Position (s) heard at audio-clock time `at`, while playing. @param {number} at */
+  positionAt(at) {
+    const t = this.offset + Math.max(0, at - this.startedAt) * this.tempo;
+    const loop = this.loop;
+    if (loop && this.offset < loop.b && t >= loop.b) return loop.a + ((t - loop.a) % (loop.b - loop.a));
+    return Math.min(this.ready, t);
   }
 
   /** Playback position in seconds, from the audio clock. */
   get currentTime() {
-    if (!this.playing || !this.ctx) return this.offset;
-    const t = this.offset + Math.max(0, this.ctx.currentTime - this.startedAt) * this.tempo;
-    const loop = this.loop;
-    if (loop && this.offset < loop.b && t >= loop.b) return loop.a + ((t - loop.a) % (loop.b - loop.a));
-    return Math.min(this.duration, t);
+    if (!this.playing || this.stalled || !this.ctx) return this.offset;
+    return this.positionAt(this.ctx.currentTime);
+  }
+
+  /** Whether the sources loop now: a loop is set and lies in the ready part. */
+  loopsNow() {
+    return !!this.loop && this.loop.b <= this.ready + 1e-6;
+  }
+
+  /** Whether `t` is past what can be played (while separating). @param {number} t */
+  pastReady(t) {
+    return !this.complete && t >= this.ready - 0.005;
   }
 
   async play() {
@@ -175,8 +277,22 @@ export class StemPlayer {
     if (this.playing) return;
     if (this.offset >= this.duration - 0.01) this.offset = this.loop ? this.loop.a : 0;
     if (this.loop && (this.offset < this.loop.a || this.offset >= this.loop.b)) this.offset = this.loop.a;
-    this.startAll(this.offset);
+    this.begin(this.offset);
     this.onchange();
+  }
+
+  /** Starts at `offset`, or waits there when it is not ready yet. @param {number} offset */
+  begin(offset) {
+    if (this.pastReady(offset)) {
+      this.generation++;
+      for (const stem of this.stems.values()) this.stopSource(stem);
+      this.offset = offset;
+      this.playing = true;
+      this.stalled = true;
+      return;
+    }
+    this.stalled = false;
+    this.startAll(offset);
   }
 
   pause() {
@@ -185,6 +301,7 @@ export class StemPlayer {
     this.generation++;
     for (const stem of this.stems.values()) this.stopSource(stem);
     this.playing = false;
+    this.stalled = false;
     this.offset = t;
     this.onchange();
   }
@@ -194,18 +311,70 @@ export class StemPlayer {
     let t = Math.min(Math.max(0, seconds), this.duration);
     // Past B with the loop on: back to A (a source started beyond its loop's end would not loop).
     if (this.loop && t >= this.loop.b) t = this.loop.a;
-    if (this.playing) this.restart(t);
-    else this.offset = t;
+    if (this.playing) {
+      this.generation++;
+      for (const stem of this.stems.values()) this.stopSource(stem);
+      this.begin(t);
+    } else {
+      this.offset = t;
+    }
     this.onchange();
   }
 
-  /** Stops playback at the end of the song; call from the UI loop. */
+  /** Stops playback at the end of the song, or waits at the ready part's edge; call from the UI loop. */
   tick() {
-    if (this.playing && !this.loop && this.currentTime >= this.duration - 0.005) {
+    if (!this.playing || this.stalled) return;
+    const t = this.currentTime;
+    if (!this.loop && this.complete && t >= this.duration - 0.005) {
       this.pause();
       this.offset = this.duration;
       this.onchange();
+    } else if (!this.loopsNow() && this.pastReady(t)) {
+      // Ahead of the separation: hold at the edge until more is ready (or the song ends there).
+      if (this.ready >= this.duration - 0.005 && !this.loop) {
+        this.pause();
+        this.offset = this.duration;
+      } else {
+        this.begin(this.ready);
+      }
+      this.onchange();
     }
+  }
+
+  /**
+   * More became playable (or the stems were replaced): resumes a wait at the edge, or swaps the
+   * playing sources for fresh ones at one audio-clock time a moment ahead, crossfading over the
+   * same samples, so what was already heard is untouched and playback runs on past the old edge.
+   */
+  extend() {
+    if (!this.playing || !this.ctx) return;
+    if (this.stalled) {
+      if (this.complete || this.ready > this.offset + RESUME_AHEAD_S) this.begin(this.offset);
+      return;
+    }
+    const at = this.ctx.currentTime + START_LEAD_S;
+    const pos = this.positionAt(at);
+    if (this.pastReady(pos)) return; // tick() holds at the edge
+    for (const stem of this.stems.values()) {
+      if (stem.source && stem.fade) {
+        stem.fade.gain.setValueAtTime(1, at);
+        stem.fade.gain.linearRampToValueAtTime(0, at + SWAP_FADE_S);
+        try {
+          stem.source.stop(at + SWAP_FADE_S);
+        } catch {
+          /* never started */
+        }
+        stem.retiring.push({ src: stem.source, fade: stem.fade });
+        const done = { src: stem.source, fade: stem.fade };
+        stem.source.addEventListener('ended', () => {
+          stem.retiring = stem.retiring.filter((r) => r.src !== done.src);
+          done.fade.disconnect();
+        });
+      }
+      stem.source = null;
+      stem.fade = null;
+    }
+    this.startAll(pos, at, SWAP_FADE_S);
   }
 
   /** @param {number} volume 0..1 */
@@ -230,7 +399,10 @@ export class StemPlayer {
       const ctx = this.ctx;
       const now = Math.max(ctx.currentTime, this.startedAt);
       const t = this.currentTime;
-      for (const stem of this.stems.values()) stem.source?.playbackRate.setValueAtTime(next, now);
+      for (const stem of this.stems.values()) {
+        stem.source?.playbackRate.setValueAtTime(next, now);
+        for (const r of stem.retiring) r.src.playbackRate.setValueAtTime(next, now);
+      }
       this.offset = t;
       this.startedAt = now;
     }
@@ -304,6 +476,13 @@ export class StemPlayer {
       const inside = !this.loop || (t >= this.loop.a && t < this.loop.b);
       if (!inside) {
         this.restart(/** @type {{ a: number }} */ (this.loop).a);
+      } else if (!this.complete) {
+        // Sources of a growing song may be bounded at the ready edge: fresh ones with the loop.
+        if (!this.stalled) {
+          this.offset = t;
+          this.startedAt = Math.max(now, this.startedAt);
+          this.extend();
+        }
       } else {
         for (const stem of this.stems.values()) {
           const src = stem.source;
@@ -331,7 +510,7 @@ export class StemPlayer {
    */
   async renderMix(opts = {}) {
     const from = opts.from ?? 0;
-    const songSeconds = Math.min(opts.seconds ?? this.duration, this.duration - from);
+    const songSeconds = Math.min(opts.seconds ?? this.ready, this.ready - from);
     const first = [...this.stems.values()][0];
     if (!first || songSeconds <= 0) throw new Error('nothing to render');
     const rate = first.buffer.sampleRate;
@@ -424,29 +603,47 @@ export class StemPlayer {
     return peak;
   }
 
-  /** @param {number} offset */
-  startAll(offset) {
+  /**
+   * Starts every stem's source at `offset`, at audio-clock time `when`.
+   * @param {number} offset
+   * @param {number} [when] default: a moment from now
+   * @param {number} [fadeIn] seconds to fade the new sources in (a swap), else none
+   */
+  startAll(offset, when, fadeIn = 0) {
     const ctx = /** @type {AudioContext} */ (this.ctx);
-    const when = ctx.currentTime + START_LEAD_S;
+    const at = when ?? ctx.currentTime + START_LEAD_S;
     const generation = ++this.generation;
+    const loops = this.loopsNow();
+    // A growing song's sources stop at the ready edge rather than play what is not final yet.
+    const bound = this.complete || loops ? undefined : this.ready - offset;
     for (const stem of this.stems.values()) {
       const src = ctx.createBufferSource();
       src.buffer = stem.buffer;
       src.playbackRate.value = this.tempo;
-      if (this.loop) {
+      if (loops && this.loop) {
         src.loop = true;
         src.loopStart = this.loop.a;
         src.loopEnd = this.loop.b;
       }
-      src.connect(stem.gain);
-      if (offset < stem.buffer.duration) src.start(when, offset);
+      const fade = ctx.createGain();
+      if (fadeIn > 0) {
+        fade.gain.setValueAtTime(0, at);
+        fade.gain.linearRampToValueAtTime(1, at + fadeIn);
+      }
+      src.connect(fade);
+      fade.connect(stem.gain);
+      if (offset < stem.buffer.duration && (bound === undefined || bound > 0)) {
+        if (bound === undefined) src.start(at, offset);
+        else src.start(at, offset, bound);
+      }
       src.addEventListener('ended', () => {
         if (generation === this.generation) this.tick();
       });
       stem.source = src;
+      stem.fade = fade;
     }
     this.offset = offset;
-    this.startedAt = when;
+    this.startedAt = at;
     this.playing = true;
   }
 
@@ -454,19 +651,24 @@ export class StemPlayer {
   restart(offset) {
     this.generation++;
     for (const stem of this.stems.values()) this.stopSource(stem);
-    this.startAll(offset);
+    this.begin(offset);
   }
 
   /** @param {Stem} stem */
   stopSource(stem) {
     const src = stem.source;
-    if (!src) return;
+    const playing = src && stem.fade ? [{ src, fade: stem.fade }] : [];
     stem.source = null;
-    try {
-      src.stop();
-    } catch {
-      /* never started (offset beyond this stem's end) */
+    stem.fade = null;
+    for (const r of [...playing, ...stem.retiring]) {
+      try {
+        r.src.stop();
+      } catch {
+        /* never started (offset beyond this stem's end) */
+      }
+      r.src.disconnect();
+      r.fade.disconnect();
     }
-    src.disconnect();
+    stem.retiring = [];
   }
 }

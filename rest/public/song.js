@@ -4,7 +4,7 @@
 // Listens for `open`/`submitted`/`deleted`; says `opened`, `closed`, `job` and `gone`.
 import { deleteSong, removeOnServer } from './api.js';
 import { isTerminal, watchJob } from './jobwatch.js';
-import { ProgressClock, clock, recordFinished, roughly } from './progress.js';
+import { ProgressClock, clock, recordFinished, roughly, songSeconds } from './progress.js';
 import { findRecent } from './recent.js';
 import { announce, byId, confirmTwice, messageOf, showBadge } from './ui.js';
 
@@ -22,15 +22,26 @@ const RESULT_NOTES = {
 /** @param {string} hash */
 const shortHash = (hash) => `${hash.slice(0, 10)}…`;
 
-/** @param {JobView} job @param {number} [progress] the estimate between reports */
+/** `1:05` for a song position. @param {number} sec */
+const at = (sec) => clock(sec * 1000);
+
+/**
+ * @param {JobView} job
+ * @param {number | null} [progress] the bar's value (null: no report from the worker yet)
+ */
 function jobSentence(job, progress = job.progress) {
   switch (job.state) {
     case 'queued':
       if (job.position === null || job.position === undefined) return 'Waiting in the queue…';
-      if (job.position === 0) return 'Next in line — separation starts as soon as a worker is free.';
+      if (job.position === 0) return 'Next in line — waiting for a worker to be free.';
       return `Waiting in the queue — ${job.position} ${job.position === 1 ? 'song' : 'songs'} ahead.`;
-    case 'processing':
-      return `Separating… ${Math.round(progress * 100)}%${job.attempts > 1 ? ` (attempt ${job.attempts})` : ''}`;
+    case 'processing': {
+      const attempt = job.attempts > 1 ? ` (attempt ${job.attempts})` : '';
+      if (progress === null) return `Separating — a worker has started; waiting for its first report…${attempt}`;
+      const song = songSeconds(job);
+      const ready = job.readySec > 0 && song ? ` · ${at(job.readySec)} of ${at(song)} ready to play` : '';
+      return `Separating… ${Math.round(progress * 100)}%${attempt}${ready}`;
+    }
     case 'done':
       return 'Done — the four stems are ready.';
     case 'failed':
@@ -40,7 +51,10 @@ function jobSentence(job, progress = job.progress) {
   }
 }
 
-/** @param {Bus} bus */
+/**
+ * @param {Bus} bus
+ * @returns {{ destroy: () => void }} destroy: stops following the job and releases its listeners
+ */
 export function setupSong(bus) {
   const el = byId({
     main: HTMLElement, song: HTMLElement, songTitle: HTMLElement, songHash: HTMLElement, songNote: HTMLElement,
@@ -49,12 +63,17 @@ export function setupSong(bus) {
   });
   /** Whether this browser may still be asked for notifications. */
   const canAsk = () => typeof Notification === 'function' && Notification.permission === 'default';
+  /** Listeners outside the song card's own content, released by destroy(). */
+  const subscriptions = new AbortController();
+  const { signal } = subscriptions;
+  /** @type {(() => void)[]} */
+  const offs = [];
   el.notify.addEventListener('click', async () => {
     if (typeof Notification !== 'function') return;
     const answer = await Notification.requestPermission();
     el.notify.hidden = true;
     announce(answer === 'granted' ? 'You’ll get a notification when the stems are ready.' : 'No notification, then: the tab’s title will say when the stems are ready.');
-  });
+  }, { signal });
   const pageTitle = document.title;
   const progressClock = new ProgressClock();
   let ticker = 0;
@@ -76,18 +95,23 @@ export function setupSong(bus) {
     const job = state.job;
     if (!job) return;
     const p = progressClock.progress();
-    el.jobText.textContent = jobSentence(job, p);
+    el.jobText.textContent = jobSentence(job, job.state === 'processing' ? p : job.progress);
     if (job.state === 'processing') {
-      el.jobProgress.value = Math.max(0, Math.min(1, p));
+      // No report yet: an indeterminate bar rather than a made-up percentage.
+      if (p === null) el.jobProgress.removeAttribute('value');
+      else el.jobProgress.value = p;
       el.jobProgress.dataset.reported = String(job.progress);
-      el.jobEta.textContent = `Elapsed ${clock(progressClock.elapsedMs())} · ${roughly(progressClock.remainingMs())} left`;
+      el.jobProgress.dataset.readySec = String(job.readySec ?? 0);
+      const left = progressClock.remainingMs();
+      el.jobEta.textContent = `Elapsed ${clock(progressClock.elapsedMs())}${left === null ? '' : ` · ${roughly(left)} left`}`;
     } else if (job.state === 'queued') {
-      el.jobEta.textContent = `Ready in ${roughly(progressClock.remainingMs())}`;
+      const left = progressClock.remainingMs();
+      el.jobEta.textContent = left === null ? '' : `Ready in ${roughly(left)}`;
     } else {
       el.jobEta.textContent = '';
     }
     if (document.hidden && (job.state === 'processing' || job.state === 'queued')) {
-      document.title = `${job.state === 'queued' ? 'Queued' : `${Math.round(p * 100)}%`} · ${state.name} — MSaaS`;
+      document.title = `${job.state === 'queued' ? 'Queued' : p === null ? 'Starting' : `${Math.round(p * 100)}%`} · ${state.name} — MSaaS`;
     }
   }
 
@@ -106,7 +130,8 @@ export function setupSong(bus) {
     el.job.dataset.state = job.state;
     showBadge(el.jobBadge, job.state);
     if (job.state === 'queued') el.jobProgress.removeAttribute('value'); // indeterminate
-    else el.jobProgress.value = job.state === 'done' ? 1 : Math.max(0, Math.min(1, job.progress));
+    else if (job.state === 'done') el.jobProgress.value = 1;
+    else if (job.state === 'failed') el.jobProgress.value = progressClock.shown;
     renderClock();
     window.clearInterval(ticker);
     if (job.state === 'processing' || job.state === 'queued') ticker = window.setInterval(renderClock, 250);
@@ -118,10 +143,11 @@ export function setupSong(bus) {
     }
 
     // Announce state changes and every quarter of progress, not every chunk.
-    const bucket = job.state === 'processing' ? `processing-${Math.floor(job.progress * 4)}` : `${job.state}-${job.position}`;
+    const shown = job.state === 'processing' ? progressClock.progress() : job.progress;
+    const bucket = job.state === 'processing' ? `processing-${shown === null ? 'start' : Math.floor(shown * 4)}` : `${job.state}-${job.position}`;
     if (bucket !== state.lastAnnounced) {
       state.lastAnnounced = bucket;
-      announce(jobSentence(job));
+      announce(jobSentence(job, shown));
     }
     bus.emit('job', job);
   }
@@ -148,7 +174,7 @@ export function setupSong(bus) {
   }
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) document.title = pageTitle;
-  });
+  }, { signal });
 
   /** @param {string} hash */
   function showGone(hash) {
@@ -233,16 +259,27 @@ export function setupSong(bus) {
     announce('Song deleted');
   });
 
-  bus.on('open', ({ hash, name, reveal }) => {
+  offs.push(bus.on('open', ({ hash, name, reveal }) => {
     openSong(hash, { name });
     if (reveal) el.song.scrollIntoView({ behavior: 'smooth', block: 'start' });
-  });
-  bus.on('submitted', ({ name, response }) => {
+  }));
+  offs.push(bus.on('submitted', ({ name, response }) => {
     openSong(response.hash, { name, job: response.job ?? undefined, result: response.result });
-  });
-  bus.on('deleted', ({ hash }) => {
+  }));
+  offs.push(bus.on('deleted', ({ hash }) => {
     if (hash !== state.hash) return;
     closeSong();
     history.replaceState(null, '', location.pathname + location.search);
-  });
+  }));
+
+  return {
+    destroy() {
+      window.clearInterval(ticker);
+      state.watcher?.stop();
+      state.watcher = null;
+      subscriptions.abort();
+      for (const off of offs) off();
+      offs.length = 0;
+    },
+  };
 }

@@ -1,8 +1,38 @@
 // @ts-check
 // Waveforms drawn from the decoded AudioBuffer: peaks are computed once, the two layers
-// (unplayed, played) are cached per canvas size, and each frame only composites them.
+// (unplayed, played) are cached per canvas size, and each frame only composites them. While a
+// song is being separated its peaks grow piece by piece (`addPeaks`, `Waveform.update`) and the
+// part not separated yet is drawn as an empty, hatched track.
 
-const COLUMNS = 1600;
+export const COLUMNS = 1600;
+
+/**
+ * Adds the peaks of `channels` (frames from `startFrame`) to `peaks`, whose columns span
+ * `totalFrames` frames (a growing song's peaks, one piece at a time).
+ * @param {Float32Array} peaks
+ * @param {readonly Float32Array[]} channels
+ * @param {number} startFrame
+ * @param {number} totalFrames
+ */
+export function addPeaks(peaks, channels, startFrame, totalFrames) {
+  const columns = peaks.length;
+  const n = channels[0]?.length ?? 0;
+  if (n === 0 || totalFrames <= 0) return;
+  const firstCol = Math.floor((startFrame * columns) / totalFrames);
+  const lastCol = Math.min(columns - 1, Math.floor(((startFrame + n - 1) * columns) / totalFrames));
+  for (let col = firstCol; col <= lastCol; col++) {
+    const from = Math.max(0, Math.ceil((col * totalFrames) / columns) - startFrame);
+    const to = Math.min(n, Math.ceil(((col + 1) * totalFrames) / columns) - startFrame);
+    let peak = peaks[col];
+    for (const data of channels) {
+      for (let i = from; i < to; i++) {
+        const v = data[i] < 0 ? -data[i] : data[i];
+        if (v > peak) peak = v;
+      }
+    }
+    peaks[col] = peak;
+  }
+}
 
 /**
  * Max |sample| per column, over all channels.
@@ -63,6 +93,17 @@ export class Waveform {
     this.observer.disconnect();
   }
 
+  /**
+   * New peaks (more of a growing song, or the finished stem's): the layers are redrawn.
+   * @param {Float32Array} peaks @param {number} duration
+   */
+  update(peaks, duration) {
+    this.peaks = peaks;
+    this.stemDuration = duration;
+    this.dim = null;
+    this.lastKey = '';
+  }
+
   /** @param {string} fill */
   layer(fill) {
     const { width, height } = this.canvas;
@@ -107,22 +148,44 @@ export class Waveform {
    * @param {number} time playback position, s
    * @param {number} total song duration (longest stem), s
    * @param {{ a: number, b: number } | null} [loop] the A–B loop (or a selection being dragged), s
+   * @param {number} [ready] seconds separated so far (the rest is drawn as not there yet)
    */
-  draw(time, total, loop = null) {
+  draw(time, total, loop = null, ready = total) {
     this.ensureSize();
     const { width, height } = this.canvas;
     const x = total > 0 ? Math.round((Math.min(time, total) / total) * width) : 0;
     const lx = loop && total > 0 ? [Math.round((loop.a / total) * width), Math.round((loop.b / total) * width)] : null;
-    const key = `${width}x${height}@${x}:${lx ? lx.join('-') : ''}`;
+    // A stem shorter than the song is drawn over its own share of the width.
+    const w = total > 0 ? Math.round((this.stemDuration / total) * width) : width;
+    // Of it, the part separated so far.
+    const rx = total > 0 && ready < total ? Math.min(w, Math.round((Math.max(0, ready) / total) * width)) : w;
+    const key = `${width}x${height}@${x}:${lx ? lx.join('-') : ''}:${rx}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
     const g = /** @type {CanvasRenderingContext2D} */ (this.canvas.getContext('2d'));
     g.clearRect(0, 0, width, height);
-    // A stem shorter than the song is drawn over its own share of the width.
-    const w = total > 0 ? Math.round((this.stemDuration / total) * width) : width;
-    g.drawImage(/** @type {HTMLCanvasElement} */ (this.dim), 0, 0, width, height, 0, 0, w, height);
+    if (rx < w) {
+      // Not separated yet: diagonal hatching.
+      g.save();
+      g.beginPath();
+      g.rect(rx, 0, w - rx, height);
+      g.clip();
+      g.fillStyle = 'rgba(255, 255, 255, 0.06)';
+      const step = Math.max(4, Math.round(8 * (window.devicePixelRatio || 1)));
+      g.beginPath();
+      for (let sx = rx - height; sx < w; sx += step) {
+        g.moveTo(sx, height);
+        g.lineTo(sx + height, 0);
+        g.lineTo(sx + height + step / 2, 0);
+        g.lineTo(sx + step / 2, height);
+        g.closePath();
+      }
+      g.fill();
+      g.restore();
+    }
+    if (rx > 0) g.drawImage(/** @type {HTMLCanvasElement} */ (this.dim), 0, 0, (rx / w) * width, height, 0, 0, rx, height);
     if (x > 0) {
-      const sx = Math.min(x, w);
+      const sx = Math.min(x, rx);
       g.drawImage(/** @type {HTMLCanvasElement} */ (this.bright), 0, 0, (sx / w) * width, height, 0, 0, sx, height);
     }
     if (lx) {
