@@ -17,9 +17,9 @@ import { piecesRouter } from './routes/pieces.ts';
 import { zipRouter } from './routes/zip.ts';
 import { mixRouter } from './routes/mix.ts';
 import { queueRouter } from './routes/queue.ts';
-import { jsonBodyParser, refuseEncodedBodies, separateRouter } from './routes/separate.ts';
+import { separateRouter } from './routes/separate.ts';
 import { trackRouter } from './routes/track.ts';
-import { uploadSlots } from './uploadSlots.ts';
+import { refuseEncodedBodies, refuseUnexpectedBodies } from './bodyGuard.ts';
 import { clusterRouter } from './routes/cluster.ts';
 import { vendorRouter } from './vendor.ts';
 
@@ -82,13 +82,12 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/apiv1', requireApiKey(loadTenantDirectory(config), { redis: deps.queue.redis, keys: deps.queue.keys, perMinute: config.AUTH_FAIL_LIMIT_PER_MIN }));
   app.use('/apiv1', rateLimit(deps.queue.redis, deps.queue.keys, config.RATE_LIMIT_PER_MIN));
-  app.post('/apiv1/separate', rateLimit(deps.queue.redis, deps.queue.keys, config.SUBMIT_RATE_LIMIT_PER_MIN, { scope: 'submit', what: 'submissions' }));
   app.use('/apiv1', refuseCrossSiteStateChanges);
   app.use('/apiv1', refuseEncodedBodies);
-  app.post('/apiv1/separate', uploadSlots(config.MAX_CONCURRENT_UPLOADS));
-  app.use('/apiv1', jsonBodyParser(config.MAX_UPLOAD_MB));
-  app.use(infoRouter(deps));
+  // Routes that take a body read it themselves (within their own limits); every other /apiv1 route refuses one.
   app.use(separateRouter(deps));
+  app.use('/apiv1', refuseUnexpectedBodies);
+  app.use(infoRouter(deps));
   app.use(queueRouter(deps));
   app.use(eventsRouter(deps));
   app.use(liveRouter(deps));

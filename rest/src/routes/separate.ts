@@ -24,9 +24,10 @@ import { outputReason, parseOutputRequest, type OutputRequestParsed } from '../o
 import type { AppDeps } from '../deps.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { jobView } from '../jobView.ts';
-import { tenantOf } from '../auth.ts';
+import { rateLimit, tenantOf } from '../auth.ts';
 import { callbackAtSubmit, callbackPolicy } from '../submitCallback.ts';
 import { base64Member, jsonBodyReader } from '../jsonBody.ts';
+import { uploadSlots } from '../uploadSlots.ts';
 
 const JsonBody = z.object({
   mp3: z.string({ error: 'mp3 must be a base64 string' }),
@@ -153,9 +154,16 @@ export function separateRouter(deps: AppDeps): Router {
     defParamCharset: 'utf8',
     limits: { fileSize: maxBytes, files: 1, fields: 8, fieldSize: 64 * 1024, parts: 10 },
   });
+  const submissions = rateLimit(queue.redis, queue.keys, config.SUBMIT_RATE_LIMIT_PER_MIN, { scope: 'submit', what: 'submissions' });
+  const slots = uploadSlots(config.MAX_CONCURRENT_UPLOADS);
+  const json = jsonBodyParser(config.MAX_UPLOAD_MB);
+  /** The body, read only here and only within an upload slot: multipart through multer, JSON through jsonBody.ts. */
+  const body: express.RequestHandler = (req, res, next) => (req.is('multipart/form-data') ? upload.single('file')(req, res, next) : json(req, res, next));
   const router = Router();
 
-  router.post('/apiv1/separate', (req, res, next) => (req.is('multipart/form-data') ? upload.single('file')(req, res, next) : next()), async (req, res) => {
+  // The only /apiv1 route that takes a body: mounted before refuseUnexpectedBodies (app.ts), with its
+  // own submission rate, then an upload slot (MAX_CONCURRENT_UPLOADS), and only then the body.
+  router.post('/apiv1/separate', submissions, slots, body, async (req, res) => {
     const sub = readSubmission(req, maxBytes);
     if (!(MODELS as readonly string[]).includes(sub.model)) throw badRequest('bad_model', `unknown model "${sub.model.slice(0, 40)}"; available: ${MODELS.join(', ')}`);
     if (sub.bytes.length === 0) throw badRequest('empty', 'the uploaded file is empty');
@@ -204,19 +212,6 @@ export function separateRouter(deps: AppDeps): Router {
 
   return router;
 }
-
-/**
- * Compressed request bodies are refused (415) before anything reads them: inflating them would
- * let a few hundred bytes cost hundreds of megabytes before any size limit applies (a gzip or
- * brotli bomb). Audio does not compress anyway; the lab's clients send none.
- */
-export const refuseEncodedBodies: express.RequestHandler = (req, _res, next) => {
-  const encoding = req.get('content-encoding')?.trim().toLowerCase();
-  if (encoding && encoding !== 'identity') {
-    return next(new ApiError(415, 'unsupported_encoding', `request bodies with Content-Encoding "${encoding.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" are not accepted; send the body uncompressed`));
-  }
-  next();
-};
 
 /** JSON bodies: lenient about the lab's `null` body, sized for a base64 MP3 at the upload cap, never inflated; the `mp3` member decoded from the raw body (jsonBody.ts). */
 export function jsonBodyParser(maxUploadMb: number): express.RequestHandler {
