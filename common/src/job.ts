@@ -28,6 +28,8 @@ export const CallbackSchema = z
     }
   });
 export type Callback = z.infer<typeof CallbackSchema>;
+/** A claim's callback with the id of the delivery it owes (`X-MSaaS-Event-Id`; absent until a run finishes for the claim). */
+export type ClaimCallback = Callback & { eventId?: string };
 
 /**
  * The job record as stored in the Redis hash `job:<songhash>` (all values are strings there): the
@@ -52,6 +54,12 @@ export interface JobRecord {
   stems: Stem[];
   /** The formats the run makes and, once done, the song's stems are stored in (records without the field: mp3). */
   formats: OutputFormat[];
+  /**
+   * The formats whose files are complete in the store for `stems`: all of `formats` once done; while
+   * another run makes more formats, those it does not rewrite (served throughout). Records without
+   * the field: `formats` once done, else none.
+   */
+  storedFormats: OutputFormat[];
   /** The stems the run makes (records without the field: the four model stems). */
   wanted: Stem[];
   /** The tenant whose submission queued this run: whose fair turn it takes. Never shown to others. */
@@ -69,14 +77,23 @@ export interface ClaimRecord {
   tenant: string;
   createdAt: string;
   filename: string | null;
-  callback: Callback | null;
+  callback: ClaimCallback | null;
   callbackStatus: string | null;
   /** Stems this tenant removed (others may still have them). */
   hidden: Stem[];
+  /** What this tenant asked for, the union of its submissions (null: a claim from before they were kept). */
+  askFormats: OutputFormat[] | null;
+  askStems: Stem[] | null;
+  /** Waiting for a run to make what it asked (true), or made (false); null: a claim from before. */
+  pending: boolean | null;
+  /** When what it asked was made: the finish of the run it waited for, or its submission when the song had it. */
+  doneAt: string | null;
+  /** The delivery its callback owes for that finish (stable: every attempt and any repeat carry it). */
+  eventId: string | null;
 }
 
 /** The job as the API shows it to the tenant holding the claim. */
-export interface JobView extends Omit<JobRecord, 'stems' | 'tenant' | 'wanted'> {
+export interface JobView extends Omit<JobRecord, 'stems' | 'tenant' | 'wanted' | 'storedFormats'> {
   position: number | null;
   filename: string | null;
   callbackStatus: string | null;
@@ -127,6 +144,10 @@ function parseCallback(text: string | undefined): Callback | null {
   }
 }
 
+function withEventId(callback: Callback | null, eventId: string | null): ClaimCallback | null {
+  return callback && eventId ? { ...callback, eventId } : callback;
+}
+
 export function parseJobRecord(hash: string, fields: Record<string, string>): JobRecord | null {
   if (!fields.state) return null;
   const state = (JOB_STATES as readonly string[]).includes(fields.state) ? (fields.state as JobState) : 'queued';
@@ -146,6 +167,7 @@ export function parseJobRecord(hash: string, fields: Record<string, string>): Jo
     audioSec: num(fields.audioSec),
     stems: stemList(fields.stems),
     formats: formatList(fields.formats),
+    storedFormats: fields.storedFormats !== undefined ? [...new Set(fields.storedFormats.split(',').filter(isOutputFormat))] : state === 'done' ? formatList(fields.formats) : [],
     wanted: fields.wanted ? stemList(fields.wanted) : [...DEFAULT_STEMS],
     tenant: str(fields.tenant),
     readyFrames: num(fields.readyFrames) ?? 0,
@@ -160,9 +182,14 @@ export function parseClaimRecord(fields: Record<string, string>): ClaimRecord | 
     tenant: fields.tenant,
     createdAt: fields.createdAt ?? '',
     filename: str(fields.filename),
-    callback: parseCallback(fields.callback),
+    callback: withEventId(parseCallback(fields.callback), str(fields.eventId)),
     callbackStatus: str(fields.callbackStatus),
     hidden: stemList(fields.hidden),
+    askFormats: fields.askFormats !== undefined ? [...new Set(fields.askFormats.split(',').filter(isOutputFormat))] : null,
+    askStems: fields.askStems !== undefined ? stemList(fields.askStems) : null,
+    pending: fields.pending === '1' ? true : fields.pending === '0' ? false : null,
+    doneAt: str(fields.doneAt),
+    eventId: str(fields.eventId),
   };
 }
 

@@ -1,28 +1,46 @@
 import { stemUrl, type ClaimedJob, type JobRecord, type JobView, type LiveView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
 import { notFound } from './errors.ts';
+import { claimOutlook, laterOf } from './claimView.ts';
 
 /** The job as the claim's tenant sees it: the shared work, with that tenant's filename, callback and stems. */
 export async function jobView(queue: Queue, claimed: ClaimedJob): Promise<JobView> {
   return viewOf(claimed, claimed.job.state === 'queued' ? await queue.position(claimed.job.hash) : null);
 }
 
-/** The same view from records already read (the event streams read them once for all their watchers). */
-export function viewOf({ job, claim }: ClaimedJob, queuePosition: number | null): JobView {
-  const position = job.state === 'queued' ? queuePosition : null;
-  const visible = job.stems.filter((t) => !claim.hidden.includes(t));
+/**
+ * The same view from records already read (the event streams read them once for all their
+ * watchers). The claim's own view of the shared work (claimView.ts): its own times, request and
+ * files; run details only of the run it waited for.
+ */
+export function viewOf(claimed: ClaimedJob, queuePosition: number | null): JobView {
+  const { job, claim } = claimed;
+  const own = claimOutlook(claimed);
+  const position = own.waiting && job.state === 'queued' ? queuePosition : null;
   const files: Partial<Record<OutputFormat, Partial<Record<Stem, string>>>> = {};
-  for (const f of job.formats) files[f] = Object.fromEntries(visible.map((t) => [t, stemUrl(job.hash, t, f)]));
-  const stems: Partial<Record<Stem, string>> = files[job.formats[0]!] ?? {};
-  const { stems: _stems, tenant: _tenant, wanted: _wanted, ...shared } = job;
+  for (const f of own.formats) files[f] = Object.fromEntries(own.visible.map((t) => [t, stemUrl(job.hash, t, f)]));
+  const stems: Partial<Record<Stem, string>> = own.formats[0] ? (files[own.formats[0]] ?? {}) : {};
+  const { stems: _stems, tenant: _tenant, wanted: _wanted, storedFormats: _stored, ...shared } = job;
+  const run = own.ownRun;
   return {
     ...shared,
+    state: own.state,
+    progress: own.progress,
+    attempts: run ? job.attempts : 0,
+    error: run ? job.error : null,
+    createdAt: claim.createdAt || job.createdAt,
+    updatedAt: own.waiting ? job.updatedAt : (claim.doneAt ?? job.updatedAt),
+    startedAt: run && job.startedAt !== null ? laterOf(job.startedAt, claim.createdAt || null) : null,
+    finishedAt: run ? job.finishedAt : claim.doneAt,
+    worker: run && job.tenant === claim.tenant ? job.worker : null,
+    formats: [...own.formats, ...own.coming],
     position,
     filename: claim.filename,
     callbackStatus: claim.callbackStatus,
     stems,
     files,
     callback: claim.callback ? { url: claim.callback.url, status: claim.callbackStatus } : claim.callbackStatus ? { url: '', status: claim.callbackStatus } : null,
-    ...audioProgress(job, job.wanted.filter((t) => !claim.hidden.includes(t))),
+    // the run details' processing time only of its own run; the song's length (the bytes') to all
+    ...audioProgress(own.waiting ? job : { ...job, state: 'done', durationSec: run ? job.durationSec : null }, job.wanted.filter((t) => !claim.hidden.includes(t))),
   };
 }
 

@@ -53,11 +53,31 @@ export class RetentionSweeper {
       let removed = 0;
       for (const hash of await queue.dueForExpiry(BATCH)) if (await this.expire(hash)) removed++;
       if (removed > 0) logger.info(`retention: removed ${removed} song${removed === 1 ? '' : 's'} past their retention`);
+      await this.dropFailedUploads();
       if ((await queue.redis.get(queue.keys.sweepLock)) === token) await queue.redis.del(queue.keys.sweepLock);
       return removed;
     } catch (err) {
       logger.warn(`retention sweep failed: ${(err as Error).message}`);
       return 0;
+    }
+  }
+
+  /**
+   * Uploads of songs that failed for good leave the store at the first sweep after the failure
+   * (a failed song keeps its record for the retention period, not its upload: issue 22 item 4).
+   * Oldest first; a store error stops the walk (the song is retried at the next sweep).
+   */
+  private async dropFailedUploads(): Promise<void> {
+    const { queue, store, logger } = this.deps;
+    for (const hash of await queue.failedUploads(BATCH)) {
+      if (!(await queue.markUploadGone(hash, true))) continue;
+      try {
+        await store.removeUpload(hash);
+      } catch (err) {
+        await queue.markUploadGone(hash, false);
+        logger.warn({ job: hash }, `retention: upload of a failed song not removed yet (${(err as Error).message}); retrying at the next sweep`);
+        return;
+      }
     }
   }
 

@@ -35,8 +35,9 @@ async function callbackWillBeKept(queue: Queue, hash: string, tenant: string, li
   const [job, claim] = await Promise.all([queue.getJob(hash), queue.getClaim(hash, tenant)]);
   const active = job?.state === 'queued' || job?.state === 'processing';
   if (active && claim) return false;
-  // A separated song that already has what is asked is not run again (a format or stems it lacks are).
-  if (job?.state === 'done' && job.formats.some((f) => formatCovers(f, want.format)) && want.stems.every((st) => job.stems.includes(st))) return false;
+  // A song whose finished files have what is asked is not run again (a format or stems it lacks are),
+  // even while another tenant's run makes more of it (submit-12.lua).
+  if (job && job.stems.length > 0 && job.storedFormats.some((f) => formatCovers(f, want.format)) && want.stems.every((st) => job.stems.includes(st))) return false;
   if (limits.maxActive > 0 && (await queue.activeCount(tenant)) >= limits.maxActive) return false;
   if (limits.maxAudioSecPerDay > 0 && (await queue.usageSec(tenant)) + limits.audioSec > limits.maxAudioSecPerDay) return false;
   return true;

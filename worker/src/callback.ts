@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { checkCallbackUrl, guardedLookup, type Callback, type CallbackPolicy } from '@msaas/common';
+import { checkCallbackUrl, guardedLookup, type ClaimCallback, type CallbackPolicy } from '@msaas/common';
 
 export interface CallbackOptions {
   allowPrivate: boolean;
@@ -15,7 +15,11 @@ export interface CallbackOptions {
   resolve?: (host: string) => Promise<string[]>;
   /** With a secret every attempt carries `X-MSaaS-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
   secret?: string | undefined;
-  /** One id per delivery, the same on every retry (`X-MSaaS-Event-Id`); a new one when absent. */
+  /**
+   * One id per delivery, the same on every retry (`X-MSaaS-Event-Id`). Default: the id the claim's
+   * callback carries (complete-6.lua derives it from the song, the tenant and the finish it reports,
+   * so a repeat of the same delivery carries the same id); a new one only for a callback without.
+   */
   eventId?: string;
   now?: () => number;
 }
@@ -32,7 +36,7 @@ export function callbackSignature(secret: string, body: string, t: number): stri
  * connection itself only goes to addresses that pass the same check: a name re-pointed inside
  * between the check and the connect is refused too. Redirects are not followed.
  */
-export async function fireCallback(callback: Callback, opts: CallbackOptions): Promise<string> {
+export async function fireCallback(callback: ClaimCallback, opts: CallbackOptions): Promise<string> {
   const policy: CallbackPolicy = {
     allowPrivate: opts.allowPrivate,
     ...(opts.allowedPorts ? { allowedPorts: opts.allowedPorts } : {}),
@@ -43,7 +47,7 @@ export async function fireCallback(callback: Callback, opts: CallbackOptions): P
   if (!verdict.ok) return `skipped: ${verdict.reason}`;
   const body = JSON.stringify(callback.data ?? null);
   const lookup = guardedLookup(policy);
-  const eventId = opts.eventId ?? randomUUID();
+  const eventId = opts.eventId ?? callback.eventId ?? randomUUID();
   const now = opts.now ?? Date.now;
   let last = '';
   for (let attempt = 0; attempt <= opts.retries; attempt++) {

@@ -80,7 +80,16 @@ function parseOutput(text: string): { formats: OutputFormat[]; stems: Stem[] } {
 export interface QueueOptions {
   /** How long a finished or failed song is kept, in seconds (0 = forever). */
   retentionSec?: number;
+  /**
+   * How long a song that failed for good holds one of the active places of each tenant that sent it
+   * (seconds; default a day, or until the tenant deletes it): failures are charged, so a tenant's
+   * failing uploads stop at MAX_ACTIVE_JOBS_PER_KEY a day instead of filling Redis.
+   */
+  failedHoldSec?: number;
 }
+
+/** A failed song's active place is held this long by default (QueueOptions.failedHoldSec). */
+export const FAILED_HOLD_SEC = 86_400;
 
 /** The queue's options from the configuration (every service builds its queue the same way). */
 export function queueOptions(config: { RETENTION_DAYS: number }): QueueOptions {
@@ -111,6 +120,7 @@ export interface WatchedJob {
  */
 export class Queue {
   readonly retentionSec: number;
+  readonly failedHoldSec: number;
 
   constructor(
     readonly redis: Redis,
@@ -118,6 +128,7 @@ export class Queue {
     opts: QueueOptions = {},
   ) {
     this.retentionSec = opts.retentionSec ?? 0;
+    this.failedHoldSec = opts.failedHoldSec ?? FAILED_HOLD_SEC;
   }
 
   /** One tenant's submission (submit-12.lua): joins the shared work or queues a new run in fair order. */
@@ -154,6 +165,7 @@ export class Queue {
         nowMs,
         input.format ?? DEFAULT_OUTPUT_FORMAT,
         orderedStems(input.stems ?? DEFAULT_STEMS).join(','),
+        this.failedHoldSec * 1000,
       ],
     )) as [EnqueueResult, number, string?];
     const [result, , note = ''] = reply;
@@ -163,12 +175,13 @@ export class Queue {
     return { result };
   }
 
-  /** Songs the tenant has queued or processing right now. */
+  /** Places the tenant's songs take (kept while it has a limit): queued or processing now, or failed for good within `failedHoldSec`. */
   async activeCount(tenant: string): Promise<number> {
     const hashes = await this.redis.smembers(this.keys.active(tenant));
     if (hashes.length === 0) return 0;
-    const states = await Promise.all(hashes.map((h) => this.redis.hget(this.keys.job(h), 'state')));
-    return states.filter((s) => s === 'queued' || s === 'processing').length;
+    const records = await Promise.all(hashes.map((h) => Promise.all([this.redis.hget(this.keys.job(h), 'state'), this.redis.hget(this.keys.job(h), 'failedMs')])));
+    const since = Date.now() - this.failedHoldSec * 1000;
+    return records.filter(([s, failedMs]) => s === 'queued' || s === 'processing' || (s === 'failed' && Number(failedMs ?? 0) > since)).length;
   }
 
   /** Seconds of audio the tenant submitted on the UTC day of `atMs`. */
@@ -295,7 +308,33 @@ export class Queue {
   /** Forgets a song past its retention (record and claims); true when the caller should remove its objects. */
   async expireSong(hash: string, atMs = Date.now()): Promise<boolean> {
     const k = this.keys;
-    return (await runScript(this.redis, 'expire-song-5', [k.job(hash), k.claims(hash), k.expiries, k.dead, k.events], [hash, k.claimRoot, atMs, k.libraryRoot])) === 1;
+    return (await runScript(this.redis, 'expire-song-5', [k.job(hash), k.claims(hash), k.expiries, k.dead, k.events], [hash, k.claimRoot, atMs, k.libraryRoot, k.active('')])) === 1;
+  }
+
+  /**
+   * Songs failed for good whose upload is still in the store, oldest first (up to `limit`): the
+   * newest entries of `dead` before the first one whose upload is gone (upload-gone-2.lua keeps
+   * that order: the sweep marks oldest first and stops at a failure).
+   */
+  async failedUploads(limit: number): Promise<string[]> {
+    const found: string[] = [];
+    for (let start = 0; ; start += 100) {
+      const page = await this.redis.lrange(this.keys.dead, start, start + 99);
+      if (page.length === 0) break;
+      const tx = this.redis.multi();
+      for (const h of page) tx.hget(this.keys.job(h), 'state').hget(this.keys.job(h), 'uploadGone');
+      const reply = (await tx.exec()) ?? [];
+      for (let i = 0; i < page.length; i++) {
+        if (reply[2 * i + 1]?.[1] === '1') return found.slice(-limit).reverse();
+        if (reply[2 * i]?.[1] === 'failed') found.push(page[i]!);
+      }
+    }
+    return found.slice(-limit).reverse();
+  }
+
+  /** Marks a failed song's upload gone (`true`), or takes the mark back when removing it failed; false when the song is no longer failed. */
+  async markUploadGone(hash: string, gone: boolean): Promise<boolean> {
+    return (await runScript(this.redis, 'upload-gone-2', [this.keys.job(hash), this.keys.events], [hash, gone ? '1' : '0'])) === 1;
   }
 
   async dead(): Promise<string[]> {

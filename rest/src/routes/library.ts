@@ -3,22 +3,25 @@ import type { ClaimedJob, LibraryResponse, LibrarySong } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { badRequest } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
+import { claimOutlook } from '../claimView.ts';
 
 export const LIBRARY_DEFAULT_LIMIT = 20;
 export const LIBRARY_MAX_LIMIT = 100;
 
-/** A song of the library as the claim's tenant sees it. */
-export function librarySong({ job, claim }: ClaimedJob): LibrarySong {
+/** A song of the library as the claim's tenant sees it (its own view of the shared work: claimView.ts). */
+export function librarySong(claimed: ClaimedJob): LibrarySong {
+  const { job, claim } = claimed;
+  const own = claimOutlook(claimed);
   return {
     hash: job.hash,
     filename: claim.filename,
-    state: job.state,
-    progress: job.progress,
+    state: own.state,
+    progress: own.progress,
     audioSec: job.audioSec,
-    durationSec: job.durationSec,
+    durationSec: own.ownRun ? job.durationSec : null,
     claimedAt: claim.createdAt,
-    finishedAt: job.finishedAt,
-    stems: job.stems.filter((t) => !claim.hidden.includes(t)),
+    finishedAt: own.ownRun ? job.finishedAt : claim.doneAt,
+    stems: own.visible,
   };
 }
 

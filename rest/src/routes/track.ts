@@ -3,7 +3,7 @@ import { IMPLICIT_TENANT, contentTypeOf } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { songhashParam } from '../params.ts';
-import { hasExtension, stemAccess } from '../servable.ts';
+import { hasExtension, refuseComing, stemAccess } from '../servable.ts';
 import { stemFileParam } from '../stemParam.ts';
 import { tenantOf } from '../auth.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
@@ -19,6 +19,7 @@ export function trackRouter(deps: AppDeps): Router {
     const access = await stemAccess(deps, tenantOf(res), hash, missing);
     if (access.kind === 'claim' && !access.visible.includes(track)) throw notFound(missing);
     if (!hasExtension(access, ext)) {
+      refuseComing(access, ext);
       const stored = access.kind === 'claim' ? access.formats.join(', ') : 'mp3';
       throw notFound(`no .${ext} stems for ${hash}: they are stored as ${stored}; submit the song again with format ${ext} for a run that makes them`);
     }

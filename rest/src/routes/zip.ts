@@ -6,7 +6,7 @@ import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
-import { stemAccess, storedStems } from '../servable.ts';
+import { refuseComing, stemAccess, storedStems } from '../servable.ts';
 import { drained } from '../backpressure.ts';
 
 /**
@@ -28,6 +28,7 @@ export function zipRouter(deps: AppDeps): Router {
     const access = await stemAccess(deps, tenantOf(res), hash, missing);
     const ext: Extension = format ? extensionOf(format) : access.kind === 'claim' ? extensionOf(access.formats[0] ?? 'mp3') : 'mp3';
     const present = await storedStems(deps, hash, access, ext);
+    if (present.length === 0) refuseComing(access, ext);
     if (present.length === 0) throw notFound(missing);
     const songName = await songFilename(deps.queue, hash, tenantOf(res).id);
     res.set({ 'Content-Type': 'application/zip', 'Content-Disposition': contentDisposition('attachment', downloadName(songName, hash, 'stems', 'zip')) });

@@ -3,19 +3,37 @@
 -- KEYS[5] claims set, KEYS[6] expiries
 -- ARGV[1] songhash, ARGV[2] now, ARGV[3] duration seconds, ARGV[4] claim key root,
 -- ARGV[5] retention seconds, ARGV[6] now (ms)
+local processingKey, jobKey, queueKey, eventsChannel, claimsKey, expiriesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local hash, now, durationSec, claimRoot, retentionSec, nowMs = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 -- The stems are uploaded: mark done, release, and start the retention. If a reaper had handed the
 -- job on meanwhile, drop the duplicate from the queue (the stems exist, re-running would only
--- overwrite them). Returns {'done' or 'lost', tenant…}: the claims whose callbacks report this
--- finish; {'gone'} when every claim was deleted while it ran, {'superseded'} when the song was
--- deleted and submitted again meanwhile (nothing is recorded in either case).
-local owned = redis.call('LREM', KEYS[1], 1, ARGV[1])
-local state = redis.call('HGET', KEYS[2], 'state')
+-- overwrite them). The song's files are now those the run made and those it left alone
+-- (`storedFormats`, submit-12.lua). Returns {'done' or 'lost', tenant…}: the claims this run was
+-- made for (`pending`), each reported once, with a delivery id of its own (`eventId`, stable:
+-- what the callback sends, so a receiver can tell a repeat); a claim whose request was made
+-- before (another tenant's run for more formats) is not reported again. {'gone'} when every claim
+-- was deleted while it ran, {'superseded'} when the song was deleted and submitted again meanwhile
+-- (nothing is recorded in either case).
+local owned = redis.call('LREM', processingKey, 1, hash)
+local state = redis.call('HGET', jobKey, 'state')
 if not state then return {'gone'} end
 if owned == 1 and state ~= 'processing' then return {'superseded'} end
-if owned == 0 then redis.call('LREM', KEYS[3], 0, ARGV[1]) end
-redis.call('HSET', KEYS[2], 'state', 'done', 'progress', '1', 'error', '', 'finishedAt', ARGV[2], 'updatedAt', ARGV[2], 'durationSec', ARGV[3])
-retain(KEYS[2], KEYS[5], ARGV[4] .. ARGV[1] .. ':', KEYS[6], ARGV[1], ARGV[5], ARGV[6])
-redis.call('PUBLISH', KEYS[4], ARGV[1])
+if owned == 0 then redis.call('LREM', queueKey, 0, hash) end
+local formats = redis.call('HGET', jobKey, 'storedFormats') or ''
+for f in string.gmatch(redis.call('HGET', jobKey, 'formats') or 'mp3', '[^,]+') do formats = merge_format(formats, f) end
+if formats == '' then formats = 'mp3' end
+redis.call('HSET', jobKey, 'state', 'done', 'progress', '1', 'error', '', 'finishedAt', now, 'updatedAt', now, 'durationSec', durationSec,
+  'formats', formats, 'storedFormats', formats)
+local claimBase = claimRoot .. hash .. ':'
+retain(jobKey, claimsKey, claimBase, expiriesKey, hash, retentionSec, nowMs)
 local reply = {owned == 1 and 'done' or 'lost'}
-for _, t in ipairs(redis.call('SMEMBERS', KEYS[5])) do table.insert(reply, t) end
+for _, t in ipairs(redis.call('SMEMBERS', claimsKey)) do
+  local claim = claimBase .. t
+  -- claims from before `pending` existed waited for the run that finishes them, as before
+  if redis.call('HGET', claim, 'pending') ~= '0' and redis.call('EXISTS', claim) == 1 then
+    redis.call('HSET', claim, 'pending', '0', 'doneAt', now, 'eventId', redis.sha1hex(hash .. ':' .. t .. ':' .. now))
+    table.insert(reply, t)
+  end
+end
+redis.call('PUBLISH', eventsChannel, hash)
 return reply

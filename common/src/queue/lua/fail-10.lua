@@ -16,7 +16,9 @@ if ARGV[4] == '1' and attempts < tonumber(ARGV[3]) then
   fair_insert(KEYS[3], KEYS[6], KEYS[7], KEYS[8], redis.call('HGET', KEYS[2], 'tenant') or 'default', ARGV[1])
   outcome = 'retry'
 else
-  redis.call('HSET', KEYS[2], 'state', 'failed', 'error', ARGV[2], 'finishedAt', ARGV[5], 'updatedAt', ARGV[5])
+  -- `failedMs`: the tenants that sent it are charged an active place for a while (submit-12.lua);
+  -- the upload leaves the store at the next retention sweep (fail-uploads-2.lua)
+  redis.call('HSET', KEYS[2], 'state', 'failed', 'error', ARGV[2], 'finishedAt', ARGV[5], 'updatedAt', ARGV[5], 'failedMs', ARGV[8])
   redis.call('LREM', KEYS[4], 0, ARGV[1])
   redis.call('LPUSH', KEYS[4], ARGV[1])
   retain(KEYS[2], KEYS[9], ARGV[6] .. ARGV[1] .. ':', KEYS[10], ARGV[1], ARGV[7], ARGV[8])

@@ -14,7 +14,7 @@ while true do
   if redis.call('EXISTS', jobKey) == 1 then
     local attempts = tonumber(redis.call('HGET', jobKey, 'attempts') or '0')
     if attempts >= tonumber(ARGV[3]) then
-      redis.call('HSET', jobKey, 'state', 'failed', 'error', 'worker died ' .. attempts .. ' times while processing this job', 'finishedAt', ARGV[4], 'updatedAt', ARGV[4])
+      redis.call('HSET', jobKey, 'state', 'failed', 'error', 'worker died ' .. attempts .. ' times while processing this job', 'finishedAt', ARGV[4], 'updatedAt', ARGV[4], 'failedMs', ARGV[8])
       redis.call('LREM', KEYS[4], 0, hash)
       redis.call('LPUSH', KEYS[4], hash)
       retain(jobKey, ARGV[5] .. hash, ARGV[6] .. hash .. ':', KEYS[9], hash, ARGV[7], ARGV[8])

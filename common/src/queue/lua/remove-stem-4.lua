@@ -18,7 +18,10 @@ for _, t in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   end
 end
 for _, t in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  redis.call('HSET', base .. t, 'hidden', without_item(redis.call('HGET', base .. t, 'hidden'), ARGV[2]))
+  -- a claim key gone by TTL is not written again (it would come back with no TTL)
+  if redis.call('EXISTS', base .. t) == 1 then
+    redis.call('HSET', base .. t, 'hidden', without_item(redis.call('HGET', base .. t, 'hidden'), ARGV[2]))
+  end
 end
 redis.call('HSET', KEYS[1], 'stems', without_item(stems, ARGV[2]), 'updatedAt', ARGV[3])
 redis.call('PUBLISH', KEYS[4], ARGV[1])

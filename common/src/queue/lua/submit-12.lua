@@ -8,113 +8,133 @@
 -- (0 = no limit), ARGV[10] audio seconds, ARGV[11] max audio seconds a day (0 = no limit),
 -- ARGV[12] TTL of the day's counter, ARGV[13] job key root, ARGV[14] claim key root,
 -- ARGV[15] '1' when the upload is stored, ARGV[16] retention seconds, ARGV[17] now (ms),
--- ARGV[18] output format asked for (formats.ts), ARGV[19] stems asked for (comma-separated)
+-- ARGV[18] output format asked for (formats.ts), ARGV[19] stems asked for (comma-separated),
+-- ARGV[20] how long a song that failed for good holds its active place (ms)
+local jobKey, queueKey, claimsKey, claimKey, activeKey, usageKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local orderKey, lastKey, vtimeKey, expiriesKey, eventsChannel, libraryKey = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local hash, now, tenant, callback, callbackStatus, filename = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local sizeBytes, maxActive, audioSec, maxAudioSec, usageTtl = ARGV[7], tonumber(ARGV[9]), ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12])
+local jobRoot, claimRoot, uploaded, retentionSec, nowMs = ARGV[13], ARGV[14], ARGV[15] == '1', ARGV[16], tonumber(ARGV[17])
+local wantFormat, wantStems, failedHoldMs = ARGV[18], ARGV[19], tonumber(ARGV[20] or '0')
 --
--- Output: a song is 'done' for this submission only if it is stored in a format that covers the
--- one asked for (mp3-320 covers mp3) with every stem asked for; otherwise a done song gets a new
--- run that makes the union of what it has and what is asked (one format per extension: mp3-320
--- replaces mp3), and the reply's third item names what it had ('<formats>|<stems>'). A waiting
--- song takes the request into its run ('extended'); a running one cannot ('running': submit again
--- once it is done).
+-- Output: a song is 'done' for this submission when its finished files (`stems` × `storedFormats`:
+-- a run never rewrites them, so they stay served while another runs) cover the format asked for
+-- (mp3-320 covers mp3) and every stem asked for. Otherwise a done song gets a new run: for a format
+-- it lacks, that format alone (the files stored stay as they are and served); for stems it lacks,
+-- the union in every format (one per extension: mp3-320 replaces mp3), which rewrites the files.
+-- The reply's third item names what this tenant's own claim had asked before ('<formats>|<stems>';
+-- never what other tenants asked). A waiting song takes the request into its run ('extended'); a
+-- running one cannot ('running': submit again once it is done).
 --
 -- One tenant's submission of a song. The work is shared: a song waiting or running gains a claim
 -- ('queued'), a separated one too ('done'); otherwise it is queued in fair order ('enqueued', which
 -- needs the upload stored first: 'upload' asks for it). A claim is the tenant's own filename,
--- callback and view of the stems. Quotas apply when the submission gives the tenant one more
--- active song: {'over_active', n} or {'over_minutes', seconds used}. Returns {outcome, n}.
-local hash, now, tenant = ARGV[1], ARGV[2], ARGV[3]
-local claim_base = ARGV[14] .. hash .. ':'
-local state = redis.call('HGET', KEYS[1], 'state')
-local had_claim = redis.call('EXISTS', KEYS[4]) == 1
+-- callback, request and view of the stems; `pending` '1' while it waits for a run to make what it
+-- asked (the run's completion reports it, once: complete-6.lua). Quotas apply when the submission
+-- gives the tenant one more active song: {'over_active', n} or {'over_minutes', seconds used}.
+-- Returns {outcome, n, note}.
+local claimBase = claimRoot .. hash .. ':'
+local state = redis.call('HGET', jobKey, 'state')
+local hadClaim = redis.call('EXISTS', claimKey) == 1
 local active = state == 'queued' or state == 'processing'
-local want_format, want_stems = ARGV[18], ARGV[19]
-local stored_stems = redis.call('HGET', KEYS[1], 'stems') or ''
-local stored_formats = redis.call('HGET', KEYS[1], 'formats') or ''
-if stored_formats == '' then stored_formats = 'mp3' end
-local separated = state == 'done' and has_format(stored_formats, want_format) and has_all(stored_stems, want_stems)
+local storedStems = redis.call('HGET', jobKey, 'stems') or ''
+local storedFormats = stored_formats_of(jobKey, state)
+local separated = storedStems ~= '' and has_format(storedFormats, wantFormat) and has_all(storedStems, wantStems)
 
 local note = ''
-if active then
-  local run_formats = redis.call('HGET', KEYS[1], 'formats') or ''
-  if run_formats == '' then run_formats = 'mp3' end
-  local run_stems = redis.call('HGET', KEYS[1], 'wanted') or 'drums,bass,other,vocals'
-  if not (has_format(run_formats, want_format) and has_all(run_stems, want_stems)) then
+if active and not separated then
+  local runFormats = redis.call('HGET', jobKey, 'formats') or ''
+  if runFormats == '' then runFormats = 'mp3' end
+  local runStems = redis.call('HGET', jobKey, 'wanted') or 'drums,bass,other,vocals'
+  if not (has_format(runFormats, wantFormat) and has_all(runStems, wantStems)) then
     if state == 'queued' then
       -- the worker reads formats and stems when it starts the run
-      redis.call('HSET', KEYS[1], 'formats', merge_format(run_formats, want_format), 'wanted', union_items(run_stems, want_stems))
+      redis.call('HSET', jobKey, 'formats', merge_format(runFormats, wantFormat), 'wanted', union_items(runStems, wantStems))
       note = 'extended'
     else
-      note = 'running:' .. run_formats .. '|' .. run_stems
+      note = 'running:' .. runFormats .. '|' .. runStems
     end
   end
 end
 
 local outcome = 'enqueued'
-if active then outcome = 'queued' elseif separated then outcome = 'done' end
-if outcome == 'queued' and had_claim then
-  if note == 'extended' then redis.call('PUBLISH', KEYS[11], hash) end
+if separated then outcome = 'done' elseif active then outcome = 'queued' end
+if outcome == 'queued' and hadClaim then
+  -- what it asks now is made by the waiting run (or, running, is not: it submits again later)
+  ask(claimKey, wantFormat, wantStems)
+  redis.call('HSET', claimKey, 'pending', '1')
+  if note == 'extended' then redis.call('PUBLISH', eventsChannel, hash) end
   return {'queued', 0, note}
 end
-if outcome == 'enqueued' and ARGV[15] ~= '1' then return {'upload', 0} end
+if outcome == 'enqueued' and not uploaded then return {'upload', 0} end
 
 if outcome ~= 'done' then
-  local max_active = tonumber(ARGV[9])
-  if max_active > 0 then
-    for _, h in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-      local s = redis.call('HGET', ARGV[13] .. h, 'state')
-      if (s ~= 'queued' and s ~= 'processing') or redis.call('EXISTS', ARGV[14] .. h .. ':' .. tenant) == 0 then
-        redis.call('SREM', KEYS[5], h)
-      end
-    end
-    local n = redis.call('SCARD', KEYS[5])
-    if n >= max_active then return {'over_active', n} end
+  if maxActive > 0 then
+    local n = active_places(activeKey, jobRoot, claimRoot, tenant, nowMs, failedHoldMs)
+    local counted = false
+    for _, h in ipairs(redis.call('SMEMBERS', activeKey)) do if h == hash then counted = true end end
+    -- a song that already holds one of the tenant's places (one it sent that failed) takes no other
+    if not counted and n >= maxActive then return {'over_active', n} end
   end
-  local max_sec = tonumber(ARGV[11])
-  if max_sec > 0 then
-    local used = tonumber(redis.call('GET', KEYS[6]) or '0')
-    if used + tonumber(ARGV[10]) > max_sec then return {'over_minutes', tostring(used)} end
+  if maxAudioSec > 0 then
+    local used = tonumber(redis.call('GET', usageKey) or '0')
+    if used + tonumber(audioSec) > maxAudioSec then return {'over_minutes', tostring(used)} end
   end
-  redis.call('SADD', KEYS[5], hash)
-  redis.call('INCRBYFLOAT', KEYS[6], ARGV[10])
-  redis.call('EXPIRE', KEYS[6], tonumber(ARGV[12]))
+  -- the set is kept only while a limit applies (its owners: this script's pruning, drop-claim-10
+  -- and expire-song-5); the seconds stay charged whatever becomes of the song
+  if maxActive > 0 then redis.call('SADD', activeKey, hash) end
+  redis.call('INCRBYFLOAT', usageKey, audioSec)
+  redis.call('EXPIRE', usageKey, usageTtl)
 end
 
 -- the claim
-if not had_claim then
-  redis.call('HSET', KEYS[4], 'tenant', tenant, 'createdAt', now)
-  redis.call('SADD', KEYS[3], tenant)
-  redis.call('ZADD', KEYS[12], tonumber(ARGV[17]), hash)
+local asked = ''
+if hadClaim then
+  local f, s = redis.call('HGET', claimKey, 'askFormats'), redis.call('HGET', claimKey, 'askStems')
+  if f and s then asked = f .. '|' .. s end
+else
+  redis.call('HSET', claimKey, 'tenant', tenant, 'createdAt', now)
+  redis.call('SADD', claimsKey, tenant)
+  redis.call('ZADD', libraryKey, nowMs, hash)
 end
+ask(claimKey, wantFormat, wantStems)
 if outcome == 'done' then
-  redis.call('HSET', KEYS[4], 'hidden', '', 'updatedAt', now)
-  if not had_claim then
-    local status = ARGV[5]
-    if status == '' and ARGV[4] ~= '' then status = 'not sent: the song was already separated when it was submitted' end
-    redis.call('HSET', KEYS[4], 'filename', ARGV[6], 'callback', '', 'callbackStatus', status)
+  redis.call('HSET', claimKey, 'hidden', '', 'updatedAt', now)
+  if not hadClaim then
+    local status = callbackStatus
+    if status == '' and callback ~= '' then status = 'not sent: the song was already separated when it was submitted' end
+    redis.call('HSET', claimKey, 'filename', filename, 'callback', '', 'callbackStatus', status, 'pending', '0', 'doneAt', now)
   end
-  retain(KEYS[1], KEYS[3], claim_base, KEYS[10], hash, ARGV[16], ARGV[17])
-  redis.call('PUBLISH', KEYS[11], hash)
+  -- a song another tenant's run is making more of keeps no TTL until that run ends
+  if not active then retain(jobKey, claimsKey, claimBase, expiriesKey, hash, retentionSec, nowMs) end
+  redis.call('PUBLISH', eventsChannel, hash)
   return {'done', 0, ''}
 end
-redis.call('HSET', KEYS[4], 'filename', ARGV[6], 'callback', ARGV[4], 'callbackStatus', ARGV[5], 'hidden', '', 'updatedAt', now)
+redis.call('HSET', claimKey, 'filename', filename, 'callback', callback, 'callbackStatus', callbackStatus, 'hidden', '', 'updatedAt', now, 'pending', '1')
 if outcome == 'queued' then
-  redis.call('PUBLISH', KEYS[11], hash)
+  redis.call('PUBLISH', eventsChannel, hash)
   return {'queued', 0, note}
 end
 
--- a new run: the record starts again, the song stops expiring, and waits its fair turn; a song
--- with stems stored makes them again alongside what is asked now
-local run_formats, run_stems = want_format, want_stems
-if state == 'done' and stored_stems ~= '' then
-  run_formats = merge_format(stored_formats, want_format)
-  run_stems = union_items(stored_stems, want_stems)
-  note = stored_formats .. '|' .. stored_stems
+-- a new run: the record starts again, the song stops expiring, and waits its fair turn. A song
+-- with finished files keeps those the run does not rewrite (`stems` × `storedFormats`), served
+-- throughout; a failed song's files are those of the run before it.
+local runFormats, runStems, keptFormats = wantFormat, wantStems, ''
+if storedStems ~= '' and storedFormats ~= '' then
+  runStems = union_items(storedStems, wantStems)
+  if has_all(storedStems, wantStems) then
+    keptFormats = untouched_by(storedFormats, wantFormat)
+  else
+    runFormats = merge_format(storedFormats, wantFormat)
+  end
+  note = asked
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'state', 'queued', 'progress', '0', 'attempts', '0', 'error', '',
-  'createdAt', now, 'updatedAt', now, 'sizeBytes', ARGV[7], 'audioSec', ARGV[10], 'tenant', tenant,
-  'formats', run_formats, 'wanted', run_stems)
-keep(KEYS[1], KEYS[3], claim_base, KEYS[10], hash)
-fair_insert(KEYS[2], KEYS[7], KEYS[8], KEYS[9], tenant, hash)
-redis.call('PUBLISH', KEYS[11], hash)
+redis.call('DEL', jobKey)
+redis.call('HSET', jobKey, 'state', 'queued', 'progress', '0', 'attempts', '0', 'error', '',
+  'createdAt', now, 'updatedAt', now, 'sizeBytes', sizeBytes, 'audioSec', audioSec, 'tenant', tenant,
+  'formats', runFormats, 'wanted', runStems)
+if keptFormats ~= '' then redis.call('HSET', jobKey, 'stems', storedStems, 'storedFormats', keptFormats) end
+keep(jobKey, claimsKey, claimBase, expiriesKey, hash)
+fair_insert(queueKey, orderKey, lastKey, vtimeKey, tenant, hash)
+redis.call('PUBLISH', eventsChannel, hash)
 return {'enqueued', 0, note}

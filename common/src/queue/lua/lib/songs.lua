@@ -33,6 +33,10 @@ local function front_insert(queue, order, vtime, hash)
   redis.call('RPUSH', queue, hash)
 end
 
+-- How long the claims set outlives the record and the claims (s): the sweeper reads it to take the
+-- song out of each claimant's library and active set, so it must not expire before the sweep.
+local CLAIMS_GRACE_SEC = 86400
+
 -- Retention: a finished or failed song's record and claims expire after `seconds` (0 = never), and
 -- `expiries` (zset songhash → deadline ms) tells the sweeper when to remove its objects.
 local function retain(job, claims, claim_base, expiries, hash, seconds, now_ms)
@@ -40,7 +44,7 @@ local function retain(job, claims, claim_base, expiries, hash, seconds, now_ms)
   if seconds <= 0 then return end
   local ttl = math.max(1, math.ceil(seconds))
   redis.call('EXPIRE', job, ttl)
-  redis.call('EXPIRE', claims, ttl)
+  redis.call('EXPIRE', claims, ttl + CLAIMS_GRACE_SEC)
   for _, t in ipairs(redis.call('SMEMBERS', claims)) do redis.call('EXPIRE', claim_base .. t, ttl) end
   redis.call('ZADD', expiries, tonumber(now_ms) + seconds * 1000, hash)
 end
@@ -105,4 +109,51 @@ local function union_items(list, items)
   for x in string.gmatch(list or '', '[^,]+') do if not has_item(table.concat(out, ','), x) then table.insert(out, x) end end
   for x in string.gmatch(items or '', '[^,]+') do if not has_item(table.concat(out, ','), x) then table.insert(out, x) end end
   return table.concat(out, ',')
+end
+
+-- The formats a record's files are complete in, for its `stems` (a run never rewrites them): the
+-- `storedFormats` field; a record from before it has them once done, in `formats`.
+local function stored_formats_of(job, state)
+  local stored = redis.call('HGET', job, 'storedFormats')
+  if stored then return stored end
+  if state == 'done' and (redis.call('HGET', job, 'stems') or '') ~= '' then
+    local f = redis.call('HGET', job, 'formats') or ''
+    if f == '' then return 'mp3' end
+    return f
+  end
+  return ''
+end
+
+-- The formats of `list` that a run making `run` leaves alone (none shares a file extension with it).
+local function untouched_by(list, run)
+  local kept = {}
+  for x in string.gmatch(list or '', '[^,]+') do
+    local rewritten = false
+    for y in string.gmatch(run or '', '[^,]+') do if ext_of(x) == ext_of(y) then rewritten = true end end
+    if not rewritten then table.insert(kept, x) end
+  end
+  return table.concat(kept, ',')
+end
+
+-- A claim's own request, the union of its submissions: `askFormats` and `askStems` (what its view
+-- and downloads show, never what other claims asked).
+local function ask(claim, format, stems)
+  redis.call('HSET', claim,
+    'askFormats', union_items(redis.call('HGET', claim, 'askFormats') or '', format),
+    'askStems', union_items(redis.call('HGET', claim, 'askStems') or '', stems))
+end
+
+-- The tenant's active places (set `active`, kept only while the tenant has a limit): songs it
+-- claims that are queued or processing, and songs that failed for good less than `hold_ms` ago (a
+-- failed upload stays charged to each tenant that sent it for that long, or until it deletes the
+-- song). The others leave the set. Returns the places taken.
+local function active_places(active, job_root, claim_root, tenant, now_ms, hold_ms)
+  for _, h in ipairs(redis.call('SMEMBERS', active)) do
+    local job = job_root .. h
+    local s = redis.call('HGET', job, 'state')
+    local held = s == 'queued' or s == 'processing'
+    if s == 'failed' then held = tonumber(redis.call('HGET', job, 'failedMs') or '0') + hold_ms > now_ms end
+    if not held or redis.call('EXISTS', claim_root .. h .. ':' .. tenant) == 0 then redis.call('SREM', active, h) end
+  end
+  return redis.call('SCARD', active)
 end
