@@ -154,7 +154,8 @@ export class ObjectStore {
   /** Removes every object under `live/<songhash>/`; how many there were. */
   async removePieces(hash: string): Promise<number> {
     const names = await this.listNames(livePrefix(hash), true);
-    if (names.length > 0) await this.client.removeObjects(this.buckets.output, names);
+    // One at a time: s3rver's multi-object delete races on the shared folder (500s).
+    for (const name of names) await this.client.removeObject(this.buckets.output, name);
     return names.length;
   }
 

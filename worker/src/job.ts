@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
-import { TRACKS, isTransientStoreError, withRetry, withTimeout, type Config, type ObjectStore, type Queue, type Stem, type Track } from '@msaas/common';
-import type { OutputSpec, StemFile } from './separation/index.ts';
+import { TRACKS, isTransientStoreError, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
+import type { OutputSink, OutputSpec, SeparatedPiece, StemFile, StreamedFile } from './separation/index.ts';
+import { PiecePublisher } from './pieces.ts';
+import { StemUpload, type StoreAttempt } from './stem-upload.ts';
 
-type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSignal };
+type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSignal; onPiece?: (piece: SeparatedPiece) => void | Promise<void> };
 
 /** What the job loop needs from the separation engine (the real one, or a stand-in in tests). */
 export interface Separator {
@@ -10,6 +12,13 @@ export interface Separator {
   separateMp3(mp3: Uint8Array, opts?: SeparateCall): Promise<{ stems: Record<Track, Uint8Array> }>;
   /** Any stems in any formats (the engine has it; a stand-in without it serves only the lab's output). */
   separateToFiles?(bytes: Uint8Array, output: OutputSpec, opts?: SeparateCall): Promise<{ files: StemFile[] }>;
+  /** Any stems in any formats, each file streamed to a sink as it is encoded, its head returned at the end (the engine has it). */
+  separateToSinks?(
+    bytes: Uint8Array,
+    output: OutputSpec,
+    open: (stem: Stem, format: OutputFormat) => OutputSink,
+    opts?: SeparateCall,
+  ): Promise<{ files: StreamedFile[] }>;
 }
 
 const isLabOutput = (o: OutputSpec): boolean =>
@@ -43,6 +52,17 @@ export class JobLost extends Error {
   override name = 'JobLost';
 }
 
+/**
+ * Every claim was deleted while it ran (`gone`), or it was deleted and submitted again
+ * (`superseded`): the job has left this worker's list (progress-3.lua) and the work stops.
+ */
+export class JobGone extends Error {
+  override name = 'JobGone';
+  constructor(readonly outcome: 'gone' | 'superseded') {
+    super(outcome === 'gone' ? 'every claim on the song was deleted while it ran' : 'the song was deleted and submitted again while it ran');
+  }
+}
+
 /** How long an object-store outage may last inside one job before the job itself fails (and is retried). */
 const STORE_OUTAGE_BUDGET_MS = 5 * 60_000;
 
@@ -70,6 +90,8 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
       logger.warn({ job: hash }, `${what} failed (${(err as Error).message}); retry ${attempt} in ${delay} ms`),
   });
 
+  const attempt: StoreAttempt = (what, op) => withRetry(timed(op, timeoutMs, what), retrying(what));
+
   // What this run makes: read once it is ours (submissions while it waited may have added to it).
   const record = await queue.getJob(hash);
   const output: OutputSpec = { formats: record?.formats ?? ['mp3'], stems: record?.wanted ?? TRACKS };
@@ -77,28 +99,83 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
   if (signal.aborted) throw new JobAborted('shutdown');
   logger.info({ job: hash }, `separating ${(mp3.length / 1024).toFixed(0)} kB`);
 
+  // The job stops as soon as a progress transition says it is not ours any more (issue 22 #8).
+  const notOurs = new AbortController();
+  const onNotOwned = (outcome: Exclude<ProgressOutcome, 'owned'>): void => {
+    if (notOurs.signal.aborted) return;
+    logger.info({ job: hash }, outcome === 'lost' ? 'job handed on to another worker: stopping' : `job ${outcome} while it ran: stopping`);
+    notOurs.abort(outcome === 'lost' ? new JobLost('another worker owns the job now') : new JobGone(outcome));
+  };
+  const jobSignal = AbortSignal.any([signal, notOurs.signal]);
+  const stopIfNotOurs = (): void => {
+    if (notOurs.signal.aborted) throw notOurs.signal.reason as Error;
+    if (signal.aborted) throw new JobAborted('shutdown');
+  };
+  const report = async (fraction: number): Promise<void> => {
+    const outcome = await queue.reportProgress(workerId, hash, fraction).catch(() => 'owned' as const);
+    if (outcome !== 'owned') onNotOwned(outcome);
+  };
+
+  // Progressive pieces (issue 21). The record may list pieces of an earlier run the store no longer
+  // has (a finished song run again for more formats after the pieces' grace): then the list starts anew.
+  let pieces: PiecePublisher | null = null;
+  if (deps.config.PROGRESSIVE_PIECES && separator.separateToSinks) {
+    const listed = record?.pieceEnds.length ?? 0;
+    const reset = listed > 0 && (await attempt('list of pieces', () => store.listPieces(hash)).catch(() => [] as number[])).length < listed;
+    pieces = new PiecePublisher({ store, queue, logger, workerId, hash, attempt, reset, onNotOwned });
+  }
+
   let lastWrite = 0;
   let pending: Promise<unknown> = Promise.resolve();
-  const files = await separateFor(separator, mp3, output, {
-    signal,
+  const call: SeparateCall = {
+    signal: jobSignal,
     onProgress: (fraction) => {
+      const scaled = Math.min(0.95, fraction * 0.95);
+      if (pieces?.active) return pieces.setFraction(scaled); // each piece's report carries it
       const now = Date.now();
       if (now - lastWrite < 250 && fraction < 1) return;
       lastWrite = now;
-      pending = pending.then(() => queue.progress(workerId, hash, Math.min(0.95, fraction * 0.95)).catch(() => undefined));
+      pending = pending.then(() => report(scaled));
     },
-  });
-  await pending;
-  if (signal.aborted) throw new JobAborted('shutdown');
+    ...(pieces ? { onPiece: (piece: SeparatedPiece) => pieces.add(piece) } : {}),
+  };
 
   const uploaded: Stem[] = [];
-  let done = 0;
-  for (const { stem, format, bytes } of files) {
-    const what = `upload of ${stem}${format === 'mp3' ? '' : ` (${format})`}`;
-    await withRetry(timed(() => store.putStem(hash, stem, bytes, format), timeoutMs, what), retrying(what));
-    if (!uploaded.includes(stem)) uploaded.push(stem);
-    done++;
-    await queue.progress(workerId, hash, 0.95 + (0.05 * done) / files.length).catch(() => undefined);
+  const uploads: StemUpload[] = [];
+  try {
+    if (separator.separateToSinks) {
+      // Each file streams to the store as it is encoded; its head goes in place at the end.
+      const open = (stem: Stem, format: OutputFormat): StemUpload => {
+        const upload = new StemUpload(store, hash, stem, format, attempt);
+        uploads.push(upload);
+        return upload;
+      };
+      const { files } = await separator.separateToSinks(mp3, output, open, call);
+      await Promise.all([pending, pieces?.flush()]);
+      stopIfNotOurs();
+      for (const [i, file] of files.entries()) {
+        await uploads[i]!.finish(file.head);
+        if (!uploaded.includes(file.stem)) uploaded.push(file.stem);
+        await report(0.95 + (0.05 * (i + 1)) / files.length);
+        stopIfNotOurs();
+      }
+    } else {
+      const files = await separateFor(separator, mp3, output, call);
+      await pending;
+      stopIfNotOurs();
+      for (const [i, { stem, format, bytes }] of files.entries()) {
+        const what = `upload of ${stem}${format === 'mp3' ? '' : ` (${format})`}`;
+        await withRetry(timed(() => store.putStem(hash, stem, bytes, format), timeoutMs, what), retrying(what));
+        if (!uploaded.includes(stem)) uploaded.push(stem);
+        await report(0.95 + (0.05 * (i + 1)) / files.length);
+        stopIfNotOurs();
+      }
+    }
+  } catch (err) {
+    pieces?.stop();
+    await Promise.all(uploads.map((u) => u.abort()));
+    if (notOurs.signal.aborted) throw notOurs.signal.reason as Error;
+    throw err;
   }
   // 'gone': every claim was deleted while it ran; completing tells the worker what to clean up.
   if ((await queue.recordStems(workerId, hash, uploaded)) === 'lost') throw new JobLost('another worker owns the job now');

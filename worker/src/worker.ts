@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { withRetry, type Config, type ObjectStore, type Queue, type Stem } from '@msaas/common';
+import { STEMS, withRetry, type Config, type ObjectStore, type Queue, type Stem } from '@msaas/common';
 import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { JobAborted, JobLost, runJob, type Separator } from './job.ts';
+import { JobAborted, JobGone, JobLost, runJob, type Separator } from './job.ts';
 import type { WorkerMetrics } from './metrics.ts';
 
 export interface WorkerDeps {
@@ -144,6 +144,12 @@ export class Worker {
         const released = await queue.release(this.id, hash).catch(() => false);
         logger.info({ job: hash }, released ? 'job handed back to the queue (shutdown)' : 'job abandoned at shutdown; the reaper returns it');
         metrics.jobs.inc({ result: 'released' });
+      } else if (err instanceof JobGone) {
+        // The job already left this worker's list (progress-3.lua). Deleted: what it stored goes too;
+        // submitted again: the new run owns the same object names.
+        logger.info({ job: hash }, `job stopped: ${err.message}${err.outcome === 'gone' ? '; removing what it stored' : ''}`);
+        if (err.outcome === 'gone') this.dropObjects(hash, STEMS);
+        metrics.jobs.inc({ result: err.outcome });
       } else if (err instanceof JobLost) {
         logger.warn({ job: hash }, 'job handed on to another worker while this one ran it (its heartbeat lapsed); the new owner finishes it');
         metrics.jobs.inc({ result: 'lost' });
@@ -185,7 +191,7 @@ export class Worker {
   /** A song every claim of which was deleted while it ran: its stems and upload leave the store. */
   private dropObjects(hash: string, stems: readonly Stem[]): void {
     const { store, logger } = this.deps;
-    Promise.all([...stems.map((t) => store.removeStem(hash, t)), store.removeUpload(hash)]).catch((err: Error) =>
+    Promise.all([...stems.map((t) => store.removeStem(hash, t)), store.removeUpload(hash), store.removePieces(hash)]).catch((err: Error) =>
       logger.warn({ job: hash }, `objects of a deleted song not removed: ${err.message}`),
     );
   }

@@ -27,10 +27,24 @@ export interface SeparationStats {
   nonFiniteReplaced: number;
 }
 
+/** What one chunk made final: the same samples the sink got, every source, after the sink got them. */
+export interface FinishedChunk {
+  /** Per source (model order): left and right, of equal length; reused after the call's promise settles: copy what you keep. */
+  tracks: readonly (readonly [Float32Array, Float32Array])[];
+  /** The song's length in samples once the reader has reached its end (a chunk or two before the last), else null. */
+  songLength: number | null;
+  last: boolean;
+}
+
 export interface PipelineOptions {
   /** Fraction of chunks done, 0..1, non-decreasing; called with 1 at the end. */
   onProgress?: (fraction: number) => void;
   signal?: AbortSignal;
+  /**
+   * After each chunk's samples went to the sink, before its progress is reported; awaited, so a
+   * consumer that falls behind (uploads) holds the loop back instead of piling up.
+   */
+  onChunk?: (chunk: FinishedChunk) => void | Promise<void>;
 }
 
 /** One set of model inputs: the segment's samples and its spectrogram. */
@@ -142,7 +156,7 @@ class ChunkPipeline {
    * for 1.3–1.8 s per chunk on a quiet machine (and ~10 s under load), so SIGTERM, progress
    * writes and the reaper waited that long. The model keeps running on its own thread meanwhile.
    */
-  private async finish(place: ChunkPlacement, res: RunResult, isLast: boolean): Promise<void> {
+  private async finish(place: ChunkPlacement, res: RunResult, isLast: boolean, onChunk: PipelineOptions['onChunk']): Promise<void> {
     const { freq, time } = res;
     const plane = 4 * FREQ_BINS * FRAMES;
     for (let s = 0; s < SOURCES; s++) {
@@ -159,6 +173,7 @@ class ChunkPipeline {
       this.sink.write(s, tracks[s]![0], tracks[s]![1]);
       await nextTurn();
     }
+    if (onChunk) await onChunk({ tracks: tracks.map(([l, r]) => [l!, r!] as const), songLength: this.songLength >= 0 ? this.songLength : null, last: isLast });
   }
 
   async run(opts: PipelineOptions): Promise<SeparationStats> {
@@ -185,7 +200,7 @@ class ChunkPipeline {
           inflight = this.model.run(next.buf.mix, next.buf.spec);
         }
         // ...and while it runs chunk i+1, finish chunk i.
-        await this.finish(current.place, res, next === null);
+        await this.finish(current.place, res, next === null, opts.onChunk);
         chunks++;
         opts.onProgress?.(next ? Math.min(chunks / Math.max(estChunks, chunks + 1), 0.99) : 1);
         current = next;

@@ -2,12 +2,13 @@ import { availableParallelism } from 'node:os';
 import { AudioInputError, DEFAULT_OUTPUT_FORMAT, DEFAULT_PROFILE, type QualityProfile, DEFAULT_STEMS, INSTRUMENTAL_PARTS, TRACKS, orderedStems, type OutputFormat, type Stem, type Track } from '@msaas/common';
 import { DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
 import { openAudioStream } from './decode-audio.ts';
-import { createStemEncoder, DEFAULT_MP3, type Mp3Quality, type StemEncoder } from './encode.ts';
+import { createHeadLastEncoder, DEFAULT_MP3, type HeadLastEncoder, type Mp3Quality } from './encode.ts';
+import { ByteSink } from '@msaas/common/audio-encode/pcm24';
 import { Spectrogram } from './stft.ts';
 import { SEGMENT, defaultModelPath, type SessionOptions } from './model.ts';
 import { loadModelGraph, type GraphChoice } from './graph/optimized-model.ts';
 import { strideFor } from './chunking.ts';
-import { BufferPool, runChunkPipeline, throwIfAborted, type PcmReader, type SeparationStats } from './chunk-pipeline.ts';
+import { BufferPool, runChunkPipeline, throwIfAborted, type PcmReader, type PipelineOptions, type SeparationStats } from './chunk-pipeline.ts';
 
 export type { SeparationStats } from './chunk-pipeline.ts';
 
@@ -60,6 +61,40 @@ export interface SeparateOptions {
    * The arrays are reused after the call returns: copy what you keep.
    */
   onSamples?: (track: Track, left: Float32Array, right: Float32Array) => void;
+  /**
+   * Each chunk's final samples of the four model stems at once (a progressive piece), after they
+   * went to the encoders; awaited, so a slow consumer holds the separation back (bounded memory).
+   * The arrays are reused once the returned promise settles: copy what you keep.
+   */
+  onPiece?: (piece: SeparatedPiece) => void | Promise<void>;
+}
+
+/** One chunk's final samples: the song's frames [start, start + frames) of every model stem. */
+export interface SeparatedPiece {
+  /** 0-based, in song order. */
+  seq: number;
+  start: number;
+  frames: number;
+  /** TRACKS order (drums, bass, other, vocals): left, right. */
+  stems: readonly (readonly [Float32Array, Float32Array])[];
+  /** The song's length in frames once the decoder has reached its end (a chunk or two before the last piece), else null. */
+  songFrames: number | null;
+  last: boolean;
+}
+
+/** Where one output file's bytes go as they are encoded (the worker: a multipart upload to the store). */
+export interface OutputSink {
+  /** The file's body in order, as the encoder makes it (the encoder's buffer: copy what you keep). */
+  write(bytes: Uint8Array): void;
+  /** Awaited after each chunk: resolves once the sink has room for more (rejects when it failed). */
+  ready?(): Promise<void>;
+}
+
+/** A file that went to an OutputSink: it is `head` followed by everything the sink got. */
+export interface StreamedFile {
+  stem: Stem;
+  format: OutputFormat;
+  head: Uint8Array;
 }
 
 /** What a separation encodes: every stem listed, in every format listed. */
@@ -98,6 +133,12 @@ export interface Engine {
    * encoding. separateAudio is this with DEFAULT_OUTPUT.
    */
   separateToFiles(bytes: Uint8Array, output: OutputSpec, opts?: SeparateOptions): Promise<{ files: StemFile[]; stats: SeparationStats }>;
+  /**
+   * separateToFiles with each file's bytes going to a sink of its own as they are encoded (peak
+   * memory flat in the song's length); each file's head (WAV header, FLAC STREAMINFO, MP3 Info
+   * tag, which need the total) comes back at the end.
+   */
+  separateToSinks(bytes: Uint8Array, output: OutputSpec, open: (stem: Stem, format: OutputFormat) => OutputSink, opts?: SeparateOptions): Promise<{ files: StreamedFile[]; stats: SeparationStats }>;
   warmUp(): Promise<void>;
   close(): Promise<void>;
 }
@@ -159,7 +200,27 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     return run;
   }
 
-  async function separateToFiles(bytes: Uint8Array, output: OutputSpec, sep: SeparateOptions = {}): Promise<{ files: StemFile[]; stats: SeparationStats }> {
+  /** The pipeline's per-chunk hook: sinks' backpressure first, then the piece. */
+  function chunkHook(sep: SeparateOptions, sinks: readonly OutputSink[]): PipelineOptions['onChunk'] {
+    const waits = sinks.filter((k) => k.ready);
+    if (waits.length === 0 && !sep.onPiece) return undefined;
+    let seq = 0;
+    let start = 0;
+    return async ({ tracks, songLength, last }) => {
+      for (const k of waits) await k.ready!();
+      const frames = tracks[0]![0].length;
+      if (sep.onPiece) await sep.onPiece({ seq, start, frames, stems: tracks, songFrames: songLength, last });
+      seq++;
+      start += frames;
+    };
+  }
+
+  async function separateToSinks(
+    bytes: Uint8Array,
+    output: OutputSpec,
+    open: (stem: Stem, format: OutputFormat) => OutputSink,
+    sep: SeparateOptions = {},
+  ): Promise<{ files: StreamedFile[]; stats: SeparationStats }> {
     const stemsOut = orderedStems(output.stems);
     const formats = [...new Set(output.formats)];
     if (stemsOut.length === 0 || formats.length === 0) throw new RangeError('a separation must encode at least one stem in one format');
@@ -167,11 +228,14 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
       throwIfAborted(sep.signal);
       const stream = await openAudioStream(bytes, { maxDurationSec });
       try {
-        const outputs: { stem: Stem; format: OutputFormat; encoder: StemEncoder }[] = [];
+        const outputs: { stem: Stem; format: OutputFormat; encoder: HeadLastEncoder; sink: OutputSink }[] = [];
         for (const stem of stemsOut) {
-          for (const format of formats) outputs.push({ stem, format, encoder: await createStemEncoder(format, MODEL_SAMPLE_RATE, 2, mp3) });
+          for (const format of formats) {
+            const sink = open(stem, format);
+            outputs.push({ stem, format, sink, encoder: await createHeadLastEncoder(format, MODEL_SAMPLE_RATE, 2, (b) => sink.write(b), mp3) });
+          }
         }
-        const encodersOf = (stem: Stem): StemEncoder[] => outputs.filter((o) => o.stem === stem).map((o) => o.encoder);
+        const encodersOf = (stem: Stem): HeadLastEncoder[] => outputs.filter((o) => o.stem === stem).map((o) => o.encoder);
         const bySource = TRACKS.map(encodersOf);
         const instrumental = encodersOf('instrumental');
         const partIndex = INSTRUMENTAL_PARTS.map((t) => TRACKS.indexOf(t));
@@ -196,13 +260,26 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
           }
           if (s === lastPart) for (const enc of instrumental) enc.encode([sum[0].subarray(0, l.length), sum[1].subarray(0, l.length)]);
         };
-        const stats = await runChunkPipeline(parts, stream, { write }, sep);
-        const files = outputs.map(({ stem, format, encoder }) => ({ stem, format, bytes: encoder.finish() }));
+        const onChunk = chunkHook(sep, outputs.map((o) => o.sink));
+        const stats = await runChunkPipeline(parts, stream, { write }, { onProgress: sep.onProgress, signal: sep.signal, onChunk });
+        const files = outputs.map(({ stem, format, encoder }) => ({ stem, format, head: encoder.finish() }));
         return { files, stats };
       } finally {
         stream.close();
       }
     });
+  }
+
+  async function separateToFiles(bytes: Uint8Array, output: OutputSpec, sep: SeparateOptions = {}): Promise<{ files: StemFile[]; stats: SeparationStats }> {
+    const bodies = new Map<string, ByteSink>();
+    const id = (stem: Stem, format: OutputFormat): string => `${stem}.${format}`;
+    const open = (stem: Stem, format: OutputFormat): OutputSink => {
+      const body = new ByteSink();
+      bodies.set(id(stem, format), body);
+      return { write: (b) => body.push(b) };
+    };
+    const { files, stats } = await separateToSinks(bytes, output, open, sep);
+    return { files: files.map(({ stem, format, head }) => ({ stem, format, bytes: bodies.get(id(stem, format))!.concat(head) })), stats };
   }
 
   async function separateAudio(bytes: Uint8Array, sep: SeparateOptions = {}): Promise<Separated<Uint8Array>> {
@@ -238,7 +315,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
             positions[s] += l.length;
           },
         },
-        sep,
+        { onProgress: sep.onProgress, signal: sep.signal, onChunk: chunkHook(sep, []) },
       );
       const out = {} as FloatStems;
       TRACKS.forEach((t, s) => (out[t] = stems[s]));
@@ -250,6 +327,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     separateAudio,
     separateMp3: separateAudio,
     separateToFiles,
+    separateToSinks,
     separateFloat,
     options: { threads, memoryArena, overlap, modelPath, graph, graphPath, profile },
     async warmUp() {

@@ -13,6 +13,9 @@ export {
   type Separated,
   type OutputSpec,
   type StemFile,
+  type StreamedFile,
+  type OutputSink,
+  type SeparatedPiece,
   DEFAULT_OUTPUT,
 } from './engine.ts';
 export { decodeMp3, PcmStream, MODEL_SAMPLE_RATE, DEFAULT_MAX_DURATION_SEC } from './decode.ts';
