@@ -14,10 +14,19 @@ export interface Mp4AacTrack {
   /** Sample rate of the sample entry (with SBR the decoder outputs twice the core rate). */
   sampleRate: number;
   timescale: number;
+  /**
+   * The media header's length, or the length the access units decode to (1,024 samples each at
+   * the entry's rate) when that is longer: a header that understates the audio cannot make it short.
+   */
   durationSec: number;
-  /** Byte offset and size of each access unit, in decoding order. */
-  offsets: Float64Array;
-  sizes: Uint32Array;
+  /** Access units in the track (each lies inside the file: checked without building a table). */
+  units: number;
+  /**
+   * Byte offset and size of each access unit, in decoding order: built on first read (12 bytes a
+   * unit), so a caller that checks `durationSec` first allocates only for a length it accepts.
+   */
+  readonly offsets: Float64Array;
+  readonly sizes: Uint32Array;
   /** Gapless window from the edit list (seconds of media time), when there is one media edit. */
   gapless: { start: number; duration?: number } | null;
 }
@@ -29,7 +38,8 @@ interface Box {
   end: number;
 }
 
-const MAX_BOXES = 100_000;
+/** A real M4A has tens of boxes; each one parsed is an object, so their number is capped (~1 MB). */
+const MAX_BOXES = 10_000;
 
 function boxes(b: Uint8Array, from: number, to: number, counter: { n: number }): Box[] {
   const out: Box[] = [];
@@ -222,25 +232,39 @@ function parseSoundTrack(b: Uint8Array, view: DataView, trakKids: Box[], mdiaKid
   if (ch > 2) throw new AudioInputError('unsupported_format', `the file is an M4A with ${ch} channels; only mono and stereo are taken`);
   if (ch === 0) throw new AudioInputError('corrupt', 'the MP4 AAC track declares 0 channels');
 
-  const { offsets, sizes } = sampleTable(b, view, stbl);
-  if (sizes.length === 0) throw new AudioInputError('empty', 'the M4A holds no audio (no samples in its sound track)');
+  if (entryRate === 0) throw new AudioInputError('corrupt', 'the MP4 audio sample entry declares a sample rate of 0 Hz');
+  const table = checkSampleTable(b, view, stbl);
+  if (table.count === 0) throw new AudioInputError('empty', 'the M4A holds no audio (no samples in its sound track)');
   let duration = mediaDuration;
   if (!duration) {
     const stts = child(stbl, 'stts');
     if (stts) duration = sttsTotal(view, stts);
   }
+  // What the units decode to: an AAC access unit is 1,024 samples at the core rate (2,048 at twice
+  // the rate with SBR: the same time). Never longer than the truth; the header may only add to it.
+  const unitsSec = (table.count * AAC_FRAME) / entryRate;
   const edts = child(trakKids, 'edts');
+  let built: { offsets: Float64Array; sizes: Uint32Array } | null = null;
+  const tables = (): { offsets: Float64Array; sizes: Uint32Array } => (built ??= buildSampleTable(b, view, table));
   return {
     asc,
     channels: ch as 1 | 2,
     sampleRate: entryRate,
     timescale,
-    durationSec: duration / timescale,
-    offsets,
-    sizes,
+    durationSec: Math.max(duration / timescale, unitsSec),
+    units: table.count,
+    get offsets() {
+      return tables().offsets;
+    },
+    get sizes() {
+      return tables().sizes;
+    },
     gapless: edts ? editWindow(b, view, boxes(b, edts.body, edts.end, counter), timescale, movieTimescale) : null,
   };
 }
+
+/** Samples one AAC access unit decodes to (per channel, at the core rate). */
+const AAC_FRAME = 1024;
 
 function sttsTotal(view: DataView, stts: Box): number {
   const count = view.getUint32(stts.body + 4);
@@ -250,7 +274,7 @@ function sttsTotal(view: DataView, stts: Box): number {
   return total;
 }
 
-/** The one media edit of an edit list, as { start, duration } seconds of media time. */
+/** The one media edit of an edit list, as { start, duration } seconds of media time (nothing collected per entry). */
 function editWindow(b: Uint8Array, view: DataView, edtsKids: Box[], timescale: number, movieTimescale: number): Mp4AacTrack['gapless'] {
   const elst = child(edtsKids, 'elst');
   if (!elst || elst.end - elst.body < 8) return null;
@@ -258,20 +282,38 @@ function editWindow(b: Uint8Array, view: DataView, edtsKids: Box[], timescale: n
   const count = view.getUint32(elst.body + 4);
   const size = v1 ? 20 : 12;
   if (elst.body + 8 + count * size > elst.end) throw new AudioInputError('corrupt', 'the MP4 edit list overruns its box');
-  const media: { start: number; duration: number }[] = [];
+  let media: { start: number; duration: number } | null = null;
   for (let i = 0; i < count; i++) {
     const at = elst.body + 8 + i * size;
     const segment = v1 ? view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4) : view.getUint32(at);
     const mediaTime = v1 ? view.getInt32(at + 8) * 2 ** 32 + view.getUint32(at + 12) : view.getInt32(at + 4);
-    if (mediaTime >= 0) media.push({ start: mediaTime, duration: segment });
+    if (mediaTime < 0) continue;
+    if (media) return null; // more than one media edit: no gapless window
+    media = { start: mediaTime, duration: segment };
   }
-  if (media.length !== 1 || movieTimescale === 0) return null;
-  const m = media[0]!;
-  return { start: m.start / timescale, ...(m.duration > 0 ? { duration: m.duration / movieTimescale } : {}) };
+  if (!media || movieTimescale === 0) return null;
+  return { start: media.start / timescale, ...(media.duration > 0 ? { duration: media.duration / movieTimescale } : {}) };
 }
 
-/** Byte offset and size of every sample, from stsz/stz2, stco/co64 and stsc, each checked against the file. */
-function sampleTable(b: Uint8Array, view: DataView, stbl: Box[]): { offsets: Float64Array; sizes: Uint32Array } {
+/** Where the sample table's parts are, once checked against the file. */
+interface SampleTable {
+  count: number;
+  /** The one size of every sample (stsz), 0 when each has its own entry. */
+  fixed: number;
+  stsz: Box;
+  stco: Box;
+  co64: boolean;
+  chunks: number;
+  stsc: Box;
+  runs: number;
+}
+
+/**
+ * Checks stsz/stz2, stco/co64 and stsc against the file without allocating: every table fits its
+ * box, and every sample lies inside the file. The work is bounded by the bytes present: one step per
+ * size entry (4 bytes each), chunk (4 or 8) and run (12); a fixed sample size makes a chunk one step.
+ */
+function checkSampleTable(b: Uint8Array, view: DataView, stbl: Box[]): SampleTable {
   const stsz = child(stbl, 'stsz');
   const stco = child(stbl, 'stco') ?? child(stbl, 'co64');
   const stsc = child(stbl, 'stsc');
@@ -280,36 +322,64 @@ function sampleTable(b: Uint8Array, view: DataView, stbl: Box[]): { offsets: Flo
   const fixed = view.getUint32(stsz.body + 4);
   const count = view.getUint32(stsz.body + 8);
   if (fixed === 0 && stsz.body + 12 + count * 4 > stsz.end) throw new AudioInputError('corrupt', 'the MP4 sample size table overruns its box');
-  // Each sample takes at least one byte of the file: a larger count is a lie, refused before allocating for it.
-  if (count > b.length) throw new AudioInputError('corrupt', `the MP4 claims ${count} samples in ${b.length} bytes`);
-  const sizes = new Uint32Array(count);
-  for (let i = 0; i < count; i++) sizes[i] = fixed || view.getUint32(stsz.body + 12 + i * 4);
-
+  // Each sample takes at least one byte of the file (all of them `fixed` bytes): a larger count is a lie.
+  if (count * Math.max(1, fixed) > b.length) throw new AudioInputError('corrupt', `the MP4 claims ${count} samples of ${fixed || 'at least 1'} bytes in ${b.length} bytes`);
   const co64 = stco.type === 'co64';
+  if (stco.end - stco.body < 8 || stsc.end - stsc.body < 8) throw new AudioInputError('corrupt', 'the MP4 chunk tables are cut short');
   const chunks = view.getUint32(stco.body + 4);
   if (stco.body + 8 + chunks * (co64 ? 8 : 4) > stco.end) throw new AudioInputError('corrupt', 'the MP4 chunk offset table overruns its box');
   const runs = view.getUint32(stsc.body + 4);
   if (stsc.body + 8 + runs * 12 > stsc.end) throw new AudioInputError('corrupt', 'the MP4 sample-to-chunk table overruns its box');
-  const offsets = new Float64Array(count);
+  const table: SampleTable = { count, fixed, stsz, stco, co64, chunks, stsc, runs };
+  const placed = placeSamples(b, view, table, null);
+  if (placed < count) throw new AudioInputError('corrupt', `the MP4 chunk tables place ${placed} of its ${count} samples`);
+  return table;
+}
+
+/**
+ * Walks the chunks in decoding order, checking that every sample lies inside the file; with `out`,
+ * writes each sample's offset and size. Returns how many samples the chunks place.
+ */
+function placeSamples(b: Uint8Array, view: DataView, t: SampleTable, out: { offsets: Float64Array; sizes: Uint32Array } | null): number {
+  const sizeAt = (i: number): number => t.fixed || view.getUint32(t.stsz.body + 12 + i * 4);
   let sample = 0;
-  for (let r = 0; r < runs && sample < count; r++) {
-    const firstChunk = view.getUint32(stsc.body + 8 + r * 12);
-    const perChunk = view.getUint32(stsc.body + 12 + r * 12);
-    const nextFirst = r + 1 < runs ? view.getUint32(stsc.body + 8 + (r + 1) * 12) : chunks + 1;
-    if (firstChunk < 1 || nextFirst < firstChunk || nextFirst > chunks + 1) throw new AudioInputError('corrupt', 'the MP4 sample-to-chunk table is inconsistent');
-    for (let c = firstChunk; c < nextFirst && sample < count; c++) {
-      const at = stco.body + 8 + (c - 1) * (co64 ? 8 : 4);
-      let off = co64 ? view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4) : view.getUint32(at);
-      for (let k = 0; k < perChunk && sample < count; k++) {
-        if (off + sizes[sample]! > b.length) {
-          throw new AudioInputError('corrupt', `the M4A is truncated: audio sample ${sample} lies at bytes ${off}–${off + sizes[sample]!}, the file has ${b.length}`);
+  for (let r = 0; r < t.runs && sample < t.count; r++) {
+    const firstChunk = view.getUint32(t.stsc.body + 8 + r * 12);
+    const perChunk = view.getUint32(t.stsc.body + 12 + r * 12);
+    const nextFirst = r + 1 < t.runs ? view.getUint32(t.stsc.body + 8 + (r + 1) * 12) : t.chunks + 1;
+    if (firstChunk < 1 || nextFirst < firstChunk || nextFirst > t.chunks + 1) throw new AudioInputError('corrupt', 'the MP4 sample-to-chunk table is inconsistent');
+    for (let c = firstChunk; c < nextFirst && sample < t.count; c++) {
+      const at = t.stco.body + 8 + (c - 1) * (t.co64 ? 8 : 4);
+      const start = t.co64 ? view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4) : view.getUint32(at);
+      const n = Math.min(perChunk, t.count - sample);
+      if (t.fixed && !out) {
+        // One step for the whole chunk.
+        if (start + n * t.fixed > b.length) throw truncated(sample + Math.max(0, Math.floor((b.length - start) / t.fixed)), start, t.fixed, b.length);
+        sample += n;
+        continue;
+      }
+      let off = start;
+      for (let k = 0; k < n; k++, sample++) {
+        const size = sizeAt(sample);
+        if (off + size > b.length) throw truncated(sample, off, size, b.length);
+        if (out) {
+          out.offsets[sample] = off;
+          out.sizes[sample] = size;
         }
-        offsets[sample] = off;
-        off += sizes[sample]!;
-        sample++;
+        off += size;
       }
     }
   }
-  if (sample < count) throw new AudioInputError('corrupt', `the MP4 chunk tables place ${sample} of its ${count} samples`);
-  return { offsets, sizes };
+  return sample;
+}
+
+function truncated(sample: number, off: number, size: number, length: number): AudioInputError {
+  return new AudioInputError('corrupt', `the M4A is truncated: audio sample ${sample} lies at bytes ${off}–${off + size}, the file has ${length}`);
+}
+
+/** Byte offset and size of every sample, from a table checkSampleTable has accepted. */
+function buildSampleTable(b: Uint8Array, view: DataView, t: SampleTable): { offsets: Float64Array; sizes: Uint32Array } {
+  const out = { offsets: new Float64Array(t.count), sizes: new Uint32Array(t.count) };
+  placeSamples(b, view, t, out);
+  return out;
 }

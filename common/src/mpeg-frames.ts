@@ -24,6 +24,11 @@ export interface Mp3Scan {
 /** Junk tolerated between frames, as a fraction of the frame bytes (plus a small absolute allowance). */
 const JUNK_FRACTION = 0.02;
 const JUNK_ALLOWANCE = 4096;
+/**
+ * Runs of frames (each one a range kept for the decoder) a file may break into by losing sync: a
+ * damaged MP3 loses it a few times; past this the ranges would cost more memory than the file.
+ */
+const MAX_RANGES = 4096;
 /** Frames a Xing/Info header may promise beyond what is present before the file counts as truncated. */
 const MISSING_FRAMES_TOLERATED = 1;
 
@@ -181,6 +186,9 @@ export function scanMp3(bytes: Uint8Array): Mp3Scan {
     if (isTagAt(bytes, pos, end)) break;
     // Lost sync: close the run and look for the next chained frame.
     if (pos > runStart) ranges.push([runStart, pos]);
+    if (ranges.length >= MAX_RANGES) {
+      throw new AudioInputError('corrupt', `the MP3 is corrupt: it loses sync more than ${MAX_RANGES} times (damaged data between ${frames} frames)`);
+    }
     const lost = pos;
     while (pos + 4 <= end && !isChainedFrame(bytes, pos, end, 2) && !isTagAt(bytes, pos, end)) pos++;
     if (pos + 4 > end) pos = end;
