@@ -251,6 +251,12 @@ export interface FlacStreamOptions {
    */
   onBytes?: (bytes: Uint8Array) => void;
   totalSamples?: number;
+  /**
+   * Frames only, as they are made (the bytes are the encoder's: copy what you keep); finish() then
+   * returns the complete STREAMINFO (total, frame sizes) that goes in front of them: the same file
+   * as without options, for a writer that puts the head in place at the end.
+   */
+  onFrame?: (bytes: Uint8Array) => void;
 }
 
 export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2, opts: FlacStreamOptions = {}): FlacStreamEncoder {
@@ -303,7 +309,8 @@ export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2, opt
     frame.alignToByte();
     frame.write(crc16(frame.bytes()), 16);
     const bytes = frame.bytes();
-    if (opts.onBytes) {
+    if (opts.onFrame) opts.onFrame(bytes);
+    else if (opts.onBytes) {
       if (frameNo === 0) opts.onBytes(streamInfo());
       opts.onBytes(bytes);
     } else sink.push(bytes);
@@ -322,7 +329,7 @@ export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2, opt
     w.write(34, 24);
     w.write(FLAC_BLOCK, 16);
     w.write(FLAC_BLOCK, 16);
-    const streaming = opts.onBytes !== undefined;
+    const streaming = opts.onBytes !== undefined && opts.onFrame === undefined;
     w.write(streaming || minFrame === Infinity ? 0 : minFrame, 24);
     w.write(streaming ? 0 : maxFrame, 24);
     w.write(sampleRate, 20);
@@ -352,6 +359,7 @@ export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2, opt
     },
     finish() {
       flush();
+      if (opts.onFrame) return streamInfo();
       if (opts.onBytes) {
         if (frameNo === 0) opts.onBytes(streamInfo());
         return new Uint8Array(0);

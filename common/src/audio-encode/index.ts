@@ -4,7 +4,7 @@
  */
 import { createMp3Encoder } from 'wasm-media-encoders';
 import type { OutputFormat } from '../formats.ts';
-import { withInfoTag } from './mp3-info-tag.ts';
+import { streamingInfoTag, withInfoTag } from './mp3-info-tag.ts';
 import { createWavStreamEncoder } from './wav.ts';
 import { createFlacStreamEncoder } from './flac.ts';
 
@@ -29,10 +29,24 @@ export interface Mp3StreamEncoder {
   finish(): Uint8Array;
 }
 
+/**
+ * Stream instead of collecting: the encoder hands its bytes to `onBytes` as it makes them (they are
+ * the encoder's: copy what you keep) and finish() returns an empty array. The file's header goes
+ * first, so the length is given up front: `totalSamples` samples per channel must be fed, exactly
+ * (finish() throws otherwise). MP3: the Info tag is built from the count (streamingInfoTag) —
+ * except when LAME resamples (VBR quality 8–9, low bitrates), where the stream is collected and
+ * handed over at finish(), tag in front, as without this option.
+ */
+export interface StemStreamOptions {
+  onBytes: (bytes: Uint8Array) => void;
+  totalSamples: number;
+}
+
 export async function createMp3StreamEncoder(
   sampleRate: number,
   channels: 1 | 2,
   quality: Mp3Quality = DEFAULT_MP3,
+  stream?: StemStreamOptions,
 ): Promise<Mp3StreamEncoder> {
   const encoder = await createMp3Encoder();
   let vbrQuality: number | undefined;
@@ -47,6 +61,7 @@ export async function createMp3StreamEncoder(
   }
   const sink = new ByteSink();
   let samples = 0;
+  if (stream) return streamingMp3(encoder, stream, { sampleRate, channels, vbrQuality });
   return {
     encode(chs) {
       if (chs[0].length === 0) return;
@@ -58,6 +73,45 @@ export async function createMp3StreamEncoder(
       const bare = sink.concat();
       if (samples === 0) return bare;
       return withInfoTag(bare, { samples, sampleRate, vbrQuality });
+    },
+  };
+}
+
+/** createMp3StreamEncoder with StemStreamOptions: frames go out as LAME makes them, behind a tag built from the count. */
+function streamingMp3(
+  encoder: Awaited<ReturnType<typeof createMp3Encoder>>,
+  stream: StemStreamOptions,
+  opts: { sampleRate: number; channels: 1 | 2; vbrQuality: number | undefined },
+): Mp3StreamEncoder {
+  const tagOptions = { samples: stream.totalSamples, sampleRate: opts.sampleRate, vbrQuality: opts.vbrQuality };
+  /** Until the first frame: whether the tag could be built from the count; null = collect (the encoder resamples). */
+  let started = false;
+  let collected: ByteSink | null = null;
+  let samples = 0;
+  const out = (bytes: Uint8Array): void => {
+    if (bytes.length === 0) return;
+    if (!started) {
+      started = true;
+      const tag = streamingInfoTag(bytes, tagOptions);
+      if (tag) stream.onBytes(tag);
+      else if (stream.totalSamples > 0) collected = new ByteSink();
+    }
+    if (collected) collected.push(bytes);
+    else stream.onBytes(bytes);
+  };
+  return {
+    encode(chs) {
+      if (chs[0].length === 0) return;
+      samples += chs[0].length;
+      if (samples > stream.totalSamples) throw new RangeError(`fed ${samples} samples to an MP3 stream announced as ${stream.totalSamples}`);
+      out(encoder.encode(chs.slice(0, opts.channels)));
+    },
+    finish() {
+      if (samples !== stream.totalSamples) throw new RangeError(`fed ${samples} samples to an MP3 stream announced as ${stream.totalSamples}`);
+      out(encoder.finalize());
+      const whole: ByteSink | null = collected;
+      if (whole) stream.onBytes(withInfoTag(whole.concat(), tagOptions));
+      return new Uint8Array(0);
     },
   };
 }
@@ -88,20 +142,22 @@ export interface StemEncoder {
  * The encoder of an output format (formats.ts): `mp3` with the engine's MP3 setting (default VBR
  * quality 2), `mp3-320` CBR 320 kbps through the same LAME, `wav` and `flac` 24-bit.
  */
-export async function createStemEncoder(format: OutputFormat, sampleRate: number, channels: 1 | 2, mp3: Mp3Quality = DEFAULT_MP3): Promise<StemEncoder> {
+export async function createStemEncoder(format: OutputFormat, sampleRate: number, channels: 1 | 2, mp3: Mp3Quality = DEFAULT_MP3, stream?: StemStreamOptions): Promise<StemEncoder> {
   switch (format) {
     case 'mp3':
-      return createMp3StreamEncoder(sampleRate, channels, mp3);
+      return createMp3StreamEncoder(sampleRate, channels, mp3, stream);
     case 'mp3-320':
-      return createMp3StreamEncoder(sampleRate, channels, { bitrate: 320 });
+      return createMp3StreamEncoder(sampleRate, channels, { bitrate: 320 }, stream);
     case 'wav':
-      return createWavStreamEncoder(sampleRate, channels);
+      return createWavStreamEncoder(sampleRate, channels, stream);
     case 'flac':
-      return createFlacStreamEncoder(sampleRate, channels);
+      return createFlacStreamEncoder(sampleRate, channels, stream ?? {});
   }
 }
 
 export { createWavStreamEncoder, readWav24, wavFrames, wavHeader, WAV_HEADER_BYTES, type WavStreamEncoder } from './wav.ts';
 export { createFlacStreamEncoder, FLAC_BLOCK, type FlacStreamEncoder, type FlacStreamOptions } from './flac.ts';
 export { toPcm24, fromPcm24, PCM24_MAX, PCM24_MIN } from './pcm24.ts';
-export { withInfoTag, infoTagSamples, LAME_ENCODER_DELAY, crc16 } from './mp3-info-tag.ts';
+export { withInfoTag, streamingInfoTag, lameFrameCount, infoTagSamples, LAME_ENCODER_DELAY, crc16 } from './mp3-info-tag.ts';
+export { createHeadLastEncoder, type HeadLastEncoder } from './head-last.ts';
+export { InfoTagBuilder } from './mp3-info-tag.ts';
