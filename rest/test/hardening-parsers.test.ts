@@ -32,7 +32,7 @@ async function uploadMeasured(bytes: Uint8Array, name: string): Promise<{ status
   let peak = before;
   const timer = setInterval(() => (peak = Math.max(peak, rssBytes(restPid))), 20);
   const form = new FormData();
-  form.append('file', new Blob([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]), name);
+  form.append('file', new Blob([new Uint8Array(bytes)]), name);
   const started = Date.now();
   const res = await fetch(`${stack.url}/apiv1/separate`, { method: 'POST', body: form });
   const body = (await res.json()) as { error?: string; detail?: string };
