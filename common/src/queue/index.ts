@@ -37,6 +37,8 @@ export interface LiveProgress {
 
 const now = (): string => new Date().toISOString();
 const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+/** How long a day's usage counter lives (it is read only on its own day). */
+const USAGE_TTL_SEC = 2 * 86_400;
 
 export interface EnqueueInput {
   hash: string;
@@ -157,7 +159,7 @@ export class Queue {
         input.maxActive ?? 0,
         (input.audioSec ?? 0).toFixed(3),
         input.maxAudioSecPerDay ?? 0,
-        2 * 86_400,
+        USAGE_TTL_SEC,
         k.jobRoot,
         k.claimRoot,
         input.uploaded === false ? '0' : '1',
@@ -412,6 +414,30 @@ export class Queue {
       [hash, new Date(nowMs).toISOString(), durationSec.toFixed(3), k.claimRoot, this.retentionSec, nowMs],
     )) as [CompleteOutcome, ...string[]];
     return { outcome, tenants };
+  }
+
+  /**
+   * The minutes quota from the decoded length (charge-decoded-4.lua): the tenants charged at submit
+   * for this run are charged today what the header's length left out. `over`: every one of them is
+   * now past `maxAudioSecPerDay` (the caller fails the job); `usedSec` is each one's count today.
+   */
+  async chargeDecoded(
+    workerId: string,
+    hash: string,
+    decodedSec: number,
+    opts: { maxAudioSecPerDay: number; atMs?: number },
+  ): Promise<{ outcome: 'lost' | 'unchanged' | 'charged' | 'over'; extraSec: number; usedSec: Record<string, number> }> {
+    const k = this.keys;
+    const atMs = opts.atMs ?? Date.now();
+    const [head, tail] = k.usage('\u0000', utcDay(atMs)).split('\u0000') as [string, string];
+    const [outcome, extra = '0', ...used] = (await runScript(
+      this.redis,
+      'charge-decoded-4',
+      [k.job(hash), k.processing(workerId), k.claims(hash), k.events],
+      [hash, decodedSec.toFixed(3), k.claimRoot, head, tail, USAGE_TTL_SEC, opts.maxAudioSecPerDay, IMPLICIT_TENANT.id, new Date(atMs).toISOString()],
+    )) as ['lost' | 'unchanged' | 'charged' | 'over', string?, ...string[]];
+    const usedSec = Object.fromEntries(used.map((u) => [u.slice(0, u.lastIndexOf('=')), Number(u.slice(u.lastIndexOf('=') + 1))]));
+    return { outcome, extraSec: Number(extra), usedSec };
   }
 
   async fail(workerId: string, hash: string, error: string, opts: { retryable: boolean; maxAttempts: number }): Promise<FailResult> {

@@ -19,6 +19,7 @@ const SCRIPTS = [
   'drop-claim-10',
   'expire-song-5',
   'heartbeat-2',
+  'charge-decoded-4',
   'upload-gone-2',
 ] as const;
 export type ScriptName = (typeof SCRIPTS)[number];
