@@ -3,6 +3,7 @@ import { TRACKS, isTransientStoreError, withRetry, withTimeout, type Config, typ
 import type { OutputSink, OutputSpec, SeparatedPiece, StemFile, StreamedFile } from './separation/index.ts';
 import { PiecePublisher } from './pieces.ts';
 import { StemUpload, type StoreAttempt } from './stem-upload.ts';
+import { chargeDecodedLength } from './decoded-charge.ts';
 
 type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSignal; onPiece?: (piece: SeparatedPiece) => void | Promise<void> };
 
@@ -97,6 +98,8 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
   const output: OutputSpec = { formats: record?.formats ?? ['mp3'], stems: record?.wanted ?? TRACKS };
   const mp3 = await withRetry(timed(() => store.getUpload(hash), timeoutMs, 'download'), retrying('download'));
   if (signal.aborted) throw new JobAborted('shutdown');
+  // The minutes quota from the decoded length, before any inference (issue 22 #5, decoded-charge.ts).
+  await chargeDecodedLength(deps, hash, mp3);
   logger.info({ job: hash }, `separating ${(mp3.length / 1024).toFixed(0)} kB`);
 
   // The job stops as soon as a progress transition says it is not ours any more (issue 22 #8).
