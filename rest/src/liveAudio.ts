@@ -1,5 +1,5 @@
 import { createMp3Encoder } from 'wasm-media-encoders';
-import { DEFAULT_MP3, type Mp3Quality } from '@msaas/common/audio-encode/index';
+import { DEFAULT_MP3, createMp3StreamEncoder, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import { INSTRUMENTAL_PARTS, TRACKS, streamToBuffer, type ObjectStore, type Stem } from '@msaas/common';
 import type { Stereo } from './mixSources.ts';
 
@@ -9,23 +9,32 @@ export const LIVE_SAMPLE_RATE = 44_100;
 const PIECE_FRAME_BYTES = TRACKS.length * 2 * 4;
 
 /**
- * An MP3 encoder whose bytes leave as they are made (the stored stems' encoder collects them for
- * the Info tag, which needs the frame count): one LAME per live stream, fed the stem's final
- * samples in song order, so piece boundaries are invisible — one continuous bitstream, no gaps.
- * Without the Info tag a decoder keeps LAME's encoder delay (576 frames) and its own (529): the
- * live stream's audio starts ~25 ms late (LIVE_MP3_DELAY), which is inaudible to a listener.
+ * One MP3 encoder per live stream, fed the stem's final samples in song order, so piece boundaries
+ * are invisible: one continuous LAME bitstream, no gaps. Its bytes leave as LAME makes them.
+ * When the song's length is known before the first byte goes out (a short song, a stream that
+ * starts late, a done job), the stream opens with the gapless Info tag built from that count (the
+ * stem encoder's streaming mode, common/src/audio-encode): decoders then trim LAME's delay and
+ * padding and the stream decodes to exactly the song. Otherwise (a long song still being decoded by
+ * the worker) there can be no tag, and a decoder keeps the codecs' delay: the audio starts
+ * LIVE_MP3_DELAY frames (25 ms) late and ends up to a frame long.
  */
 export interface LiveMp3Encoder {
+  /** Whether the stream carries the Info tag (its length announced up front). */
+  readonly tagged: boolean;
   /** MP3 bytes for these frames (possibly none yet: LAME holds up to about a frame). */
   encode(stereo: Stereo): Uint8Array;
-  /** The last frames' bytes. */
+  /** The last frames' bytes (a tagged stream short of its announced length is completed with silence). */
   finish(): Uint8Array;
 }
 
 /** Frames a decoder without the Info tag outputs before the song's first sample (LAME's 576 + the decoder's 529). */
 export const LIVE_MP3_DELAY = 576 + 529;
 
-export async function createLiveMp3Encoder(quality: Mp3Quality = DEFAULT_MP3): Promise<LiveMp3Encoder> {
+/** Whether LAME resamples at this quality (VBR 8–9): the tag cannot be built up front then. */
+const resamples = (quality: Mp3Quality): boolean => 'vbrQuality' in quality && quality.vbrQuality !== undefined && quality.vbrQuality >= 8;
+
+export async function createLiveMp3Encoder(quality: Mp3Quality = DEFAULT_MP3, totalFrames: number | null = null): Promise<LiveMp3Encoder> {
+  if (totalFrames !== null && totalFrames > 0 && !resamples(quality)) return taggedEncoder(quality, totalFrames);
   const encoder = await createMp3Encoder();
   if ('bitrate' in quality && quality.bitrate !== undefined) {
     encoder.configure({ sampleRate: LIVE_SAMPLE_RATE, channels: 2, bitrate: quality.bitrate as 320 });
@@ -34,9 +43,37 @@ export async function createLiveMp3Encoder(quality: Mp3Quality = DEFAULT_MP3): P
     encoder.configure({ sampleRate: LIVE_SAMPLE_RATE, channels: 2, vbrQuality: q });
   }
   return {
+    tagged: false,
     // The encoder's output is a view into its memory, valid until its next call: copy it.
     encode: (stereo) => (stereo[0].length === 0 ? new Uint8Array(0) : encoder.encode(stereo).slice()),
     finish: () => encoder.finalize().slice(),
+  };
+}
+
+/** The stem encoder streaming with its length announced: exactly `total` frames go in (more are dropped, fewer padded with silence). */
+async function taggedEncoder(quality: Mp3Quality, total: number): Promise<LiveMp3Encoder> {
+  let out: Uint8Array[] = [];
+  const enc = await createMp3StreamEncoder(LIVE_SAMPLE_RATE, 2, quality, { totalSamples: total, onBytes: (b) => void out.push(b.slice()) });
+  let fed = 0;
+  const take = (): Uint8Array => {
+    const bytes = out.length === 1 ? out[0]! : Buffer.concat(out);
+    out = [];
+    return bytes;
+  };
+  return {
+    tagged: true,
+    encode(stereo) {
+      const n = Math.min(stereo[0].length, total - fed);
+      if (n > 0) enc.encode([stereo[0].subarray(0, n), stereo[1].subarray(0, n)]);
+      fed += n;
+      return take();
+    },
+    finish() {
+      if (fed < total) enc.encode([new Float32Array(total - fed), new Float32Array(total - fed)]);
+      fed = total;
+      enc.finish();
+      return take();
+    },
   };
 }
 

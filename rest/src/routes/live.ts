@@ -100,10 +100,9 @@ export function liveRouter(deps: AppDeps): Router {
       throw err;
     }
     if (res.destroyed) return void slot.release(); // the client left while we looked
-    const encoder = await createLiveMp3Encoder(quality);
     res.writeHead(200, LIVE_HEADERS);
     res.flushHeaders();
-    const stream = new LiveStream({ store, feed, res, slot, hash, tenant, stem, encoder, start: known(claimed.job), formats: claimed.job });
+    const stream = new LiveStream({ store, feed, res, slot, hash, tenant, stem, encoder: (total) => createLiveMp3Encoder(quality, total), start: known(claimed.job), formats: claimed.job });
     await stream.run().catch((err: unknown) => {
       logger.warn({ job: hash, err }, `live ${stem} stream failed`);
       stream.abort();
@@ -134,7 +133,8 @@ interface LiveStreamInit {
   hash: string;
   tenant: string;
   stem: Stem;
-  encoder: LiveMp3Encoder;
+  /** The stream's encoder, made when the first samples are in hand (with the song's length if known by then). */
+  encoder: (totalFrames: number | null) => Promise<LiveMp3Encoder>;
   start: Known;
   formats: Pick<JobRecord, 'formats' | 'hash'>;
 }
@@ -143,6 +143,7 @@ interface LiveStreamInit {
 class LiveStream {
   private pos = 0;
   private known: Known;
+  private enc: LiveMp3Encoder | null = null;
   private closed = false;
   private wake: (() => void) | null = null;
   private readonly unwatch: () => void;
@@ -189,7 +190,7 @@ class LiveStream {
           if (this.known !== 'gone' && this.known.state === 'done') return this.fromFinishedStem();
           throw err;
         }
-        if (!(await this.send(this.s.encoder.encode(block)))) return;
+        if (!(await this.send((await this.encoder()).encode(block)))) return;
         this.pos = to;
         continue;
       }
@@ -211,13 +212,19 @@ class LiveStream {
         const from = Math.min(skip, l.length);
         skip -= from;
         if (from === l.length) continue;
-        if (!(await this.send(this.s.encoder.encode([l.subarray(from), r.subarray(from)])))) return;
+        if (!(await this.send((await this.encoder()).encode([l.subarray(from), r.subarray(from)])))) return;
         this.pos += l.length - from;
       }
     } finally {
       await decoded.return(undefined);
     }
     this.finish();
+  }
+
+  /** The encoder, made on first use: tagged when the song's length is known by then. */
+  private async encoder(): Promise<LiveMp3Encoder> {
+    if (!this.enc) this.enc = await this.s.encoder(this.known === 'gone' ? null : this.known.totalFrames);
+    return this.enc;
   }
 
   /** Writes and waits for the client to take them when the socket's buffer is full; false once the stream is over. */
@@ -231,7 +238,7 @@ class LiveStream {
   /** The song's end: the encoder's last frames, then the chunked body's end. */
   private finish(): void {
     if (this.closed) return;
-    const tail = this.s.encoder.finish();
+    const tail = this.enc?.finish() ?? new Uint8Array(0);
     this.close();
     this.s.res.end(tail);
   }
