@@ -61,3 +61,55 @@ export function forgeM4aSampleCount(m4a: Uint8Array, totalBytes: number, opts: {
   }
   return out;
 }
+
+/** A FLAC whose STREAMINFO states `totalSamples` (1: a header saying the song is 23 µs long). */
+export function forgeFlacLength(flac: Uint8Array, totalSamples: number): Uint8Array {
+  const out = flac.slice();
+  const si = 8; // "fLaC", the block header, then STREAMINFO
+  out[si + 13] = (out[si + 13]! & 0xf0) | Math.floor(totalSamples / 2 ** 32);
+  new DataView(out.buffer).setUint32(si + 14, totalSamples >>> 0);
+  return out;
+}
+
+/**
+ * An Ogg file whose pages after the first audio page carry granule position -1 ("no packet ends
+ * here"), CRCs made right: its length, read from the last granule, is that of the first audio page.
+ * `crc` is the page checksum (oggPageCrc).
+ */
+export function forgeOggGranules(ogg: Uint8Array, crc: (b: Uint8Array, start: number, end: number) => number): Uint8Array {
+  const out = ogg.slice();
+  const view = new DataView(out.buffer);
+  let audioPages = 0;
+  for (let pos = 0; pos + 27 <= out.length; ) {
+    const segments = out[pos + 26]!;
+    const end = pos + 27 + segments + out.subarray(pos + 27, pos + 27 + segments).reduce((s, x) => s + x, 0);
+    const granuleLo = view.getUint32(pos + 6, true);
+    const granuleHi = view.getInt32(pos + 10, true);
+    const granule = granuleHi * 2 ** 32 + granuleLo;
+    if (granule > 0 && audioPages++ > 0) {
+      view.setUint32(pos + 6, 0xffffffff, true);
+      view.setUint32(pos + 10, 0xffffffff, true);
+      view.setUint32(pos + 22, crc(out, pos, end), true);
+    }
+    pos = end;
+  }
+  return out;
+}
+
+/**
+ * An M4A whose media header and time-to-sample table state no length (0), and whose sample entry
+ * states `entryRate` Hz (the AudioSpecificConfig, which the decoder follows, keeps the true rate).
+ */
+export function forgeM4aNoLength(m4a: Uint8Array, entryRate: number): Uint8Array {
+  const out = m4a.slice();
+  const view = new DataView(out.buffer);
+  const mdhd = findBox(out, ['moov', 'trak', 'mdia', 'mdhd']).at + 8;
+  if (out[mdhd] !== 0) throw new Error('a version-1 mdhd');
+  view.setUint32(mdhd + 16, 0);
+  const stts = findBox(out, [...STBL, 'stts']).at + 8;
+  for (let i = 0; i < view.getUint32(stts + 4); i++) view.setUint32(stts + 12 + i * 8, 0);
+  const entry = findBox(out, [...STBL, 'stsd']).at + 16; // the first sample entry
+  if (entryRate > 65535) throw new Error("a sample entry states at most 65,535 Hz (16.16 fixed point)");
+  view.setUint32(entry + 8 + 24, entryRate * 65536);
+  return out;
+}

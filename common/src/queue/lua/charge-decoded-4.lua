@@ -5,10 +5,11 @@
 -- implicit tenant), ARGV[9] now (ISO)
 --
 -- The minutes quota from the decoded length: submit charged each tenant the length the header
--- states (the record's audioSec). Once the worker has decoded the song, the tenants charged for this
--- run are charged what the header left out, on today's counter: the tenant that queued the run and
--- every claim made since (joining a waiting or running song is charged at submit; an older claim
--- was not). A shorter decode refunds nothing. audioSec becomes the decoded length, so a retried run
+-- states (the record's audioSec). Once the worker has decoded the song, the tenants this run is made
+-- for are charged what the header left out, on today's counter: the tenant that queued the run and
+-- every claim waiting for it (`pending` '1'; a claim from before `pending` existed: made since the
+-- run was queued). A claim served by files already finished (pending '0') is not charged, as it
+-- was not at submit. A shorter decode refunds nothing. audioSec becomes the decoded length, so a retried run
 -- charges nothing twice. Only while this worker owns the job.
 -- Returns {'lost'}, {'unchanged'}, or {'charged' or 'over', extra seconds, tenant=used seconds…}:
 -- 'over' when every tenant charged is now past the limit (no one within quota wants the run).
@@ -27,8 +28,10 @@ local run_tenant = redis.call('HGET', job, 'tenant')
 local reply = {'charged', string.format('%.3f', extra)}
 local over, within = 0, 0
 for _, tenant in ipairs(redis.call('SMEMBERS', claims)) do
-  local created = redis.call('HGET', claim_root .. hash .. ':' .. tenant, 'createdAt') or ''
-  if tenant == run_tenant or created >= run_created then
+  local claim = claim_root .. hash .. ':' .. tenant
+  local pending = redis.call('HGET', claim, 'pending')
+  local waits = pending == '1' or (not pending and (redis.call('HGET', claim, 'createdAt') or '') >= run_created)
+  if tenant == run_tenant or waits then
     local key = usage_head .. tenant .. usage_tail
     local used = tonumber(redis.call('INCRBYFLOAT', key, string.format('%.3f', extra)))
     redis.call('EXPIRE', key, ttl)
