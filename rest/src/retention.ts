@@ -6,6 +6,8 @@ export interface RetentionDeps {
   queue: Queue;
   store: ObjectStore;
   logger: Logger;
+  /** How long a done or failed song's progressive pieces outlive its finish (LIVE_PIECES_GRACE_SEC; default 300). */
+  livePiecesGraceSec?: number;
 }
 
 /** Songs handled per sweep; the rest wait for the next one. */
@@ -54,6 +56,7 @@ export class RetentionSweeper {
       for (const hash of await queue.dueForExpiry(BATCH)) if (await this.expire(hash)) removed++;
       if (removed > 0) logger.info(`retention: removed ${removed} song${removed === 1 ? '' : 's'} past their retention`);
       await this.dropFailedUploads();
+      await sweepLivePieces(this.deps);
       if ((await queue.redis.get(queue.keys.sweepLock)) === token) await queue.redis.del(queue.keys.sweepLock);
       return removed;
     } catch (err) {
@@ -85,7 +88,7 @@ export class RetentionSweeper {
     const { queue, store, logger } = this.deps;
     if (!(await queue.expireSong(hash))) return false;
     try {
-      await Promise.all([store.removeAllStems(hash), store.removeUpload(hash)]);
+      await Promise.all([store.removeAllStems(hash), store.removeUpload(hash), store.removePieces(hash)]);
       return true;
     } catch (err) {
       // The record is gone already; put the song back on the list so its objects go next time.
@@ -94,4 +97,29 @@ export class RetentionSweeper {
       return false;
     }
   }
+}
+
+/**
+ * Progressive pieces (`live/<songhash>/`, issue 21) go when their song's record is gone (deleted,
+ * past retention) or once the song is done or failed for longer than the grace, which lets live
+ * streams that started before the end finish. Songs queued or running again keep theirs. Returns
+ * the songs whose pieces were removed.
+ */
+export async function sweepLivePieces(deps: RetentionDeps, nowMs = Date.now()): Promise<number> {
+  const { queue, store, logger } = deps;
+  const graceMs = (deps.livePiecesGraceSec ?? 300) * 1000;
+  let removed = 0;
+  for (const hash of await store.liveSongs(BATCH * 10)) {
+    const job = await queue.getJob(hash);
+    const finished = job && (job.state === 'done' || job.state === 'failed') ? Date.parse(job.finishedAt ?? '') : Number.NaN;
+    if (job && !(finished <= nowMs - graceMs)) continue;
+    try {
+      await store.removePieces(hash);
+      removed++;
+    } catch (err) {
+      logger.warn({ job: hash }, `retention: pieces not removed yet (${(err as Error).message}); retrying at the next sweep`);
+    }
+  }
+  if (removed > 0) logger.info(`retention: removed the progressive pieces of ${removed} song${removed === 1 ? '' : 's'}`);
+  return removed;
 }

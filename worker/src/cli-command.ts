@@ -2,21 +2,28 @@
  * The separate command, imported by cli.ts once the process runs with huge pages. Command line:
  * `npm run separate -- song.mp3 -o outdir [--overlap 0.25] [--threads N]`; the input may be any
  * supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), told by its content. Writes outdir/<name>-<stem>.<ext> for the four tracks, or for `--stems` (e.g. vocals,instrumental),
- * as `--format` mp3 (default, VBR), mp3-320, wav (24-bit) or flac (24-bit). Exit codes: 0 ok, 1 usage or unexpected
+ * as `--format` mp3 (default, VBR), mp3-320, wav (24-bit) or flac (24-bit). Each file is written as it is
+ * encoded (memory flat in the song's length); `--progressive` writes 24-bit WAV files whose header is
+ * patched after every chunk, so a desktop tool can open them while they grow. Exit codes: 0 ok, 1 usage or unexpected
  * failure, 2 bad input audio, 3 model file problem. Errors are one line on stderr.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { closeSync, createReadStream, createWriteStream, openSync, unlinkSync, writeSync } from 'node:fs';
+import { readFile, mkdir } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  createEngine, probeAudio, AudioInputError, ModelFileError, DEFAULT_MAX_DURATION_SEC, DEFAULT_OUTPUT, type EngineOptions, type OutputSpec,
+  createEngine, probeAudio, AudioInputError, ModelFileError, DEFAULT_MAX_DURATION_SEC, DEFAULT_OUTPUT, type EngineOptions, type OutputSink, type OutputSpec,
 } from './separation/index.ts';
+import { WAV_HEADER_BYTES, wavHeader } from '@msaas/common/audio-encode/index';
 import { FORMAT_INFO, OUTPUT_FORMATS, QUALITY_PROFILES, STEMS, isOutputFormat, isQualityProfile, isStem, loadConfig, orderedStems, type Config } from '@msaas/common';
 
 const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> -o <outdir> [--overlap 0.25] [--threads N]
         [--format mp3|mp3-320|wav|flac] [--stems drums,bass,other,vocals,instrumental]
         [--model path.onnx] [--no-memory-arena] [--original-graph] [--profile exact|int8-transformer]
-        [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--quiet]
+        [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--progressive] [--quiet]
+--progressive: 24-bit WAV files that are valid at every moment and grow chunk by chunk (~5.85 s of audio each),
+     so a DAW or player can start on a song before it is separated (implies --format wav)
 env: MODEL_PATH (weights), ORT_MEMORY_ARENA=0 (lean: ~0.7 GB less peak RSS, ~15 % slower),
      QUALITY_PROFILE=int8-transformer (the transformer's products in int8: faster, approximate),
      ORT_GRAPH=original (the weights' graph as is, not the cached rewrite), MODEL_CACHE_DIR (where the rewrite is cached
@@ -40,7 +47,10 @@ function outputSpec(format: string | undefined, stems: string | undefined): Outp
   return { formats: [format ?? 'mp3'], stems: orderedStems(names.filter(isStem)) };
 }
 
-function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_ARENA' | 'ORT_GRAPH' | 'MODEL_CACHE_DIR' | 'QUALITY_PROFILE'>): { input: string; outDir: string; quiet: boolean; output: OutputSpec; engine: EngineOptions } {
+function parse(
+  argv: string[],
+  env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_ARENA' | 'ORT_GRAPH' | 'MODEL_CACHE_DIR' | 'QUALITY_PROFILE'>,
+): { input: string; outDir: string; quiet: boolean; progressive: boolean; output: OutputSpec; engine: EngineOptions } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -59,6 +69,7 @@ function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_AREN
       format: { type: 'string' },
       stems: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
+      progressive: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -72,12 +83,15 @@ function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_AREN
   const vbr = num(values.vbr, 'vbr', (n) => n >= 0 && n <= 9);
   const profile = values.profile ?? env.QUALITY_PROFILE;
   if (profile !== undefined && !isQualityProfile(profile)) throw new UsageError(`invalid --profile: ${profile} (${QUALITY_PROFILES.join(', ')})`);
+  const progressive = values.progressive ?? false;
+  if (progressive && values.format !== undefined && values.format !== 'wav') throw new UsageError(`--progressive writes growing WAV files: it cannot write --format ${values.format}`);
   if (profile !== undefined && profile !== 'exact' && values['original-graph']) throw new UsageError(`--profile ${profile} is a rewrite of the graph: it cannot run with --original-graph`);
   return {
     input: positionals[0],
     outDir: values.output,
     quiet: values.quiet ?? false,
-    output: outputSpec(values.format, values.stems),
+    progressive,
+    output: outputSpec(progressive ? 'wav' : values.format, values.stems),
     engine: {
       modelPath: values.model ?? env.MODEL_PATH,
       threads: num(values.threads, 'threads', (n) => Number.isInteger(n) && n >= 1),
@@ -92,6 +106,53 @@ function parse(argv: string[], env: Pick<Config, 'MODEL_PATH' | 'ORT_MEMORY_AREN
     },
   };
 }
+
+/**
+ * One output file written as it is encoded. A head of fixed size (WAV 44 bytes, FLAC STREAMINFO 42)
+ * is reserved and written in place at the end; an MP3's Info tag frame varies in size, so its body
+ * goes to `<file>.body` and the file is put together at the end. `growing` (WAV only): the header is
+ * rewritten after every chunk, so the file is a valid WAV of what is final so far.
+ */
+class FileSink implements OutputSink {
+  private readonly fd: number;
+  private readonly bodyPath: string | null;
+  private written = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly reserve: number | null,
+    private readonly growing: boolean,
+  ) {
+    this.bodyPath = reserve === null ? `${file}.body` : null;
+    this.fd = openSync(this.bodyPath ?? file, 'w');
+    if (reserve !== null) writeSync(this.fd, growing ? wavHeader(44100, 2, 0) : new Uint8Array(reserve), 0, reserve, 0);
+  }
+
+  write(bytes: Uint8Array): void {
+    writeSync(this.fd, bytes, 0, bytes.length, (this.reserve ?? 0) + this.written);
+    this.written += bytes.length;
+  }
+
+  async ready(): Promise<void> {
+    if (this.growing) writeSync(this.fd, wavHeader(44100, 2, this.written / 6), 0, WAV_HEADER_BYTES, 0);
+  }
+
+  async finish(head: Uint8Array): Promise<void> {
+    if (this.reserve !== null) {
+      if (head.length !== this.reserve) throw new Error(`internal: a ${head.length}-byte head for a ${this.reserve}-byte reserve`);
+      writeSync(this.fd, head, 0, head.length, 0);
+      closeSync(this.fd);
+      return;
+    }
+    closeSync(this.fd);
+    const out = createWriteStream(this.file);
+    out.write(head);
+    await pipeline(createReadStream(this.bodyPath!), out);
+    unlinkSync(this.bodyPath!);
+  }
+}
+
+const HEAD_BYTES: Record<string, number | null> = { wav: WAV_HEADER_BYTES, flac: 42, mp3: null, 'mp3-320': null };
 
 function progressBar(quiet: boolean): (fraction: number) => void {
   if (quiet) return () => {};
@@ -136,13 +197,18 @@ async function main(): Promise<number> {
   }
   const engine = await createEngine(args.engine);
   try {
-    const { files } = await engine.separateToFiles(bytes, args.output, { onProgress: progressBar(args.quiet) });
     await mkdir(args.outDir, { recursive: true });
     const base = path.basename(args.input, path.extname(args.input));
-    for (const { stem, format, bytes: encoded } of files) {
-      const file = path.join(args.outDir, `${base}-${stem}.${FORMAT_INFO[format].ext}`);
-      await writeFile(file, encoded);
-      if (!args.quiet) console.log(file);
+    const sinks: FileSink[] = [];
+    const open = (stem: string, format: keyof typeof FORMAT_INFO): FileSink => {
+      const sink = new FileSink(path.join(args.outDir, `${base}-${stem}.${FORMAT_INFO[format].ext}`), HEAD_BYTES[format] ?? null, args.progressive);
+      sinks.push(sink);
+      return sink;
+    };
+    const { files } = await engine.separateToSinks(bytes, args.output, open, { onProgress: progressBar(args.quiet) });
+    for (const [i, { head }] of files.entries()) {
+      await sinks[i]!.finish(head);
+      if (!args.quiet) console.log(sinks[i]!.file);
     }
     return 0;
   } finally {
