@@ -90,6 +90,16 @@ export interface ClaimRecord {
   doneAt: string | null;
   /** The delivery its callback owes for that finish (stable: every attempt and any repeat carry it). */
   eventId: string | null;
+  /** The run that made what it asked, as the claim keeps it (null: none ran for it, e.g. it joined a done song). */
+  run: ClaimRun | null;
+}
+
+/** A finished run as one claim keeps it; `worker` only for the tenant whose submission queued it. */
+export interface ClaimRun {
+  startedAt: string | null;
+  attempts: number;
+  durationSec: number | null;
+  worker: string | null;
 }
 
 /** The job as the API shows it to the tenant holding the claim. */
@@ -190,6 +200,7 @@ export function parseClaimRecord(fields: Record<string, string>): ClaimRecord | 
     pending: fields.pending === '1' ? true : fields.pending === '0' ? false : null,
     doneAt: str(fields.doneAt),
     eventId: str(fields.eventId),
+    run: fields.runAttempts !== undefined ? { startedAt: str(fields.runStartedAt), attempts: num(fields.runAttempts) ?? 0, durationSec: num(fields.runSec), worker: str(fields.runWorker) } : null,
   };
 }
 

@@ -1,6 +1,6 @@
 import { stemUrl, type ClaimedJob, type JobRecord, type JobView, type LiveView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
 import { notFound } from './errors.ts';
-import { claimOutlook, laterOf } from './claimView.ts';
+import { claimOutlook } from './claimView.ts';
 
 /** The job as the claim's tenant sees it: the shared work, with that tenant's filename, callback and stems. */
 export async function jobView(queue: Queue, claimed: ClaimedJob): Promise<JobView> {
@@ -20,18 +20,18 @@ export function viewOf(claimed: ClaimedJob, queuePosition: number | null): JobVi
   for (const f of own.formats) files[f] = Object.fromEntries(own.visible.map((t) => [t, stemUrl(job.hash, t, f)]));
   const stems: Partial<Record<Stem, string>> = own.formats[0] ? (files[own.formats[0]] ?? {}) : {};
   const { stems: _stems, tenant: _tenant, wanted: _wanted, storedFormats: _stored, ...shared } = job;
-  const run = own.ownRun;
+  const { run } = own;
   return {
     ...shared,
     state: own.state,
     progress: own.progress,
-    attempts: run ? job.attempts : 0,
-    error: run ? job.error : null,
+    attempts: run.attempts,
+    error: run.error,
     createdAt: claim.createdAt || job.createdAt,
     updatedAt: own.waiting ? job.updatedAt : (claim.doneAt ?? job.updatedAt),
-    startedAt: run && job.startedAt !== null ? laterOf(job.startedAt, claim.createdAt || null) : null,
-    finishedAt: run ? job.finishedAt : claim.doneAt,
-    worker: run && job.tenant === claim.tenant ? job.worker : null,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    worker: run.worker,
     formats: [...own.formats, ...own.coming],
     position,
     filename: claim.filename,
@@ -40,7 +40,7 @@ export function viewOf(claimed: ClaimedJob, queuePosition: number | null): JobVi
     files,
     callback: claim.callback ? { url: claim.callback.url, status: claim.callbackStatus } : claim.callbackStatus ? { url: '', status: claim.callbackStatus } : null,
     // the run details' processing time only of its own run; the song's length (the bytes') to all
-    ...audioProgress(own.waiting ? job : { ...job, state: 'done', durationSec: run ? job.durationSec : null }, job.wanted.filter((t) => !claim.hidden.includes(t))),
+    ...audioProgress(own.waiting ? job : { ...job, state: 'done', durationSec: run.durationSec }, job.wanted.filter((t) => !claim.hidden.includes(t))),
   };
 }
 

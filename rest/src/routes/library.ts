@@ -18,9 +18,9 @@ export function librarySong(claimed: ClaimedJob): LibrarySong {
     state: own.state,
     progress: own.progress,
     audioSec: job.audioSec,
-    durationSec: own.ownRun ? job.durationSec : null,
+    durationSec: own.run.durationSec,
     claimedAt: claim.createdAt,
-    finishedAt: own.ownRun ? job.finishedAt : claim.doneAt,
+    finishedAt: own.run.finishedAt,
     stems: own.visible,
   };
 }

@@ -27,11 +27,16 @@ redis.call('HSET', jobKey, 'state', 'done', 'progress', '1', 'error', '', 'finis
 local claimBase = claimRoot .. hash .. ':'
 retain(jobKey, claimsKey, claimBase, expiriesKey, hash, retentionSec, nowMs)
 local reply = {owned == 1 and 'done' or 'lost'}
+-- each claim keeps the run made for it (start, attempts, processing time; the worker only for the
+-- tenant that queued the run), so another tenant's later run does not change what it shows
+local run = {}
+for i, field in ipairs({'startedAt', 'attempts', 'worker', 'tenant'}) do run[i] = redis.call('HGET', jobKey, field) end
 for _, t in ipairs(redis.call('SMEMBERS', claimsKey)) do
   local claim = claimBase .. t
   -- claims from before `pending` existed waited for the run that finishes them, as before
   if redis.call('HGET', claim, 'pending') ~= '0' and redis.call('EXISTS', claim) == 1 then
-    redis.call('HSET', claim, 'pending', '0', 'doneAt', now, 'eventId', redis.sha1hex(hash .. ':' .. t .. ':' .. now))
+    redis.call('HSET', claim, 'pending', '0', 'doneAt', now, 'eventId', redis.sha1hex(hash .. ':' .. t .. ':' .. now),
+      'runStartedAt', run[1] or '', 'runAttempts', run[2] or '0', 'runSec', durationSec, 'runWorker', (run[4] == t and run[3]) or '')
     table.insert(reply, t)
   end
 end

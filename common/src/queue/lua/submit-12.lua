@@ -66,8 +66,8 @@ if outcome == 'queued' and hadClaim then
   if note == 'extended' then redis.call('PUBLISH', eventsChannel, hash) end
   return {'queued', 0, note}
 end
-if outcome == 'enqueued' and not uploaded then return {'upload', 0} end
 
+-- quotas are checked before the upload is asked for: a refused submission stores nothing
 if outcome ~= 'done' then
   if maxActive > 0 then
     local n = active_places(activeKey, jobRoot, claimRoot, tenant, nowMs, failedHoldMs)
@@ -80,6 +80,7 @@ if outcome ~= 'done' then
     local used = tonumber(redis.call('GET', usageKey) or '0')
     if used + tonumber(audioSec) > maxAudioSec then return {'over_minutes', tostring(used)} end
   end
+  if outcome == 'enqueued' and not uploaded then return {'upload', 0} end
   -- the set is kept only while a limit applies (its owners: this script's pruning, drop-claim-10
   -- and expire-song-5); the seconds stay charged whatever becomes of the song
   if maxActive > 0 then redis.call('SADD', activeKey, hash) end
