@@ -64,6 +64,9 @@ export class JobGone extends Error {
   }
 }
 
+/** How long a failing job still lets the pieces it separated reach the store and the record. */
+const PIECES_SETTLE_MS = 10_000;
+
 /** How long an object-store outage may last inside one job before the job itself fails (and is retried). */
 const STORE_OUTAGE_BUDGET_MS = 5 * 60_000;
 
@@ -175,7 +178,8 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
       }
     }
   } catch (err) {
-    pieces?.stop();
+    if (notOurs.signal.aborted || signal.aborted) pieces?.stop();
+    else await pieces?.settle(PIECES_SETTLE_MS);
     await Promise.all(uploads.map((u) => u.abort()));
     if (notOurs.signal.aborted) throw notOurs.signal.reason as Error;
     throw err;

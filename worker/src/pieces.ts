@@ -133,4 +133,16 @@ export class PiecePublisher {
   stop(): void {
     this.stopped = true;
   }
+
+  /**
+   * The separation failed: pieces already taken are final samples, so they still go out and are
+   * recorded — for at most `ms` (a store that is down must not hold up the job's failure), then
+   * whatever has not started is dropped.
+   */
+  async settle(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.chain, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+    this.stop();
+  }
 }
