@@ -86,9 +86,14 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
 COPY worker/ worker/
-# The optimized graphs (each quality profile) and their fingerprints, beside the weights; each start only validates it (one run).
+# The optimized graphs (each quality profile), their fingerprints and validation records, and the
+# weights' digest memo, beside the weights. A pod (uid 1000, read-only /models) loads the graph as
+# is: the record vouches for its bytes on this onnxruntime and CPU kernel set, so no segment runs
+# and nothing is rebuilt (worker/src/separation/graph/validation.ts). A node whose CPU features
+# differ from the builder's runs the fingerprint once per pod and records it in /tmp.
 COPY --from=graph /models/htdemucs.????????????????.onnx* /models/
 COPY --from=graph /models/htdemucs.int8-transformer.????????????????.onnx* /models/
+COPY --from=graph /models/htdemucs.onnx.sha256.json /models/
 # GLIBC_TUNABLES: huge pages for onnxruntime's tensors (worker/src/separation/hugepages.ts; the node's
 # transparent_hugepage must be 'madvise' or 'always', the common default).
 ENV MODEL_PATH=/models/htdemucs.onnx \
@@ -104,3 +109,18 @@ COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
 COPY logs/ logs/
 CMD ["node", "--import", "tsx", "logs/src/main.ts"]
+
+# ---- MinIO server from source (`make build-minio`; k8s/overlays/prod runs it): community MinIO is
+# source-only since October 2025, and the last published image predates the 2025-10-15 security
+# release. A static binary on distroless, as uid 1000 (the StatefulSet's runAsUser).
+FROM golang:1.24-bookworm AS minio-build
+ARG MINIO_RELEASE=RELEASE.2025-10-15T17-29-55Z
+RUN git clone --depth 1 --branch "${MINIO_RELEASE}" https://github.com/minio/minio /src/minio \
+ && cd /src/minio \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/minio/minio/cmd.ReleaseTag=${MINIO_RELEASE}" -o /out/minio .
+
+FROM gcr.io/distroless/static-debian12:nonroot AS minio
+COPY --from=minio-build /out/minio /usr/bin/minio
+USER 1000:1000
+EXPOSE 9000 9001
+ENTRYPOINT ["/usr/bin/minio"]

@@ -31,7 +31,7 @@ try {
 }
 
 const { worker, logger, metrics, close } = buildWorker(config, endpoint, engine, (err) => err instanceof AudioInputError);
-const health = await startHealthServer({ port: config.WORKER_HEALTH_PORT, metrics, status: () => worker.status() }).catch((err: Error) => {
+const health = await startHealthServer({ port: config.WORKER_HEALTH_PORT, metrics, ready: () => worker.status() }).catch((err: Error) => {
   logger.warn(`health endpoint not started on ${config.WORKER_HEALTH_PORT}: ${err.message}`);
   return null;
 });

@@ -1,14 +1,20 @@
 // Loads the model on the rewritten graph: produced once from the source weights, cached next to
-// them (or in a fallback directory) under a key of the source's content and the pass version,
-// and validated at every load — signature (Model.load) plus a fingerprint run compared with the
-// original graph's outputs recorded when the cache was produced. A missing, stale or corrupted
-// cache is rebuilt; if the rebuild fails the original graph is used, with a warning.
-import { access, constants, mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+// them (or in a fallback directory) under a key of the source's content and the pass version.
+// A cached graph is validated once — signature (Model.load) plus a fingerprint run compared with
+// the original graph's outputs — and the validation recorded beside it (validation.ts); a load
+// that finds the same graph bytes, reference and runtime trusts that record (a sha-256 of the
+// file, read while the session loads, instead of a segment's run). Every cache directory is
+// searched, read-only ones included (an image's /models); a new graph goes to the first writable
+// one. A missing, stale or corrupted cache is rebuilt; if the rebuild fails the original graph is
+// used, with a warning.
+import { access, constants, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Model, type SessionOptions } from '../model.ts';
 import { DEFAULT_PROFILE, type QualityProfile } from '@msaas/common';
 import { optimizeGraph, optimizedGraphKeyOf, sourceDigest, type PassReport } from './optimize.ts';
+import { fileSha256, weightsDigest as digestOfWeights, writeFileAtomic } from './file-digest.ts';
+import { readValidations, runtimeKeyOf, textSha256, validationNameFor, type ValidationRecord } from './validation.ts';
 import { fingerprintDistance, fingerprintInput, fingerprintOf, fingerprintSnrDb, isFingerprint, type Fingerprint } from './fingerprint.ts';
 
 /** Which graph the session runs: the weights' file as is, or its rewrite for the quality profile. */
@@ -54,7 +60,11 @@ export interface LoadedGraph {
   profile: QualityProfile;
   /** Set when this load produced the cached graph. */
   produced?: { report: PassReport[]; agreement: Agreement };
+  /** How a cached graph was trusted: a validation record matching its bytes and this runtime, or a fingerprint run now. */
+  checked?: CachedCheck;
 }
+
+export type CachedCheck = 'record' | 'fingerprint';
 
 /**
  * `<weights name>.<key>.onnx` ('exact') or `<weights name>.<profile>.<key>.onnx`, the key from the
@@ -65,11 +75,10 @@ const cacheFileName = (modelPath: string, weightsSha: string, profile: QualityPr
   `${path.basename(modelPath).replace(/\.onnx$/i, '')}${profile === 'exact' ? '' : `.${profile}`}.${optimizedGraphKeyOf(weightsSha, profile)}.onnx`;
 
 /** Where the cache may live, in order of preference: the weights' directory, then cacheDir (default os.tmpdir()). */
-const cacheDirs = (modelPath: string, cacheDir?: string): string[] => [path.dirname(modelPath), cacheDir ?? tmpdir()];
+export const cacheDirs = (modelPath: string, cacheDir?: string): string[] => [path.dirname(modelPath), cacheDir ?? tmpdir()];
 
-/** The first writable of cacheDirs (created if missing). */
-async function writableCacheDir(modelPath: string, cacheDir?: string): Promise<string> {
-  const dirs = cacheDirs(modelPath, cacheDir);
+/** The first writable of `dirs` (created if missing). */
+async function firstWritable(dirs: string[]): Promise<string> {
   for (const dir of dirs) {
     try {
       await mkdir(dir, { recursive: true });
@@ -82,67 +91,24 @@ async function writableCacheDir(modelPath: string, cacheDir?: string): Promise<s
   throw new Error(`no writable directory for the optimized graph (tried ${dirs.join(', ')}; set MODEL_CACHE_DIR)`);
 }
 
-/** The cached graph's path in the first writable of: the weights' directory, cacheDir, os.tmpdir(). */
+/** Where a new graph is written: the first writable of the weights' directory, cacheDir, os.tmpdir(). */
 export async function cachePathFor(modelPath: string, weightsSha: string, cacheDir?: string, profile: QualityProfile = DEFAULT_PROFILE): Promise<string> {
-  return path.join(await writableCacheDir(modelPath, cacheDir), cacheFileName(modelPath, weightsSha, profile));
+  return path.join(await firstWritable(cacheDirs(modelPath, cacheDir)), cacheFileName(modelPath, weightsSha, profile));
 }
 
 export const fingerprintPathFor = (graphPath: string): string => `${graphPath}.fingerprint.json`;
 
-/** `<weights>.sha256.json`: the weights' digest and the file identity it was computed for. */
-const digestMemoName = (modelPath: string): string => `${path.basename(modelPath)}.sha256.json`;
-
-interface DigestMemo {
-  identity: string;
-  sha256: string;
-}
-
-/** Device, inode, size, mtime and ctime in ns: any write to the file (or a replacement) changes ctime, which no user can set back. */
-async function fileIdentity(file: string): Promise<string> {
-  const s = await stat(file, { bigint: true });
-  return [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(':');
-}
-
 /**
- * The weights' sha-256 without reading 174 MB at every start: memoized beside the cache (in the
- * weights' directory or cacheDir) for the file identity it was computed from; computed (and the
- * memo written, best effort) when no memo matches. `source` is set when the file had to be read.
+ * The weights' sha-256, from a memo in any cache directory while the file keeps its identity
+ * (file-digest.ts: size, mtime, sampled content), else read and hashed (`source` set) and the memo
+ * written to the first writable directory.
  */
 export async function weightsDigest(modelPath: string, cacheDir?: string): Promise<{ sha256: string; source?: Uint8Array }> {
-  const identity = await fileIdentity(modelPath);
-  const name = digestMemoName(modelPath);
-  for (const dir of cacheDirs(modelPath, cacheDir)) {
-    try {
-      const memo = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as Partial<DigestMemo>;
-      if (memo.identity === identity && typeof memo.sha256 === 'string' && /^[0-9a-f]{64}$/.test(memo.sha256)) return { sha256: memo.sha256 };
-    } catch {
-      // no memo there
-    }
-  }
-  const source = await readFile(modelPath);
-  const sha256 = sourceDigest(source);
-  // a file replaced while it was read gets no memo: the next start reads it again
-  if ((await fileIdentity(modelPath)) === identity) {
-    try {
-      await writeFileAtomic(path.join(await writableCacheDir(modelPath, cacheDir), name), JSON.stringify({ identity, sha256 } satisfies DigestMemo));
-    } catch {
-      // unwritable: the digest is computed at every start
-    }
-  }
-  return { sha256, source };
+  const dirs = cacheDirs(modelPath, cacheDir);
+  return digestOfWeights(modelPath, dirs, () => firstWritable(dirs));
 }
 
-/** Writes `bytes` to `file` via a temporary file in the same directory and a rename (never a torn file). */
-export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
+export { writeFileAtomic };
 
 /** Runs the fixed fingerprint input through a loaded model. */
 export async function runFingerprint(model: Model): Promise<Fingerprint> {
@@ -151,9 +117,17 @@ export async function runFingerprint(model: Model): Promise<Fingerprint> {
   return fingerprintOf(out.freq, out.time);
 }
 
-async function readFingerprint(file: string): Promise<Fingerprint | null> {
+async function readText(file: string): Promise<string | null> {
   try {
-    const v: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return await readFile(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function parseFingerprint(text: string): Fingerprint | null {
+  try {
+    const v: unknown = JSON.parse(text);
     return isFingerprint(v) ? v : null;
   } catch {
     return null;
@@ -162,33 +136,88 @@ async function readFingerprint(file: string): Promise<Fingerprint | null> {
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** The cached graph if it loads, has the signature and reproduces the recorded fingerprint; else null (and it is removed). */
-async function loadCached(graphPath: string, profile: QualityProfile, opts: LoadGraphOptions): Promise<Model | null> {
-  const expected = await readFingerprint(fingerprintPathFor(graphPath));
-  if (!expected) return null;
+/** JSON has no Infinity: an error-free SNR is recorded as null. */
+const recordedSnr = (a: Agreement): number | null => (Number.isFinite(a.snrDb) ? a.snrDb : null);
+const agreementOfRecord = (r: ValidationRecord): Agreement => ({ distance: r.distance, snrDb: r.snrDb ?? Infinity });
+
+/** Records that `graphPath` (bytes `graphSha256`) passed against the reference fingerprint text: beside it, else in the first writable cache directory. */
+async function recordValidation(graphPath: string, graphSha256: string, fingerprintText: string, profile: QualityProfile, agreement: Agreement, opts: LoadGraphOptions): Promise<void> {
+  const runtime = runtimeKeyOf(opts.sessionOptions);
+  const record: ValidationRecord = {
+    graph: path.basename(graphPath),
+    graphSha256,
+    fingerprintSha256: textSha256(fingerprintText),
+    runtime,
+    profile,
+    distance: agreement.distance,
+    snrDb: recordedSnr(agreement),
+    validatedAt: new Date().toISOString(),
+  };
+  try {
+    const dir = await firstWritable([path.dirname(graphPath), ...cacheDirs(opts.modelPath, opts.cacheDir)]);
+    await writeFileAtomic(path.join(dir, validationNameFor(graphPath, runtime)), JSON.stringify(record));
+  } catch {
+    // nowhere to write: the next load runs the fingerprint again
+  }
+}
+
+/** Removes a cached graph, its fingerprint and its validation records (best effort: a read-only directory keeps them). */
+async function removeCached(graphPath: string): Promise<void> {
+  const dir = path.dirname(graphPath);
+  const name = path.basename(graphPath);
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    if (f === name || (f.startsWith(`${name}.`) && (f.endsWith('.fingerprint.json') || f.endsWith('.validated.json')))) await unlink(path.join(dir, f)).catch(() => undefined);
+  }
+}
+
+/**
+ * The cached graph at `graphPath` if it loads with the signature and either a validation record
+ * matches its bytes, its reference and this runtime, or it reproduces the reference fingerprint
+ * now (then recorded); else null (and it is removed where that is possible).
+ */
+async function loadCached(graphPath: string, profile: QualityProfile, opts: LoadGraphOptions): Promise<{ model: Model; checked: CachedCheck } | null> {
+  const fingerprintText = await readText(fingerprintPathFor(graphPath));
+  const expected = fingerprintText === null ? null : parseFingerprint(fingerprintText);
+  if (!expected || fingerprintText === null) return null;
+  const runtime = runtimeKeyOf(opts.sessionOptions);
   let model: Model | null = null;
   try {
-    model = await Model.load(graphPath, opts.sessionOptions);
+    // the session loads on its own thread while this one hashes the file it loads
+    const loading = Model.load(graphPath, opts.sessionOptions);
+    const [graphSha256, records] = await Promise.all([fileSha256(graphPath), readValidations(graphPath, runtime, cacheDirs(opts.modelPath, opts.cacheDir))]).catch(
+      async (err: unknown) => {
+        await loading.then((m) => m.close(), () => undefined);
+        throw err;
+      },
+    );
+    model = await loading;
+    const fingerprintSha256 = textSha256(fingerprintText);
+    const vouched = records.some(
+      (r) => r.graphSha256 === graphSha256 && r.fingerprintSha256 === fingerprintSha256 && r.profile === profile && accepts(profile, agreementOfRecord(r)),
+    );
+    if (vouched) return { model, checked: 'record' };
     const agreement = agreementOf(expected, await runFingerprint(model));
-    if (accepts(profile, agreement)) return model;
+    if (accepts(profile, agreement)) {
+      await recordValidation(graphPath, graphSha256, fingerprintText, profile, agreement, opts);
+      return { model, checked: 'fingerprint' };
+    }
     opts.warn(`optimized graph ${graphPath} differs from the original's fingerprint (${describe(profile, agreement)}): rebuilding it`);
   } catch (err) {
     opts.warn(`optimized graph ${graphPath} failed to load (${message(err)}): rebuilding it`);
   }
   await model?.close();
-  await unlink(graphPath).catch(() => undefined);
-  await unlink(fingerprintPathFor(graphPath)).catch(() => undefined);
+  await removeCached(graphPath);
   return null;
 }
 
-/** Deletes graphs (and fingerprints) cached beside `graphPath` under other keys: older pass versions or weights. */
+/** Deletes graphs (and their fingerprints and records) cached beside `graphPath` under other keys: older pass versions or weights. */
 async function removeOtherVersions(graphPath: string): Promise<void> {
   const dir = path.dirname(graphPath);
   const [, stem] = /^(.*)\.[0-9a-f]{16}\.onnx$/.exec(path.basename(graphPath)) ?? [];
   if (!stem) return;
   const mine = path.basename(graphPath);
   for (const f of await readdir(dir).catch(() => [] as string[])) {
-    const m = /^(.*)\.[0-9a-f]{16}\.onnx(\.fingerprint\.json)?$/.exec(f);
+    const m = /^(.*)\.[0-9a-f]{16}\.onnx(\.fingerprint\.json|\.[0-9a-f]{12}\.validated\.json)?$/.exec(f);
     if (m && m[1] === stem && !f.startsWith(mine)) await unlink(path.join(dir, f)).catch(() => undefined);
   }
 }
@@ -203,7 +232,7 @@ async function originalFingerprint(opts: LoadGraphOptions): Promise<Fingerprint>
   }
 }
 
-/** Checks the optimized graph `bytes` against the original's fingerprint, and caches both. */
+/** Checks the optimized graph `bytes` against the original's fingerprint, and caches both with the validation's record. */
 async function produce(bytes: Uint8Array, report: PassReport[], graphPath: string, profile: QualityProfile, reference: Fingerprint, opts: LoadGraphOptions): Promise<LoadedGraph> {
   await writeFileAtomic(graphPath, bytes);
   let model: Model | null = null;
@@ -211,7 +240,9 @@ async function produce(bytes: Uint8Array, report: PassReport[], graphPath: strin
     model = await Model.load(graphPath, opts.sessionOptions);
     const agreement = agreementOf(reference, await runFingerprint(model));
     if (!accepts(profile, agreement)) throw new Error(`its outputs are too far from the original's: ${describe(profile, agreement)}`);
-    await writeFileAtomic(fingerprintPathFor(graphPath), JSON.stringify(reference));
+    const fingerprintText = JSON.stringify(reference);
+    await writeFileAtomic(fingerprintPathFor(graphPath), fingerprintText);
+    await recordValidation(graphPath, sourceDigest(bytes), fingerprintText, profile, agreement, opts);
     await removeOtherVersions(graphPath);
     return { model, graphPath, graph: 'optimized', profile, produced: { report, agreement } };
   } catch (err) {
@@ -241,6 +272,14 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
   } catch {
     return original(); // Model.load names the path and the problem
   }
+  // a valid graph in any cache directory, read-only ones included
+  const name = cacheFileName(opts.modelPath, digest.sha256, profile);
+  for (const dir of cacheDirs(opts.modelPath, opts.cacheDir)) {
+    const candidate = path.join(dir, name);
+    if (!(await readable(candidate))) continue;
+    const cached = await loadCached(candidate, profile, opts);
+    if (cached) return { ...cached, graphPath: candidate, graph: 'optimized', profile };
+  }
   let graphPath: string;
   try {
     graphPath = await cachePathFor(opts.modelPath, digest.sha256, opts.cacheDir, profile);
@@ -248,8 +287,6 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
     opts.warn(`${message(err)}: running the original graph`);
     return original();
   }
-  const cached = await loadCached(graphPath, profile, opts);
-  if (cached) return { model: cached, graphPath, graph: 'optimized', profile };
   let rewritten: ReturnType<typeof optimizeGraph>;
   try {
     rewritten = optimizeGraph(digest.source ?? (await readFile(opts.modelPath)), profile);
@@ -268,21 +305,24 @@ export async function loadModelGraph(opts: LoadGraphOptions): Promise<LoadedGrap
   }
 }
 
+async function readable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The cached optimized graph of `modelPath` when it and its fingerprint are on disk (not
- * validated: the engine does that at load), else null. Lets a setup step skip producing it.
+ * The cached optimized graph of `modelPath` when it and its fingerprint are on disk in any cache
+ * directory (not validated: the engine does that at load), else null. Lets a setup step skip producing it.
  */
 export async function cachedOptimizedGraph(modelPath: string, cacheDir?: string, profile: QualityProfile = DEFAULT_PROFILE): Promise<string | null> {
   const name = cacheFileName(modelPath, (await weightsDigest(modelPath, cacheDir)).sha256, profile);
   for (const dir of cacheDirs(modelPath, cacheDir)) {
     const graphPath = path.join(dir, name);
-    try {
-      await access(graphPath, constants.R_OK);
-      await access(fingerprintPathFor(graphPath), constants.R_OK);
-      return graphPath;
-    } catch {
-      // next candidate
-    }
+    if ((await readable(graphPath)) && (await readable(fingerprintPathFor(graphPath)))) return graphPath;
   }
   return null;
 }
