@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { MPEGDecoder } from 'mpg123-decoder';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRACKS, type Stem } from '@msaas/common';
+import { TRACKS, type OutputFormat, type Stem } from '@msaas/common';
+import { createStemEncoder } from '@msaas/common/audio-encode/index';
 import { TestWorker } from '../../common/test/testWorker.ts';
 import { sdr } from '../../worker/fixtures/sdr.ts';
 import { waitFor } from '../../test/helpers/env.ts';
@@ -105,10 +106,10 @@ const endsOf = (frames: number, every: number): number[] => {
 };
 
 /** A song claimed by alice (and by `others`), being run by a test worker. */
-async function runningSong(stems: Song['stems'], ends: number[], opts: { wanted?: Stem[]; knownTotal?: boolean } = {}): Promise<Song> {
+async function runningSong(stems: Song['stems'], ends: number[], opts: { wanted?: Stem[]; knownTotal?: boolean; format?: OutputFormat } = {}): Promise<Song> {
   const hash = randomBytes(28).toString('hex');
   const { queue } = under.rest.deps;
-  await queue.enqueue({ hash, sizeBytes: 1, tenant: 'alice', ...(opts.wanted ? { stems: opts.wanted } : {}) });
+  await queue.enqueue({ hash, sizeBytes: 1, tenant: 'alice', ...(opts.wanted ? { stems: opts.wanted } : {}), ...(opts.format ? { format: opts.format } : {}) });
   const worker = new TestWorker(queue);
   await worker.claim(hash);
   return { hash, frames: ends.at(-1)!, stems, ends, worker, published: 0, knownTotal: opts.knownTotal ?? false };
@@ -409,7 +410,46 @@ describe('live MP3 stream of a running job', () => {
   }, 60_000);
 });
 
+/** The song's model stems stored as 24-bit FLAC, as a worker stores a `format: flac` run. */
+async function storeFlacStems(song: Song): Promise<void> {
+  for (const t of TRACKS) {
+    const enc = await createStemEncoder('flac', RATE, 2);
+    enc.encode(song.stems[t]);
+    await under.rest.deps.store.putStem(song.hash, t, enc.finish(), 'flac');
+  }
+}
+
 describe('live stream of a done job', () => {
+  it('a song stored as FLAC only: the stem encoded to MP3 as it streams, gapless (its length is known)', async () => {
+    const frames = Math.round(6.3 * RATE);
+    const song = await runningSong(tonal(frames), endsOf(frames, 3 * RATE), { format: 'flac' });
+    await storeFlacStems(song);
+    await finish(song);
+    const live = await openLive(livePath(song.hash, 'drums'));
+    expect(live.status).toBe(200);
+    expect((await live.ended).complete).toBe(true);
+    const c = compare(await decodeMp3(live.bytes()), song.stems.drums);
+    process.stdout.write(`[live] done, FLAC only: offset ${c.shift}, length ${c.length} vs ${frames}, SDR ${c.db.toFixed(1)} dB\n`);
+    expect(c.db).toBeGreaterThanOrEqual(25);
+    expect(c.shift).toBe(0);
+    expect(c.length).toBe(frames);
+  });
+
+  it('pieces that stop mid-song (their publication failed) and a job that finishes: the stream goes on from the stored stem where it was, to the end', async () => {
+    const frames = Math.round(12.5 * RATE);
+    const song = await runningSong(tonal(frames), endsOf(frames, 3 * RATE), { format: 'flac' });
+    await publish(song, 2);
+    const live = await openLive(livePath(song.hash, 'vocals'));
+    await waitFor(async () => (await decodeMp3(live.bytes()))[0].length >= 5 * RATE, { timeoutMs: 10_000, what: 'two pieces' });
+    await storeFlacStems(song);
+    await finish(song);
+    expect((await live.ended).complete).toBe(true);
+    const c = compare(await decodeMp3(live.bytes()), song.stems.vocals);
+    process.stdout.write(`[live] pieces then the stored stem: offset ${c.shift}, length ${c.length} vs ${frames}, SDR ${c.db.toFixed(1)} dB\n`);
+    expect(c.db).toBeGreaterThanOrEqual(25);
+    expect(Math.abs(c.length - frames)).toBeLessThanOrEqual(MP3_FRAME);
+  }, 30_000);
+
   it('serves the stored MP3 with its length', async () => {
     const frames = 3 * RATE;
     const song = await runningSong(tonal(frames), endsOf(frames, 3 * RATE));
@@ -503,5 +543,45 @@ describe('tenancy and bad requests', () => {
     const res = await request(under.rest.app).get(livePath(song.hash, 'instrumental')).set(ALICE);
     expect(res.status).toBe(404);
     expect(res.body.detail).toContain('has no instrumental stem');
+  });
+});
+
+describe('the job events', () => {
+  it('carry readySec, durationSec and live with every piece (one event per progress report)', async () => {
+    const frames = 7 * RATE;
+    const song = await runningSong(tonal(frames), endsOf(frames, 3 * RATE));
+    const views: { state: string; readySec: number; durationSec: number | null; live: { pieceEnds: number[] } | null }[] = [];
+    const req = http.get({ host: '127.0.0.1', port, path: `/apiv1/jobs/${song.hash}/events`, headers: ALICE, agent: false }, (res) => {
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let idx: number;
+        while ((idx = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, idx).split('\n');
+          buffer = buffer.slice(idx + 2);
+          const data = block.find((l) => l.startsWith('data: '));
+          if (block[0] === 'event: job' && data) views.push(JSON.parse(data.slice(6)));
+        }
+      });
+    });
+    req.on('error', () => undefined);
+    try {
+      await waitFor(async () => views.length > 0, { timeoutMs: 5000, what: 'the first event' });
+      expect(views[0]).toMatchObject({ state: 'processing', readySec: 0, live: null });
+      for (let n = 1; n <= song.ends.length; n++) {
+        await publish(song, n);
+        const want = song.ends[n - 1]! / RATE;
+        await waitFor(async () => views.some((v) => v.readySec === want), { timeoutMs: 5000, what: `readySec ${want}` });
+      }
+      const withPieces = views.filter((v) => v.live !== null);
+      expect(withPieces.map((v) => v.live!.pieceEnds.length)).toEqual([1, 2, 3]);
+      expect(withPieces.map((v) => v.durationSec)).toEqual([null, null, 7]);
+      await finish(song);
+      await waitFor(async () => views.at(-1)!.state === 'done', { timeoutMs: 5000, what: 'done' });
+      expect(views.at(-1)).toMatchObject({ readySec: 7, durationSec: 7, live: null });
+    } finally {
+      req.destroy();
+    }
   });
 });

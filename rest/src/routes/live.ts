@@ -10,7 +10,7 @@ import { JobFeed } from '../jobFeed.ts';
 import { StreamSlots, tooManyStreams, type StreamSlot } from '../streamLimits.ts';
 import { songhashParam } from '../params.ts';
 import { drained } from '../backpressure.ts';
-import { decodeStem, type Stereo } from '../mixSources.ts';
+import { decodeStem, stemSamples, type Stereo } from '../mixSources.ts';
 import { LIVE_SAMPLE_RATE, createLiveMp3Encoder, partsOf, readPieceBlock, type LiveMp3Encoder } from '../liveAudio.ts';
 
 /** Frames read from the pieces, encoded and sent at a time (1 s). */
@@ -194,7 +194,8 @@ class LiveStream {
         this.pos = to;
         continue;
       }
-      if (k.state === 'done') return available >= total || k.totalFrames === null ? this.finish() : this.fromFinishedStem();
+      // Done with the pieces short of the song (their publication stopped, or they are removed): the stored stem has the rest.
+      if (k.state === 'done') return available >= total ? this.finish() : this.fromFinishedStem();
       await new Promise<void>((r) => (this.wake = r));
     }
   }
@@ -204,6 +205,11 @@ class LiveStream {
     const ext = finishedSource(this.s.formats);
     const info = ext ? await this.s.store.statStem(this.s.hash, this.s.stem, ext) : null;
     if (!ext || !info) return this.abort();
+    // A stream that starts here can announce the song's length (gapless): the stored stem's header has it.
+    if (!this.enc) {
+      const known = this.known === 'gone' ? null : this.known.totalFrames;
+      this.enc = await this.s.encoder(known ?? (await stemSamples(this.s.store, this.s.hash, this.s.stem, ext)));
+    }
     const decoded = decodeStem(await this.s.store.getStem(this.s.hash, this.s.stem, undefined, ext), ext);
     let skip = this.pos;
     try {
