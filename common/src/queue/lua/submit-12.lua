@@ -33,6 +33,21 @@ local wantFormat, wantStems, failedHoldMs = ARGV[18], ARGV[19], tonumber(ARGV[20
 -- asked (the run's completion reports it, once: complete-6.lua). Quotas apply when the submission
 -- gives the tenant one more active song: {'over_active', n} or {'over_minutes', seconds used}.
 -- Returns {outcome, n, note}.
+-- The tenant's active places (set `active`, kept only while the tenant has a limit): songs it
+-- claims that are queued or processing, and songs that failed for good less than `hold_ms` ago (a
+-- failed upload stays charged to each tenant that sent it for that long, or until it deletes the
+-- song). The others leave the set. Returns the places taken.
+local function active_places(active, job_root, claim_root, tenant, now_ms, hold_ms)
+  for _, h in ipairs(redis.call('SMEMBERS', active)) do
+    local job = job_root .. h
+    local s = redis.call('HGET', job, 'state')
+    local held = s == 'queued' or s == 'processing'
+    if s == 'failed' then held = tonumber(redis.call('HGET', job, 'failedMs') or '0') + hold_ms > now_ms end
+    if not held or redis.call('EXISTS', claim_root .. h .. ':' .. tenant) == 0 then redis.call('SREM', active, h) end
+  end
+  return redis.call('SCARD', active)
+end
+
 local claimBase = claimRoot .. hash .. ':'
 local state = redis.call('HGET', jobKey, 'state')
 local hadClaim = redis.call('EXISTS', claimKey) == 1

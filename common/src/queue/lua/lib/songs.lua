@@ -142,18 +142,3 @@ local function ask(claim, format, stems)
     'askFormats', union_items(redis.call('HGET', claim, 'askFormats') or '', format),
     'askStems', union_items(redis.call('HGET', claim, 'askStems') or '', stems))
 end
-
--- The tenant's active places (set `active`, kept only while the tenant has a limit): songs it
--- claims that are queued or processing, and songs that failed for good less than `hold_ms` ago (a
--- failed upload stays charged to each tenant that sent it for that long, or until it deletes the
--- song). The others leave the set. Returns the places taken.
-local function active_places(active, job_root, claim_root, tenant, now_ms, hold_ms)
-  for _, h in ipairs(redis.call('SMEMBERS', active)) do
-    local job = job_root .. h
-    local s = redis.call('HGET', job, 'state')
-    local held = s == 'queued' or s == 'processing'
-    if s == 'failed' then held = tonumber(redis.call('HGET', job, 'failedMs') or '0') + hold_ms > now_ms end
-    if not held or redis.call('EXISTS', claim_root .. h .. ':' .. tenant) == 0 then redis.call('SREM', active, h) end
-  end
-  return redis.call('SCARD', active)
-end
