@@ -9,25 +9,27 @@ import { ApiError } from './errors.ts';
 export const NO_BODY_MAX_BYTES = 1024;
 
 /**
- * After a refusal, how long the rest of a body that is still arriving is read off and dropped
- * (never kept) so the client, still sending, gets to read the answer; then the connection is cut.
- * nginx's lingering close, in short.
+ * After a refusal, how long the connection stays half-open (our side closed, theirs still sending)
+ * before it is closed: time for the client to read the answer before the reset that closing a
+ * socket with unread bytes sends. Go's net/http waits 500 ms for the same reason.
  */
-export const LINGER_MS = 5000;
+export const CLOSE_DELAY_MS = 1000;
 
 /**
- * Reads off and drops what is left of `req`'s body once its answer has gone out, for at most
- * LINGER_MS, then closes the connection. The connection stays usable when the body ends in time.
+ * Makes a refused request's connection end without its body being read: from now on at most the
+ * stream's own buffer (16 KiB) is taken from the socket — Node would otherwise read off and drop the
+ * whole body once the answer is sent, as fast as the client sends, in garbage the process holds
+ * until collected — and once the answer is out the connection is half-closed (the client reads the
+ * answer, then its end) and closed CLOSE_DELAY_MS later.
  */
-function lingerAfter(req: Request, res: Response): void {
+function closeWithoutReading(req: Request, res: Response): void {
+  req.pause();
+  // Marks the request as being consumed (IncomingMessage.read), so Node does not dump the body after the answer.
+  req.read(0);
   res.once('finish', () => {
-    if (req.complete || req.destroyed) return;
-    const cut = setTimeout(() => req.socket.destroy(), LINGER_MS);
-    cut.unref();
-    const done = (): void => clearTimeout(cut);
-    req.once('end', done);
-    req.once('close', done);
-    req.resume();
+    if (req.complete) return;
+    req.socket.end();
+    setTimeout(() => req.socket.destroy(), CLOSE_DELAY_MS).unref();
   });
 }
 
@@ -39,7 +41,7 @@ function lingerAfter(req: Request, res: Response): void {
 export const refuseEncodedBodies: RequestHandler = (req, res, next) => {
   const encoding = req.get('content-encoding')?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
-    lingerAfter(req, res);
+    closeWithoutReading(req, res);
     return next(new ApiError(415, 'unsupported_encoding', `request bodies with Content-Encoding "${encoding.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" are not accepted; send the body uncompressed`));
   }
   next();
@@ -51,20 +53,20 @@ const tooLarge = (): ApiError =>
 /**
  * For every route that takes no body (mounted after those that do): a body over NO_BODY_MAX_BYTES
  * is refused 413 before it is read — at once from its Content-Length, or, for a chunked body,
- * after counting (not keeping) its first NO_BODY_MAX_BYTES + 1 bytes. A smaller body is left
- * unread; Node drops it once the answer is sent.
+ * after counting (not keeping) its first NO_BODY_MAX_BYTES + 1 bytes — and its connection closed
+ * unread (closeWithoutReading). A smaller body is left unread; Node drops it once the answer is sent.
  */
 export const refuseUnexpectedBodies: RequestHandler = (req, res, next) => {
   const length = req.headers['content-length'];
   if (length !== undefined) {
     if (Number(length) > NO_BODY_MAX_BYTES) {
-      lingerAfter(req, res);
+      closeWithoutReading(req, res);
       return next(tooLarge());
     }
     return next();
   }
-  if (req.headers['transfer-encoding'] === undefined || req.complete) return next();
-  // Chunked: its size shows only as it arrives. Count it, keep nothing, and route it once it has ended.
+  if (req.headers['transfer-encoding'] === undefined || req.readableEnded) return next();
+  // Chunked: its size shows only as it arrives (or sits in the stream's buffer). Count it, keep nothing, and route it once it has ended.
   let seen = 0;
   let settled = false;
   const settle = (err?: ApiError): void => {
@@ -74,8 +76,7 @@ export const refuseUnexpectedBodies: RequestHandler = (req, res, next) => {
     req.off('end', onEnd);
     req.off('close', onClose);
     if (err) {
-      req.pause();
-      lingerAfter(req, res);
+      closeWithoutReading(req, res);
       next(err);
     } else next();
   };

@@ -80,18 +80,21 @@ export function mixRouter(deps: AppDeps): Router {
     const format: OutputFormat = rawFormat ?? DEFAULT_OUTPUT_FORMAT;
     const tenant = tenantOf(res);
     const missing = `no stems for ${hash} (not separated yet, or removed)`;
-    const access = await stemAccess(deps, tenant, hash, missing);
-    const ext = sourceExtension(access);
-    for (const t of TRACKS) {
-      if (access.kind === 'claim' && !access.visible.includes(t)) throw notFound(`the ${t} stem of ${hash} was removed; a mix needs all four model stems`);
-    }
-    const name = downloadName(await songFilename(deps.queue, hash, tenant.id), hash, 'mix', FORMAT_INFO[format].ext);
-    const headers: Record<string, string> = { 'Content-Type': FORMAT_INFO[format].contentType, 'Content-Disposition': contentDisposition('attachment', name), 'Cache-Control': 'no-store' };
+    /** What a mix of this song reads (its stored stems' extension) and answers with (headers); 404 when it cannot be made. */
+    const prepare = async (): Promise<{ ext: Extension; headers: Record<string, string> }> => {
+      const access = await stemAccess(deps, tenant, hash, missing);
+      for (const t of TRACKS) {
+        if (access.kind === 'claim' && !access.visible.includes(t)) throw notFound(`the ${t} stem of ${hash} was removed; a mix needs all four model stems`);
+      }
+      const name = downloadName(await songFilename(deps.queue, hash, tenant.id), hash, 'mix', FORMAT_INFO[format].ext);
+      return { ext: sourceExtension(access), headers: { 'Content-Type': FORMAT_INFO[format].contentType, 'Content-Disposition': contentDisposition('attachment', name), 'Cache-Control': 'no-store' } };
+    };
     if (req.method === 'HEAD') {
-      // Headers only: nothing is mixed for an answer without a body.
-      return void res.set(headers).end();
+      // Headers only: nothing is mixed for an answer without a body, and no slot is taken.
+      return void res.set((await prepare()).headers).end();
     }
 
+    // The slot first: a refused mix costs nothing beyond its query's parse.
     const authenticated = res.locals.authenticated === true;
     const admission = slots.admit(authenticated ? `tenant:${tenant.id}` : `address:${clientKeyOf(req, res)}`, authenticated);
     if (!admission.ok) throw admission.error;
@@ -103,18 +106,21 @@ export function mixRouter(deps: AppDeps): Router {
     };
     res.once('close', stop);
     try {
+      const { ext, headers } = await prepare();
+      // Between every step: a client that has gone costs no further store request, decoder or encoder.
       const total = await stemSamples(store, hash, 'vocals', ext);
       if (total === null) throw notFound(missing);
       for (const t of TRACKS.filter((t) => gains[t] > 0)) {
+        if (gone) return;
         const stream = await store.getStem(hash, t, undefined, ext);
         pullers.push(new StemPuller(stream, ext, gains[t]));
-        if (gone) stream.destroy();
       }
       if (gone) return;
 
       let pending: Uint8Array[] = [];
       // The encoder's bytes are its own until its next call: copied as they are queued for the socket.
       const encoder = await createStemEncoder(format, SAMPLE_RATE, 2, mp3, { totalSamples: total, onBytes: (b) => void pending.push(b.slice()) });
+      if (gone) return;
       if (format === 'wav') headers['Content-Length'] = String(WAV_HEADER_BYTES + total * 6);
       res.set(headers);
       /** Writes what the encoder made; false once the client has gone. */
