@@ -585,3 +585,46 @@ describe('the job events', () => {
     }
   });
 });
+
+describe('a stream on which nothing moves', () => {
+  it('ends (abruptly, like a failed job) after STREAM_MAX_LIFETIME_SEC without a piece, a job event or bytes taken, and frees its slot', async () => {
+    const stalling = await restUnderTest('live-stall', { STREAM_MAX_LIFETIME_SEC: '2', STREAMS_PER_CLIENT: '1' });
+    const srv = http.createServer(stalling.rest.app);
+    try {
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      const { redis, keys } = stalling.rest.deps.queue;
+      await waitFor(async () => ((await redis.pubsub('NUMSUB', keys.events)) as [string, number])[1] > 0, { timeoutMs: 10_000, what: 'the job-event subscription' });
+      const hash = randomBytes(28).toString('hex');
+      await stalling.rest.deps.queue.enqueue({ hash, sizeBytes: 1 });
+      const started = Date.now();
+      const ended = await new Promise<{ complete: boolean; status: number }>((resolve, reject) => {
+        const where = { host: '127.0.0.1', port: (srv.address() as AddressInfo).port, path: livePath(hash, 'vocals'), agent: false };
+        http.get(where, (res) => {
+          res.resume();
+          res.on('error', () => undefined);
+          res.once('close', () => resolve({ complete: res.complete, status: res.statusCode! }));
+        }).on('error', reject);
+      });
+      const ms = Date.now() - started;
+      expect(ended).toEqual({ complete: false, status: 200 });
+      // The lifetime is drawn in [0.8, 1] × 2 s.
+      expect(ms).toBeGreaterThanOrEqual(1500);
+      expect(ms).toBeLessThan(5000);
+      // STREAMS_PER_CLIENT=1: a new stream is admitted, so the ended one gave its slot back.
+      const status = await new Promise<number>((resolve, reject) => {
+        const where = { host: '127.0.0.1', port: (srv.address() as AddressInfo).port, path: livePath(hash, 'vocals'), agent: false };
+        const req = http.get(where, (res) => {
+          resolve(res.statusCode!);
+          req.destroy();
+        });
+        req.on('error', () => undefined);
+        setTimeout(() => reject(new Error('no answer')), 5000).unref();
+      });
+      expect(status).toBe(200);
+    } finally {
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+      await stalling.close();
+    }
+  }, 30_000);
+});
