@@ -36,7 +36,7 @@ const passwordOf: Record<User, string> = {
 type ScriptName = Parameters<typeof scriptSource>[0];
 const SCRIPTS_BY_USER: Record<'rest' | 'worker', ScriptName[]> = {
   rest: ['submit-12', 'remove-stem-4', 'drop-claim-10', 'expire-song-5'],
-  worker: ['start-4', 'progress-3', 'record-stems-3', 'complete-6', 'fail-10', 'release-6', 'reap-9', 'heartbeat-2', 'set-callback-status-3'],
+  worker: ['start-4', 'progress-3', 'record-stems-3', 'complete-6', 'fail-10', 'release-6', 'reap-9', 'heartbeat-2', 'set-callback-status-3', 'charge-decoded-4'],
 };
 /** KEDA's redis scaler (pkg/scalers/redis_scaler.go): one EVAL of this on the list. */
 const KEDA_SCRIPT = `local listName = KEYS[1]
@@ -200,6 +200,8 @@ describe('each user can run what its service runs', () => {
     expect(claimed?.hash).toBe(hash);
     expect(await worker.held('w1')).toEqual([hash]);
     expect(await worker.progress('w1', hash, 0.5)).toBe(true);
+    expect((await worker.chargeDecoded('w1', hash, 12, { maxAudioSecPerDay: 3600 })).outcome).toBe('charged');
+    expect(await rest.usageSec('acme')).toBeCloseTo(12);
     expect(await worker.getClaimedJob(hash, 'acme')).not.toBeNull();
     expect(await worker.recordStems('w1', hash, TRACKS)).toBe('owned');
     const done = await worker.complete('w1', hash, 12.5);
