@@ -15,6 +15,9 @@ import { LIVE_SAMPLE_RATE, createLiveMp3Encoder, partsOf, readPieceBlock, type L
 
 /** Frames read from the pieces, encoded and sent at a time (1 s). */
 const BLOCK = LIVE_SAMPLE_RATE;
+/** A block whose read fails is read again this many times, this far apart, before the stream ends. */
+const READ_RETRIES = 3;
+const READ_RETRY_MS = 300;
 /** After an aborted stream's last bytes, the socket is destroyed if the client has not taken them by then. */
 const ABORT_GRACE_MS = 5000;
 
@@ -170,6 +173,7 @@ class LiveStream {
 
   async run(): Promise<void> {
     const parts = partsOf(this.s.stem);
+    let failures = 0;
     while (!this.closed) {
       const k = this.known;
       if (k === 'gone' || k.state === 'failed') return this.abort();
@@ -184,11 +188,15 @@ class LiveStream {
         let block: Stereo;
         try {
           block = await readPieceBlock(this.s.store, this.s.hash, seq, ends[seq]! - first, parts, this.pos - first, to - first);
+          failures = 0;
         } catch (err) {
           if (this.closed) return;
           // Pieces removed after the job ended: the finished stem takes over where the stream is.
           if (this.known !== 'gone' && this.known.state === 'done') return this.fromFinishedStem();
-          throw err;
+          // A store hiccup, or a piece being rewritten by a retried run (a store without atomic PUTs may answer a short read meanwhile): read again shortly.
+          if (++failures > READ_RETRIES) throw err;
+          await new Promise((r) => setTimeout(r, READ_RETRY_MS));
+          continue;
         }
         if (!(await this.send((await this.encoder()).encode(block)))) return;
         this.pos = to;
