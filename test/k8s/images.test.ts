@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { requireTool } from '../helpers/env.ts';
-import { repoRoot } from './render.ts';
+import { kubectl, repoRoot } from './render.ts';
 
 // The container images: the Dockerfile's stages, the Makefile's tags and pushes, and `make pin`.
 const makeTool = requireTool('make', { probe: ['--version'], neededFor: 'the Makefile image-tag tests', install: 'apt-get install make, as scripts/ci-prereqs.sh does' });
@@ -49,9 +49,34 @@ describe('k8s/set-images.mjs (make pin)', () => {
       const text = readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8');
       expect(text).toContain('# Production.');
       const images = (parse(text) as { images: { name: string; newName: string; newTag: string }[] }).images;
-      expect(images).toEqual(['rest', 'worker', 'logs'].map((s) => ({ name: `msaas-${s}`, newName: `ghcr.io/acme/msaas-${s}`, newTag: '0.2.0-abc1234' })));
+      expect(images.filter((i) => i.name.startsWith('msaas-'))).toEqual(['rest', 'worker', 'logs'].map((s) => ({ name: `msaas-${s}`, newName: `ghcr.io/acme/msaas-${s}`, newTag: '0.2.0-abc1234' })));
+      // other images of the overlay (MinIO's own build) are left as they were
+      expect(images.filter((i) => !i.name.startsWith('msaas-'))).toEqual((parse(readFileSync(path.join(repoRoot, 'k8s/overlays/prod/kustomization.yaml'), 'utf8')) as { images: { name: string }[] }).images.filter((i) => !i.name.startsWith('msaas-')));
       const refused = spawnSync('node', [path.join(repoRoot, 'k8s/set-images.mjs'), dir, 'ghcr.io/acme', 'msaas-', 'latest'], { encoding: 'utf8' });
       expect(refused.status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+kubectl.describe('k8s/set-images.mjs with digests (make pin DIGESTS=1)', () => {
+  const digest = (c: string) => `sha256:${c.repeat(64)}`;
+  it('pins each image by tag and digest, renders name:tag@sha256:…, and drops a stale digest when pinned by tag again', () => {
+    const dir = mkdtempSync(path.join(repoRoot, 'k8s/overlays/.pin-test-'));
+    try {
+      copyFileSync(path.join(repoRoot, 'k8s/overlays/prod/kustomization.yaml'), path.join(dir, 'kustomization.yaml'));
+      copyFileSync(path.join(repoRoot, 'k8s/overlays/prod/namespace.yaml'), path.join(dir, 'namespace.yaml'));
+      const setImages = (...args: string[]) => spawnSync('node', [path.join(repoRoot, 'k8s/set-images.mjs'), dir, 'ghcr.io/acme', 'msaas-', '0.2.0-abc1234', ...args], { encoding: 'utf8' });
+      expect(setImages(`rest=${digest('a')}`, `worker=${digest('b')}`, `logs=${digest('c')}`).status).toBe(0);
+      const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', maxBuffer: 32 * 1024 * 1024 });
+      expect(out).toContain(`image: ghcr.io/acme/msaas-rest:0.2.0-abc1234@${digest('a')}`);
+      expect(out).toContain(`image: ghcr.io/acme/msaas-worker:0.2.0-abc1234@${digest('b')}`);
+      expect(out).toContain(`image: ghcr.io/acme/msaas-logs:0.2.0-abc1234@${digest('c')}`);
+      expect(setImages('rest=sha256:abc').status, 'a malformed digest is refused').toBe(2);
+      expect(setImages('rest=').status, 'an image without a registry digest (not pushed) is refused').toBe(2);
+      expect(setImages().status).toBe(0);
+      expect(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')).not.toContain('digest:');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -41,6 +41,7 @@ function podEnv(objs: Obj[], c: Obj): { env: Record<string, string>; inputs: Set
     } else if (e.valueFrom?.secretKeyRef) value = secret(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
     else if (e.valueFrom?.configMapKeyRef) value = find(objs, 'ConfigMap', e.valueFrom.configMapKeyRef.name)?.data?.[e.valueFrom.configMapKeyRef.key];
     else value = `${c.name}-from-downward-api`;
+    if (value === undefined && e.valueFrom?.secretKeyRef?.optional) continue; // unset, as in the pod
     if (value === undefined) throw new Error(`${c.name}: ${e.name} refers to a key that is not rendered`);
     env[e.name] = value;
   }

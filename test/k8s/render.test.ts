@@ -11,13 +11,18 @@ import {
 } from './render.ts';
 
 const rendered = lazyRendered();
+/** Kinds without a namespace (the PriorityClasses of redis/ and minio/). */
+const CLUSTER_SCOPED = ['Namespace', 'PriorityClass'];
+/** Custom resources: no schema in kubernetes-models; each is checked field by field (here, production.test.ts, monitoring.test.ts). */
+const CRD_GROUPS = ['keda.sh/', 'monitoring.coreos.com/', 'gateway.networking.k8s.io/', 'gateway.nginx.org/'];
 
 kubectl.describe('kustomize render', () => {
   it.each(Object.keys(overlays) as Overlay[])('renders k8s/overlays/%s with every object namespaced to the overlay', (ov) => {
     const objs = rendered[ov];
     expect(objs.length).toBeGreaterThan(10);
     const ns = namespaceOf(objs);
-    for (const o of objs.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(ns);
+    for (const o of objs.filter((x) => !CLUSTER_SCOPED.includes(x.kind))) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(ns);
+    for (const o of objs.filter((x) => CLUSTER_SCOPED.includes(x.kind))) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBeUndefined();
     const kinds = new Set(objs.map((o) => o.kind));
     for (const k of ['Deployment', 'Service', 'Ingress', 'ConfigMap', 'PodDisruptionBudget', 'StatefulSet', 'Job', 'ServiceAccount', 'Role', 'RoleBinding']) {
       expect(kinds, `${ov} has a ${k}`).toContain(k);
@@ -57,7 +62,7 @@ kubectl.describe('schema validation', () => {
   it.each(['dev', 'prod', 'prodHpa'] as const)('every object in %s validates against the Kubernetes schemas, with no unknown fields', (ov) => {
     const problems: string[] = [];
     for (const o of rendered[ov]) {
-      if (o.apiVersion === 'keda.sh/v1alpha1') continue; // a CRD: checked field by field below
+      if (CRD_GROUPS.some((g) => String(o.apiVersion).startsWith(g))) continue; // a CRD: checked field by field
       for (const e of schemaErrors(o)) problems.push(`${o.kind}/${o.metadata?.name}: ${e}`);
       for (const f of unknownFields(o)) problems.push(`${o.kind}/${o.metadata?.name}: unknown field ${f}`);
     }
@@ -70,7 +75,7 @@ kubectl.describe('schema validation', () => {
     expect(schemaErrors({ ...bad, spec: { selector: {} } }).join()).toMatch(/template/);
   });
 
-  it('the KEDA ScaledObject (prod) scales the worker Deployment 0 → N on the Redis list toWorker in this namespace', () => {
+  it('the KEDA ScaledObject (prod) scales the worker Deployment 0 → N, waking on the Redis list toWorker in this namespace', () => {
     const objs = rendered.prod;
     const so = objs.filter((o) => o.kind === 'ScaledObject');
     expect(so).toHaveLength(1);
@@ -85,7 +90,7 @@ kubectl.describe('schema validation', () => {
     expect(s.spec.minReplicaCount).toBe(0);
     expect(Number.isInteger(s.spec.maxReplicaCount) && s.spec.maxReplicaCount >= 1).toBe(true);
     for (const k of ['pollingInterval', 'cooldownPeriod']) expect(Number.isInteger(s.spec[k]) && s.spec[k] > 0, k).toBe(true);
-    expect(s.spec.triggers).toHaveLength(1);
+    expect(s.spec.triggers.map((x: Obj) => x.type)).toEqual(['redis', 'prometheus']);
     const t = s.spec.triggers[0];
     expect(t.type).toBe('redis');
     const allowedMeta = ['address', 'addressFromEnv', 'host', 'port', 'listName', 'listLength', 'activationListLength', 'databaseIndex', 'enableTLS', 'unsafeSsl', 'username', 'passwordFromEnv', 'usernameFromEnv'];
@@ -110,7 +115,10 @@ kubectl.describe('schema validation', () => {
 
   it('prod includes the network policies; dev (a laptop cluster) does not', () => {
     const names = rendered.prod.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name).sort();
-    expect(names).toEqual(['default-deny-ingress', 'minio-clients', 'redis-clients', 'rest-admin', 'rest-http', 'worker-egress', 'worker-health']);
+    expect(names).toEqual([
+      'cert-manager-http01-solver', 'default-deny-ingress', 'logs-egress', 'minio-clients', 'redis-clients', 'rest-admin', 'rest-egress', 'rest-http',
+      'stores-no-egress', 'worker-egress', 'worker-health',
+    ]);
     expect(rendered.dev.filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
   });
 
@@ -159,8 +167,10 @@ kubectl.describe('schema validation', () => {
     expect(allowed(logs, minio, 9000)).toBe(false);
     expect(allowed(rest, minio, 9001)).toBe(false);
     expect(allowed(null, redis, 6379)).toBe(false);
+    // KEDA: its operator's pods only, not the whole keda namespace (webhooks, metrics server)
     const keda = pols.find((p) => p.metadata.name === 'redis-clients')!.spec.ingress[0].from.find((f: Obj) => f.namespaceSelector);
     expect(keda.namespaceSelector.matchLabels['kubernetes.io/metadata.name']).toBe('keda');
+    expect(keda.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'keda-operator' });
   });
 
   it('the network policies let the worker reach Redis, MinIO, DNS and public addresses only (the callback SSRF rule)', () => {
@@ -173,7 +183,9 @@ kubectl.describe('schema validation', () => {
     expect(portsTo((t) => t.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'redis')).toEqual(['TCP/6379']);
     expect(portsTo((t) => t.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'object-store')).toEqual(['TCP/9000']);
     expect(portsTo((t) => t.podSelector?.matchLabels?.['k8s-app'] === 'kube-dns').sort()).toEqual(['TCP/53', 'UDP/53']);
-    const blocks = rules.flatMap((r) => r.to).filter((t: Obj) => t.ipBlock).map((t: Obj) => t.ipBlock as { cidr: string; except: string[] });
+    // NodeLocal DNSCache answers on 169.254.20.10 (inside the excepted link-local range): DNS only
+    expect(portsTo((t) => t.ipBlock?.cidr === '169.254.20.10/32').sort()).toEqual(['TCP/53', 'UDP/53']);
+    const blocks = rules.filter((r) => !r.ports).flatMap((r) => r.to).filter((t: Obj) => t.ipBlock).map((t: Obj) => t.ipBlock as { cidr: string; except: string[] });
     expect(blocks.map((b) => b.cidr).sort()).toEqual(['0.0.0.0/0', '::/0']);
     const excepted = new BlockList();
     for (const cidr of blocks.flatMap((b) => b.except)) {
