@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { TRACKS, isTransientStoreError, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
 import type { OutputSink, OutputSpec, SeparatedPiece, StemFile, StreamedFile } from './separation/index.ts';
 import { PiecePublisher } from './pieces.ts';
-import { StemUpload, type StoreAttempt } from './stem-upload.ts';
+import { StemUpload, UploadStaging, type StoreAttempt } from './stem-upload.ts';
 import { chargeDecodedLength } from './decoded-charge.ts';
 
 type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSignal; onPiece?: (piece: SeparatedPiece) => void | Promise<void> };
@@ -148,11 +148,12 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
 
   const uploaded: Stem[] = [];
   const uploads: StemUpload[] = [];
+  const staging = separator.separateToSinks ? new UploadStaging() : null;
   try {
-    if (separator.separateToSinks) {
+    if (separator.separateToSinks && staging) {
       // Each file streams to the store as it is encoded; its head goes in place at the end.
       const open = (stem: Stem, format: OutputFormat): StemUpload => {
-        const upload = new StemUpload(store, hash, stem, format, attempt);
+        const upload = new StemUpload(store, hash, stem, format, attempt, staging);
         uploads.push(upload);
         return upload;
       };
@@ -183,6 +184,8 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
     await Promise.all(uploads.map((u) => u.abort()));
     if (notOurs.signal.aborted) throw notOurs.signal.reason as Error;
     throw err;
+  } finally {
+    staging?.remove();
   }
   // 'gone': every claim was deleted while it ran; completing tells the worker what to clean up.
   if ((await queue.recordStems(workerId, hash, uploaded)) === 'lost') throw new JobLost('another worker owns the job now');

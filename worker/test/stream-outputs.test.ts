@@ -1,21 +1,25 @@
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore, loadConfig, streamToBuffer, OUTPUT_FORMATS, type ObjectStore } from '@msaas/common';
 import { createStemEncoder, createHeadLastEncoder } from '@msaas/common/audio-encode/index';
-import { PART_BYTES, StemUpload, type StoreAttempt } from '../src/stem-upload.ts';
+import { PART_BYTES, StemUpload, UploadStaging, type StoreAttempt } from '../src/stem-upload.ts';
 import { pieceBytes, readPiece } from '../src/pieces.ts';
 import { startTestStore, type TestStore } from '../../test/helpers/env.ts';
 
 /** Streaming outputs (issue 22 #7): head-last encoders give the same files, and the multipart upload stores them whole. */
 let s3: TestStore;
 let store: ObjectStore;
+let staging: UploadStaging;
 const direct: StoreAttempt = (_what, op) => op();
 
 beforeAll(async () => {
   s3 = await startTestStore();
   store = createObjectStore(s3.endpoint, loadConfig({}, {}));
   await store.ensureBuckets();
+  staging = new UploadStaging();
 });
 afterAll(async () => {
+  staging?.remove();
   await s3?.close();
 });
 
@@ -60,7 +64,7 @@ describe('streamed stem files', () => {
     for (const size of [3 * PART_BYTES + 12345, PART_BYTES + 1, 2 * PART_BYTES, 1000]) {
       const body = Buffer.alloc(size);
       for (let i = 0; i < size; i++) body[i] = (i * 7 + (i >> 9)) & 0xff;
-      const upload = new StemUpload(store, hash, 'vocals', 'wav', direct);
+      const upload = new StemUpload(store, hash, 'vocals', 'wav', direct, staging);
       for (let at = 0; at < size; at += 1_500_000) {
         upload.write(body.subarray(at, at + 1_500_000));
         await upload.ready();
@@ -72,15 +76,17 @@ describe('streamed stem files', () => {
       expect(stored.length, `size ${size}`).toBe(head.length + size);
       expect(Buffer.compare(stored, Buffer.concat([head, body])), `size ${size}`).toBe(0);
       await store.removeStem(hash, 'vocals');
+      expect(readdirSync(staging.dir)).toEqual([]); // no part left on disk
     }
   });
 
   it('an aborted upload leaves no object under the stem\'s name', async () => {
     const hash = 'e'.repeat(64);
-    const upload = new StemUpload(store, hash, 'drums', 'flac', direct);
+    const upload = new StemUpload(store, hash, 'drums', 'flac', direct, staging);
     upload.write(Buffer.alloc(3 * PART_BYTES));
     await upload.ready();
     await upload.abort();
+    expect(readdirSync(staging.dir)).toEqual([]);
     // (s3rver implements neither listing nor aborting multipart uploads; MinIO drops the parts on abort)
     expect(await store.statStem(hash, 'drums', 'flac')).toBeNull();
     await expect(upload.finish(new Uint8Array(0))).rejects.toThrow();
