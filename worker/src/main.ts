@@ -35,8 +35,9 @@ const health = await startHealthServer({ port: config.WORKER_HEALTH_PORT, metric
   logger.warn(`health endpoint not started on ${config.WORKER_HEALTH_PORT}: ${err.message}`);
   return null;
 });
-logger.info(`model graph ${engine.options.graphPath} (quality profile ${engine.options.profile}); warming up`);
-await engine.warmUp();
+// No warm-up segment before taking work: it cost a whole segment's run (≈ 4–6 s here) on every pod
+// start, while a first job's first segment runs only ≈ 0.5–2 s slower than the next (docs/kubernetes.md › Cold start).
+logger.info(`model graph ${engine.options.graphPath} (quality profile ${engine.options.profile})`);
 await worker.start();
 process.send?.({ type: 'ready' });
 
