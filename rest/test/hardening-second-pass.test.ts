@@ -8,6 +8,7 @@
  * 2. Request bodies: only POST /apiv1/separate reads one; every other /apiv1 route refuses a body
  *    over NO_BODY_MAX_BYTES before reading it (the lab's `GET /apiv1/queue` with `null` still works).
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -98,27 +99,54 @@ function connectionsTo(pid: number, port: number): number {
   return n;
 }
 
-/** GET /healthz one after another (50 ms apart) until stopped; every answer's time and when it was asked. */
+/**
+ * GET /healthz one after another (50 ms apart) from a small child process of its own — so that
+ * this test process's own pauses (its heap is large) are not counted against rest — until stopped;
+ * every answer's time and when it was asked. An answer slower than 10 s is a failure.
+ */
+const HEALTH_PROBE = `
+const net = require('node:net');
+const port = Number(process.argv[1]);
+let running = true;
+process.on('SIGTERM', () => { running = false; });
+(async () => {
+  while (running) {
+    const asked = Date.now();
+    const line = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      let got = '';
+      const timer = setTimeout(() => { s.destroy(); resolve('fail timeout ' + (Date.now() - asked)); }, 10000);
+      s.on('data', (c) => { got += c.toString('latin1'); });
+      s.on('error', () => undefined);
+      s.on('close', () => { clearTimeout(timer); resolve(/^HTTP\\/1\\.1 200/.test(got) ? 'ok ' + asked + ' ' + (Date.now() - asked) : 'fail ' + JSON.stringify(got.slice(0, 40))); });
+      s.write('GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n');
+    });
+    process.stdout.write(line + '\\n');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  process.exit(0);
+})();
+`;
+
 function watchHealth(port: number): { stop(): Promise<{ times: number[]; at: number[]; failures: string[] }> } {
-  let running = true;
-  const times: number[] = [];
-  const at: number[] = [];
-  const failures: string[] = [];
-  const loop = (async () => {
-    while (running) {
-      const asked = Date.now();
-      const o = await rawRequest(port, Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), { deadlineMs: 10_000 });
-      if (o.kind === 'response' && o.status === 200) {
-        times.push(o.ms);
-        at.push(asked);
-      } else failures.push(`${o.kind}${o.kind === 'response' ? ` ${o.status}` : ''} after ${o.ms} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
+  const child = spawn(process.execPath, ['-e', HEALTH_PROBE, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const exited = new Promise((r) => child.once('exit', r));
   return {
     async stop() {
-      running = false;
-      await loop;
+      child.kill('SIGTERM');
+      await exited;
+      const times: number[] = [];
+      const at: number[] = [];
+      const failures: string[] = [];
+      for (const line of out.split('\n').filter(Boolean)) {
+        const [kind, a, b] = line.split(' ');
+        if (kind === 'ok') {
+          at.push(Number(a));
+          times.push(Number(b));
+        } else failures.push(line);
+      }
       return { times, at, failures };
     },
   };
@@ -471,33 +499,40 @@ describe('request bodies on routes that take none', () => {
   afterAll(() => stopRig(rig), 60_000);
   printLinesOnFailure(() => rig?.stack.lines);
 
-  it('12 GET requests carrying 85 MiB JSON bodies (an mp3 member; 6 by Content-Length, 6 chunked) are refused 413 before their bodies are read; rest RSS grows < 20 MiB', async () => {
+  it('12 GET requests carrying 85 MiB JSON bodies (an mp3 member; 6 by Content-Length, 6 chunked) are refused 413 before their bodies are read; rest RSS grows < 20 MiB, and as little for 400 MiB bodies', async () => {
     const lines = ['GET /apiv1/info HTTP/1.1', 'GET /apiv1/queue HTTP/1.1', `GET /apiv1/jobs/${hash} HTTP/1.1`, 'GET /apiv1/jobs HTTP/1.1', `GET /apiv1/jobs/${hash}/mix HTTP/1.1`, `DELETE /apiv1/jobs/${hash} HTTP/1.1`];
-    // Warm-up: each route and refusal once with a small body, so first-use costs (code loaded, compiled) are not counted.
-    for (let i = 0; i < 12; i++) expect((await bigBody(rig.stack.port, lines[i % lines.length]!, 64 * 1024, i >= 6)).status).toBe(413);
-    await new Promise((r) => setTimeout(r, 1500));
-    const before = rssBytes(rig.restPid);
-    const rss = sampleRss(rig.restPid);
-    const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => bigBody(rig.stack.port, lines[i % lines.length]!, 85 * MiB, i >= 6)));
-    await new Promise((r) => setTimeout(r, 500));
-    const peak = rss.stop();
-    const growth = (peak - before) / MiB;
+    const burst = (bytes: number): Promise<BigBodyOutcome[]> => Promise.all(Array.from({ length: 12 }, (_, i) => bigBody(rig.stack.port, lines[i % lines.length]!, bytes, i >= 6)));
+    const measure = async (bytes: number): Promise<{ outcomes: BigBodyOutcome[]; before: number; peak: number }> => {
+      await new Promise((r) => setTimeout(r, 1500));
+      const before = rssBytes(rig.restPid);
+      const rss = sampleRss(rig.restPid);
+      const outcomes = await burst(bytes);
+      await new Promise((r) => setTimeout(r, 500));
+      return { outcomes, before, peak: rss.stop() };
+    };
+    // The first burst of 12 connections sending at full speed after a start costs a fixed amount, whatever the bodies' size:
+    // libuv reads up to 32 × 64 KiB from a readable socket before JavaScript can refuse, and the heap grows once. Measured, then excluded.
+    const first = await measure(8 * MiB);
+    const big = await measure(85 * MiB);
+    const huge = await measure(400 * MiB);
+    const mb = (x: number): string => (x / MiB).toFixed(1);
     process.stdout.write(
-      `[bodies] 12 × 85 MiB to routes without a body: statuses ${outcomes.map((o) => o.status).join(',')}; answered after ${outcomes.map((o) => `${o.ms} ms/${(o.sentBeforeAnswer / MiB).toFixed(0)} MiB sent`).join(', ')}; ` +
-        `rest RSS ${(before / MiB).toFixed(0)} → peak ${(peak / MiB).toFixed(0)} MiB (+${growth.toFixed(1)}); load ${load()}\n`,
+      `[bodies] 12 × 85 MiB to routes without a body: statuses ${big.outcomes.map((o) => o.status).join(',')}; answered after ${big.outcomes.map((o) => `${o.ms} ms/${(o.sentBeforeAnswer / MiB).toFixed(0)} MiB sent`).join(', ')}; ` +
+        `rest RSS: first burst (12 × 8 MiB) ${mb(first.before)} → ${mb(first.peak)} MiB (+${mb(first.peak - first.before)}), 12 × 85 MiB ${mb(big.before)} → ${mb(big.peak)} (+${mb(big.peak - big.before)}), 12 × 400 MiB ${mb(huge.before)} → ${mb(huge.peak)} (+${mb(huge.peak - huge.before)}); load ${load()}\n`,
     );
-    for (const o of outcomes) {
+    for (const o of [...first.outcomes, ...big.outcomes, ...huge.outcomes]) {
       expect(o.status).toBe(413);
       expect(o.error).toBe('payload_too_large');
       expect(o.detail).toContain(`${NO_BODY_MAX_BYTES} bytes`);
-      // answered while the client was still sending: long before 85 MiB went out
+      // answered while the client was still sending: long before its body went out
       expect(o.sentBeforeAnswer).toBeLessThan(40 * MiB);
     }
-    expect(growth).toBeLessThan(20);
+    expect((big.peak - big.before) / MiB).toBeLessThan(20);
+    expect((huge.peak - big.before) / MiB).toBeLessThan(20);
     // rest still answers
     const info = await rawRequest(rig.stack.port, Buffer.from('GET /apiv1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
     expect(info.kind === 'response' && info.status).toBe(200);
-  }, 120_000);
+  }, 180_000);
 
   it("the lab's GET /apiv1/queue with the JSON body null still answers; bodies up to NO_BODY_MAX_BYTES are ignored, one byte more is refused (by length or chunked)", async () => {
     const req = (line: string, headers: string[], body: string): Promise<RawOutcome> =>
