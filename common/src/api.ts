@@ -5,7 +5,7 @@
  */
 import type { JobState, JobView } from './job.ts';
 import type { Stem, Track } from './tracks.ts';
-import type { OutputFormat } from './formats.ts';
+import { FORMAT_INFO, type OutputFormat } from './formats.ts';
 import type { AudioFormat } from './audio-format.ts';
 
 /** The models a job may name; the first is the default. */
@@ -41,7 +41,11 @@ export function rerunReason(before: { formats: readonly OutputFormat[]; stems: r
   const asked = before.formats.includes(want.format) || (want.format === 'mp3' && before.formats.includes('mp3-320')) ? '' : `the ${want.format} stems`;
   const more = missing.length > 0 ? `${missing.join(', ')}` : '';
   const makes = [asked, more].filter(Boolean).join(' and ');
-  return `separated before as ${before.formats.join(' + ')}; a new run makes ${makes || 'the missing stems'} (the stems stored before are made again alongside)`;
+  // A format-only run adds files under a new extension and leaves the stored ones alone; more stems,
+  // or a format sharing an extension with a stored one (mp3 → mp3-320), rewrite them.
+  const rewrites = more !== '' || before.formats.some((f) => FORMAT_INFO[f].ext === FORMAT_INFO[want.format].ext);
+  const after = rewrites ? 'the stems stored before are made again alongside' : 'the files stored before stay available meanwhile';
+  return `separated before as ${before.formats.join(' + ')}; a new run makes ${makes || 'the missing stems'} (${after})`;
 }
 
 /** `GET /apiv1/jobs/:h/mix?drums=&bass=&other=&vocals=&format=`: gains 0..2 (default 1), format as at submit (default mp3). */

@@ -77,7 +77,8 @@ export async function buildRest(
   };
   const app = createApp(deps);
   const sweeper = new RetentionSweeper({ queue, store, logger, livePiecesGraceSec: config.LIVE_PIECES_GRACE_SEC }, config.RETENTION_SWEEP_SEC * 1000);
-  if (queue.retentionSec > 0) sweeper.start();
+  // Always swept: besides retention, the sweep removes failed songs' uploads and finished songs' pieces.
+  sweeper.start();
   return {
     app,
     deps,
