@@ -1,9 +1,3 @@
--- KEYS[1] job hash, KEYS[2] processing list of this worker, KEYS[3] claims set, KEYS[4] events channel
--- ARGV[1] songhash, ARGV[2] decoded seconds, ARGV[3] claim key root, ARGV[4] and ARGV[5] today's
--- usage key before and after the tenant (keys.ts: usage(tenant, today)), ARGV[6] TTL of the day's
--- counter, ARGV[7] max audio seconds a day (0 = no limit), ARGV[8] the tenant no quota binds (the
--- implicit tenant), ARGV[9] now (ISO)
---
 -- The minutes quota from the decoded length: submit charged each tenant the length the header
 -- states (the record's audioSec). Once the worker has decoded the song, the tenants this run is made
 -- for are charged what the header left out, on today's counter: the tenant that queued the run and
@@ -13,9 +7,20 @@
 -- charges nothing twice. Only while this worker owns the job.
 -- Returns {'lost'}, {'unchanged'}, or {'charged' or 'over', extra seconds, tenant=used seconds…}:
 -- 'over' when every tenant charged is now past the limit (no one within quota wants the run).
-local job, processing, claims, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local hash, decoded, claim_root, usage_head, usage_tail = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local ttl, max_sec, unlimited, now = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9]
+-- Emits: the songhash on the events channel when charged.
+local job = KEYS[1]                -- job hash
+local processing = KEYS[2]         -- processing list of this worker
+local claims = KEYS[3]             -- claims set
+local events = KEYS[4]             -- events channel
+local hash = ARGV[1]               -- songhash
+local decoded = tonumber(ARGV[2])  -- decoded seconds
+local claim_root = ARGV[3]         -- claim key root (claim:<h>:<tenant>)
+local usage_head = ARGV[4]         -- today's usage key before the tenant (keys.ts: usage(tenant, today))
+local usage_tail = ARGV[5]         -- and after it
+local ttl = tonumber(ARGV[6])      -- TTL of the day's counter
+local max_sec = tonumber(ARGV[7])  -- max audio seconds a day (0 = no limit)
+local unlimited = ARGV[8]          -- the tenant no quota binds (the implicit tenant)
+local now = ARGV[9]                -- ISO
 
 if redis.call('LPOS', processing, hash) == false then return {'lost'} end
 if redis.call('HGET', job, 'state') ~= 'processing' then return {'lost'} end

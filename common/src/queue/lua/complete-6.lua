@@ -1,10 +1,18 @@
 -- uses: songs
--- KEYS[1] processing list, KEYS[2] job hash, KEYS[3] toWorker, KEYS[4] events channel,
--- KEYS[5] claims set, KEYS[6] expiries
--- ARGV[1] songhash, ARGV[2] now, ARGV[3] duration seconds, ARGV[4] claim key root,
--- ARGV[5] retention seconds, ARGV[6] now (ms)
-local processingKey, jobKey, queueKey, eventsChannel, claimsKey, expiriesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local hash, now, durationSec, claimRoot, retentionSec, nowMs = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+-- Emits: the songhash on the events channel (unless 'gone' or 'superseded').
+local processingKey = KEYS[1] -- processing list of this worker
+local jobKey = KEYS[2]        -- job hash
+local queueKey = KEYS[3]      -- toWorker
+local eventsChannel = KEYS[4] -- events channel
+local claimsKey = KEYS[5]     -- claims set
+local expiriesKey = KEYS[6]   -- expiries
+local hash = ARGV[1]          -- songhash
+local now = ARGV[2]
+local durationSec = ARGV[3]   -- processing time, seconds
+local claimRoot = ARGV[4]     -- claim key root (claim:<h>:<tenant>)
+local retentionSec = ARGV[5]
+local nowMs = ARGV[6]
+
 -- The stems are uploaded: mark done, release, and start the retention. If a reaper had handed the
 -- job on meanwhile, drop the duplicate from the queue (the stems exist, re-running would only
 -- overwrite them). The song's files are now those the run made and those it left alone

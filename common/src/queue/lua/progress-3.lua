@@ -1,4 +1,5 @@
 -- Progress of a running job, and the progressive pieces it has published (issue 21).
+-- Emits: the songhash on the events channel when 'owned'.
 local jobKey = KEYS[1]        -- job hash
 local processingKey = KEYS[2] -- processing list of this worker
 local eventsKey = KEYS[3]     -- events channel

@@ -1,12 +1,20 @@
 -- uses: songs
--- KEYS[1] processing list, KEYS[2] job hash, KEYS[3] toWorker, KEYS[4] events channel, KEYS[5] order, KEYS[6] vtime
--- ARGV[1] songhash, ARGV[2] now
 -- Graceful hand-back (shutdown): the job goes to the front of the queue and the attempt is not counted.
-local owned = redis.call('LREM', KEYS[1], 1, ARGV[1])
+-- Returns 1 if this worker held it, 0 if not. Emits: the songhash on the events channel when requeued.
+local processingKey = KEYS[1] -- processing list of this worker
+local jobKey = KEYS[2]        -- job hash
+local queueKey = KEYS[3]      -- toWorker
+local eventsChannel = KEYS[4] -- events channel
+local orderKey = KEYS[5]      -- order (fair tags)
+local vtimeKey = KEYS[6]      -- vtime
+local hash = ARGV[1]          -- songhash
+local now = ARGV[2]
+
+local owned = redis.call('LREM', processingKey, 1, hash)
 if owned == 0 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 1 end
-redis.call('HINCRBY', KEYS[2], 'attempts', -1)
-redis.call('HSET', KEYS[2], 'state', 'queued', 'progress', '0', 'updatedAt', ARGV[2])
-front_insert(KEYS[3], KEYS[5], KEYS[6], ARGV[1])
-redis.call('PUBLISH', KEYS[4], ARGV[1])
+if redis.call('EXISTS', jobKey) == 0 then return 1 end
+redis.call('HINCRBY', jobKey, 'attempts', -1)
+redis.call('HSET', jobKey, 'state', 'queued', 'progress', '0', 'updatedAt', now)
+front_insert(queueKey, orderKey, vtimeKey, hash)
+redis.call('PUBLISH', eventsChannel, hash)
 return 1

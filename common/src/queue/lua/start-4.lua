@@ -1,14 +1,20 @@
--- KEYS[1] job hash, KEYS[2] events channel, KEYS[3] order, KEYS[4] vtime
--- ARGV[1] songhash, ARGV[2] worker id, ARGV[3] now
 -- Marks a claimed job as processing and counts the attempt; its start tag becomes the virtual time
--- of fair order (lib/songs.lua). Returns the attempt number.
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'createdAt', ARGV[3])
+-- of fair order (lib/songs.lua). Returns the attempt number. Emits: the songhash on the events channel.
+local jobKey = KEYS[1]        -- job hash
+local eventsChannel = KEYS[2] -- events channel
+local orderKey = KEYS[3]      -- order (fair tags)
+local vtimeKey = KEYS[4]      -- vtime
+local hash = ARGV[1]          -- songhash
+local workerId = ARGV[2]
+local now = ARGV[3]
+
+if redis.call('EXISTS', jobKey) == 0 then
+  redis.call('HSET', jobKey, 'createdAt', now)
 end
-local tag = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
-if tag > tonumber(redis.call('GET', KEYS[4]) or '0') then redis.call('SET', KEYS[4], tag) end
-redis.call('HDEL', KEYS[3], ARGV[1])
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'processing', 'progress', '0', 'worker', ARGV[2], 'startedAt', ARGV[3], 'updatedAt', ARGV[3])
-redis.call('PUBLISH', KEYS[2], ARGV[1])
+local tag = tonumber(redis.call('HGET', orderKey, hash) or '0')
+if tag > tonumber(redis.call('GET', vtimeKey) or '0') then redis.call('SET', vtimeKey, tag) end
+redis.call('HDEL', orderKey, hash)
+local attempts = redis.call('HINCRBY', jobKey, 'attempts', 1)
+redis.call('HSET', jobKey, 'state', 'processing', 'progress', '0', 'worker', workerId, 'startedAt', now, 'updatedAt', now)
+redis.call('PUBLISH', eventsChannel, hash)
 return attempts

@@ -1,21 +1,11 @@
 -- uses: songs
--- KEYS[1] job hash, KEYS[2] toWorker, KEYS[3] claims set, KEYS[4] this tenant's claim, KEYS[5] the
--- tenant's active set, KEYS[6] the tenant's audio seconds today, KEYS[7] order, KEYS[8] last,
--- KEYS[9] vtime, KEYS[10] expiries, KEYS[11] events channel, KEYS[12] the tenant's library (zset
--- songhash → claim time, ms)
--- ARGV[1] songhash, ARGV[2] now (ISO), ARGV[3] tenant, ARGV[4] callback JSON or '', ARGV[5] callback
--- status or '', ARGV[6] filename, ARGV[7] size, ARGV[8] number of tracks, ARGV[9] max active songs
--- (0 = no limit), ARGV[10] audio seconds, ARGV[11] max audio seconds a day (0 = no limit),
--- ARGV[12] TTL of the day's counter, ARGV[13] job key root, ARGV[14] claim key root,
--- ARGV[15] '1' when the upload is stored, ARGV[16] retention seconds, ARGV[17] now (ms),
--- ARGV[18] output format asked for (formats.ts), ARGV[19] stems asked for (comma-separated),
--- ARGV[20] how long a song that failed for good holds its active place (ms)
-local jobKey, queueKey, claimsKey, claimKey, activeKey, usageKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local orderKey, lastKey, vtimeKey, expiriesKey, eventsChannel, libraryKey = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local hash, now, tenant, callback, callbackStatus, filename = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local sizeBytes, maxActive, audioSec, maxAudioSec, usageTtl = ARGV[7], tonumber(ARGV[9]), ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12])
-local jobRoot, claimRoot, uploaded, retentionSec, nowMs = ARGV[13], ARGV[14], ARGV[15] == '1', ARGV[16], tonumber(ARGV[17])
-local wantFormat, wantStems, failedHoldMs = ARGV[18], ARGV[19], tonumber(ARGV[20] or '0')
+-- One tenant's submission of a song. The work is shared: a song waiting or running gains a claim
+-- ('queued'), a separated one too ('done'); otherwise it is queued in fair order ('enqueued', which
+-- needs the upload stored first: 'upload' asks for it). A claim is the tenant's own filename,
+-- callback, request and view of the stems; `pending` '1' while it waits for a run to make what it
+-- asked (the run's completion reports it, once: complete-6.lua). Quotas apply when the submission
+-- gives the tenant one more active song: {'over_active', n} or {'over_minutes', seconds used}.
+-- Returns {outcome, n, note}.
 --
 -- Output: a song is 'done' for this submission when its finished files (`stems` × `storedFormats`:
 -- a run never rewrites them, so they stay served while another runs) cover the format asked for
@@ -25,14 +15,41 @@ local wantFormat, wantStems, failedHoldMs = ARGV[18], ARGV[19], tonumber(ARGV[20
 -- The reply's third item names what this tenant's own claim had asked before ('<formats>|<stems>';
 -- never what other tenants asked). A waiting song takes the request into its run ('extended'); a
 -- running one cannot ('running': submit again once it is done).
---
--- One tenant's submission of a song. The work is shared: a song waiting or running gains a claim
--- ('queued'), a separated one too ('done'); otherwise it is queued in fair order ('enqueued', which
--- needs the upload stored first: 'upload' asks for it). A claim is the tenant's own filename,
--- callback, request and view of the stems; `pending` '1' while it waits for a run to make what it
--- asked (the run's completion reports it, once: complete-6.lua). Quotas apply when the submission
--- gives the tenant one more active song: {'over_active', n} or {'over_minutes', seconds used}.
--- Returns {outcome, n, note}.
+-- Emits: the songhash on the events channel, except for the refusals (over_active, over_minutes,
+-- upload) and a 'queued' claim that changed nothing in the run.
+local jobKey = KEYS[1]         -- job hash
+local queueKey = KEYS[2]       -- toWorker
+local claimsKey = KEYS[3]      -- claims set
+local claimKey = KEYS[4]       -- this tenant's claim
+local activeKey = KEYS[5]      -- the tenant's active set
+local usageKey = KEYS[6]       -- the tenant's audio seconds today
+local orderKey = KEYS[7]       -- order (fair tags)
+local lastKey = KEYS[8]        -- last (tenant → tag)
+local vtimeKey = KEYS[9]       -- vtime
+local expiriesKey = KEYS[10]   -- expiries
+local eventsChannel = KEYS[11] -- events channel
+local libraryKey = KEYS[12]    -- the tenant's library (zset songhash → claim time, ms)
+local hash = ARGV[1]           -- songhash
+local now = ARGV[2]            -- ISO
+local tenant = ARGV[3]
+local callback = ARGV[4]       -- callback JSON or ''
+local callbackStatus = ARGV[5] -- or ''
+local filename = ARGV[6]
+local sizeBytes = ARGV[7]
+-- ARGV[8]: number of tracks (unused)
+local maxActive = tonumber(ARGV[9])    -- max active songs (0 = no limit)
+local audioSec = ARGV[10]              -- the song's length as its header states
+local maxAudioSec = tonumber(ARGV[11]) -- max audio seconds a day (0 = no limit)
+local usageTtl = tonumber(ARGV[12])    -- TTL of the day's counter
+local jobRoot = ARGV[13]               -- job key root (job:<h>)
+local claimRoot = ARGV[14]             -- claim key root (claim:<h>:<tenant>)
+local uploaded = ARGV[15] == '1'       -- the upload is stored
+local retentionSec = ARGV[16]
+local nowMs = tonumber(ARGV[17])
+local wantFormat = ARGV[18]            -- output format asked for (formats.ts)
+local wantStems = ARGV[19]             -- stems asked for (comma-separated)
+local failedHoldMs = tonumber(ARGV[20] or '0') -- how long a song that failed for good holds its active place (ms)
+
 -- The tenant's active places (set `active`, kept only while the tenant has a limit): songs it
 -- claims that are queued or processing, and songs that failed for good less than `hold_ms` ago (a
 -- failed upload stays charged to each tenant that sent it for that long, or until it deletes the
