@@ -169,8 +169,8 @@ describe('output formats and stems per job', () => {
     expect(await refused(() => api.submit(other, { format: 'ogg' as 'wav' }))).toMatchObject({ status: 400, error: 'bad_format' });
     expect(await refused(() => api.submit(other, { stems: ['guitar' as 'vocals'] }))).toMatchObject({ status: 400, error: 'bad_stems' });
     for (const gains of [{ drums: 3 }, { vocals: -1 }, { bass: Number.NaN }]) {
-      expect(await refused(() => api.mix(hash, gains))).toMatchObject({ status: 400, error: 'bad_request' });
+      expect(await refused(() => api.mix(hash, gains))).toMatchObject({ status: 400, error: 'bad_gain' });
     }
-    expect(await refused(() => api.mix(hash, {}, { format: 'aac' as 'wav' }))).toMatchObject({ status: 400, error: 'bad_request' });
+    expect(await refused(() => api.mix(hash, {}, { format: 'aac' as 'wav' }))).toMatchObject({ status: 400, error: 'bad_format' });
   }, 120_000);
 });

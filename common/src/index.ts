@@ -15,6 +15,7 @@ export * from './audio-input-error.ts';
 export * from './async.ts';
 export * from './transient.ts';
 export * from './api.ts';
+export * from './errors.ts';
 export * from './client.ts';
 export * from './tenants.ts';
 export * from './audio-format.ts';

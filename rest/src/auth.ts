@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Response } from 'express';
 import { IMPLICIT_TENANT, type Keys, type Tenant, type TenantDirectory } from '@msaas/common';
-import { ApiError } from './errors.ts';
+import { apiError } from './errors.ts';
 import { clientKeyOf } from './clientAddress.ts';
 
 function presentedKey(header: string | undefined, xApiKey: string | undefined): string | null {
@@ -44,8 +44,8 @@ export function requireApiKey(tenants: TenantDirectory, failLimit?: AuthFailLimi
     if (failLimit && failKey && Number(await failLimit.redis.get(failKey).catch(() => 0)) >= failLimit.perMinute) {
       const retryAfter = retryAfterOf(nowSec);
       return next(
-        new ApiError(429, 'rate_limited', `${failLimit.perMinute} failed API-key attempts from this address this minute, the limit of AUTH_FAIL_LIMIT_PER_MIN; retry in ${retryAfter} s`, {
-          'Retry-After': retryAfter,
+        apiError('rate_limited', `${failLimit.perMinute} failed API-key attempts from this address this minute, the limit of AUTH_FAIL_LIMIT_PER_MIN; retry in ${retryAfter} s`, {
+          headers: { 'Retry-After': retryAfter },
         }),
       );
     }
@@ -53,7 +53,7 @@ export function requireApiKey(tenants: TenantDirectory, failLimit?: AuthFailLimi
     const tenant = key ? tenants.lookup(key) : null;
     if (!tenant) {
       if (failLimit && failKey) await failLimit.redis.multi().incr(failKey).expire(failKey, 120).exec().catch(() => undefined);
-      return next(new ApiError(401, 'unauthorized', 'missing or invalid API key (send Authorization: Bearer <key> or X-API-Key)', { 'WWW-Authenticate': 'Bearer' }));
+      return next(apiError('unauthorized', 'missing or invalid API key (send Authorization: Bearer <key> or X-API-Key)', { headers: { 'WWW-Authenticate': 'Bearer' } }));
     }
     res.locals.tenant = tenant;
     res.locals.authenticated = true;
@@ -84,7 +84,7 @@ export function rateLimit(redis: Redis, keys: Keys, perMinute: number, opts: { s
     res.set('RateLimit-Remaining', String(Math.max(0, perMinute - count)));
     if (count > perMinute) {
       const retryAfter = retryAfterOf(nowSec);
-      return next(new ApiError(429, 'rate_limited', `more than ${perMinute} ${what} per minute; retry in ${retryAfter} s`, { 'Retry-After': retryAfter }));
+      return next(apiError('rate_limited', `more than ${perMinute} ${what} per minute; retry in ${retryAfter} s`, { headers: { 'Retry-After': retryAfter } }));
     }
     next();
   };

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { ApiError } from './errors.ts';
+import { apiError, ApiError } from './errors.ts';
 
 /**
  * The largest body a route that takes none still accepts (and never reads): the lab's client sends
@@ -42,13 +42,13 @@ export const refuseEncodedBodies: RequestHandler = (req, res, next) => {
   const encoding = req.get('content-encoding')?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
     closeWithoutReading(req, res);
-    return next(new ApiError(415, 'unsupported_encoding', `request bodies with Content-Encoding "${encoding.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" are not accepted; send the body uncompressed`));
+    return next(apiError('unsupported_encoding', `request bodies with Content-Encoding "${encoding.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" are not accepted; send the body uncompressed`));
   }
   next();
 };
 
 const tooLarge = (): ApiError =>
-  new ApiError(413, 'payload_too_large', `this route takes no request body; at most ${NO_BODY_MAX_BYTES} bytes are accepted (and ignored), and only POST /apiv1/separate takes an upload`);
+  apiError('payload_too_large', `this route takes no request body; at most ${NO_BODY_MAX_BYTES} bytes are accepted (and ignored), and only POST /apiv1/separate takes an upload`);
 
 /**
  * For every route that takes no body (mounted after those that do): a body over NO_BODY_MAX_BYTES
@@ -85,7 +85,7 @@ export const refuseUnexpectedBodies: RequestHandler = (req, res, next) => {
     if (seen > NO_BODY_MAX_BYTES) settle(tooLarge());
   };
   const onEnd = (): void => settle();
-  const onClose = (): void => settle(new ApiError(400, 'aborted', 'request was aborted by the client'));
+  const onClose = (): void => settle(apiError('aborted', 'request was aborted by the client'));
   req.on('data', onData);
   req.on('end', onEnd);
   req.on('close', onClose);

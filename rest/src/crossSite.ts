@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import { ApiError } from './errors.ts';
+import { apiError } from './errors.ts';
 
 /** GET (and HEAD, which Express routes to the same handler) requests that change state: the lab's stem removal. */
 const STATE_CHANGING_GET = /^\/apiv1\/remove\//;
@@ -38,10 +38,7 @@ function nonSimple(req: Request): boolean {
 export const refuseCrossSiteStateChanges: RequestHandler = (req, _res, next) => {
   if (!changesState(req) || !fromBrowserPage(req) || nonSimple(req)) return next();
   next(
-    new ApiError(
-      403,
-      'cross_site',
-      'a state-changing request from a web page needs an X-Requested-With header or a JSON body (cross-site request forgery guard); clients outside a browser are not affected',
+    apiError('cross_site', 'a state-changing request from a web page needs an X-Requested-With header or a JSON body (cross-site request forgery guard); clients outside a browser are not affected',
     ),
   );
 };

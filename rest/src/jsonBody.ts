@@ -1,5 +1,5 @@
 import express, { type Request, type RequestHandler } from 'express';
-import { ApiError } from './errors.ts';
+import { apiError, ApiError } from './errors.ts';
 import { JsonSyntaxError, decodeBase64String, liftedValue, parseLiftingBase64, type Base64Value, type LiftedJson } from './base64Json.ts';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -33,7 +33,7 @@ function dump(req: Request, then: () => void): void {
   req.resume();
 }
 
-const tooLarge = (): ApiError => new ApiError(413, 'payload_too_large', 'request body exceeds the upload limit');
+const tooLarge = (): ApiError => apiError('payload_too_large', 'request body exceeds the upload limit');
 
 /**
  * The body as one Buffer, at most `limit` bytes: allocated once at its announced length (chunks are
@@ -64,14 +64,14 @@ function readRaw(req: Request, limit: number): Promise<Buffer> {
     const onData = (chunk: Buffer): void => {
       if (received + chunk.length > (declared ?? limit)) {
         received += chunk.length;
-        return finish(declared === null ? tooLarge() : new ApiError(400, 'bad_request', 'request size did not match content length'));
+        return finish(declared === null ? tooLarge() : apiError('bad_request', 'request size did not match content length'));
       }
       if (whole) chunk.copy(whole, received);
       else chunks.push(chunk);
       received += chunk.length;
     };
-    const onEnd = (): void => finish(declared !== null && received !== declared ? new ApiError(400, 'bad_request', 'request size did not match content length') : null);
-    const onAborted = (): void => finish(new ApiError(400, 'aborted', 'request was aborted by the client'));
+    const onEnd = (): void => finish(declared !== null && received !== declared ? apiError('bad_request', 'request size did not match content length') : null);
+    const onAborted = (): void => finish(apiError('aborted', 'request was aborted by the client'));
     const onClose = (): void => {
       if (!req.readableEnded) onAborted();
     };
@@ -100,7 +100,7 @@ export function jsonBodyReader(limit: number, key: string): RequestHandler {
         try {
           parsed = parseLiftingBase64(buf, key);
         } catch (err) {
-          if (err instanceof JsonSyntaxError) return next(new ApiError(400, 'bad_json', 'request body is not valid JSON'));
+          if (err instanceof JsonSyntaxError) return next(apiError('bad_json', 'request body is not valid JSON'));
           return next(err);
         }
         parses.set(req, parsed);

@@ -1,4 +1,4 @@
-import { ApiError } from './errors.ts';
+import { apiError, ApiError } from './errors.ts';
 
 /** How many custom mixes may be encoding at once (MAX_CONCURRENT_MIXES, MIXES_PER_CLIENT). */
 export interface MixLimits {
@@ -37,13 +37,13 @@ export class MixSlots {
       const who = authenticated ? 'API key' : 'client address';
       return {
         ok: false,
-        error: new ApiError(429, 'too_many_mixes', `at most ${this.limits.perClient} custom mixes may be encoding at once per ${who} (MIXES_PER_CLIENT=${this.limits.perClient}); wait for one to finish or retry in ${MIX_RETRY_AFTER_SEC} s`, retry),
+        error: apiError('too_many_mixes', `at most ${this.limits.perClient} custom mixes may be encoding at once per ${who} (MIXES_PER_CLIENT=${this.limits.perClient}); wait for one to finish or retry in ${MIX_RETRY_AFTER_SEC} s`, { headers: retry }),
       };
     }
     if (this.active >= this.limits.perProcess) {
       return {
         ok: false,
-        error: new ApiError(503, 'too_many_mixes', `this rest replica is already encoding ${this.active} custom mixes, the limit of MAX_CONCURRENT_MIXES=${this.limits.perProcess}; retry in ${MIX_RETRY_AFTER_SEC} s`, retry),
+        error: apiError('too_many_mixes', `this rest replica is already encoding ${this.active} custom mixes, the limit of MAX_CONCURRENT_MIXES=${this.limits.perProcess}; retry in ${MIX_RETRY_AFTER_SEC} s`, { status: 503, headers: retry }),
       };
     }
     this.active++;

@@ -1,6 +1,6 @@
 import { IMPLICIT_TENANT, STEMS, TRACKS, extensionOf, type Extension, type OutputFormat, type Stem, type Tenant } from '@msaas/common';
 import type { AppDeps } from './deps.ts';
-import { ApiError, notFound } from './errors.ts';
+import { apiError, ApiError, notFound } from './errors.ts';
 import { claimOutlook } from './claimView.ts';
 
 /**
@@ -47,7 +47,7 @@ function refuseWhileRunning(job: { state: string; progress: number }): void {
 
 function notReady(job: { state: string; progress: number }): ApiError {
   const detail = `the song is still ${job.state} (${Math.round(job.progress * 100)}%); its stems are served once all ${TRACKS.length} are stored`;
-  return new ApiError(404, 'not_ready', detail);
+  return apiError('not_ready', detail);
 }
 
 /** A claim asking for files of extension `ext` that a run is making for it now: 404 not_ready (not "never made"). */

@@ -1,4 +1,4 @@
-import { ApiError } from './errors.ts';
+import { apiError, ApiError } from './errors.ts';
 
 /** How many event streams may be open at once, and for how long (STREAMS_PER_CLIENT, STREAMS_PER_PROCESS, STREAM_MAX_LIFETIME_SEC). */
 export interface StreamLimits {
@@ -83,5 +83,5 @@ export function tooManyStreams(refused: Extract<Admission, { ok: false }>, limit
     refused.limit === 'client'
       ? `at most ${limits.perClient} ${what} may be open at once per ${authenticated ? 'API key' : 'client address'} (STREAMS_PER_CLIENT); close one or ${retry}`
       : `this server holds its maximum of ${limits.perProcess} open ${what} (STREAMS_PER_PROCESS); ${retry}`;
-  return new ApiError(429, 'too_many_streams', detail, { 'Retry-After': String(refused.retryAfterSec) });
+  return apiError('too_many_streams', detail, { headers: { 'Retry-After': String(refused.retryAfterSec) } });
 }

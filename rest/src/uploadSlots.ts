@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { ApiError } from './errors.ts';
+import { apiError } from './errors.ts';
 
 /** Seconds a refused upload is asked to wait: uploads in flight usually finish within that. */
 export const UPLOAD_RETRY_AFTER_SEC = 5;
@@ -15,11 +15,8 @@ export function uploadSlots(max: number): RequestHandler & { inUse(): number } {
   const handler: RequestHandler = (_req, res, next) => {
     if (active >= max) {
       return next(
-        new ApiError(
-          503,
-          'too_many_uploads',
-          `this rest replica is already receiving ${active} uploads, the limit of MAX_CONCURRENT_UPLOADS=${max}; retry in a few seconds`,
-          { 'Retry-After': String(UPLOAD_RETRY_AFTER_SEC) },
+        apiError('too_many_uploads', `this rest replica is already receiving ${active} uploads, the limit of MAX_CONCURRENT_UPLOADS=${max}; retry in a few seconds`,
+          { headers: { 'Retry-After': String(UPLOAD_RETRY_AFTER_SEC) } },
         ),
       );
     }

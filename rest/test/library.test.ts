@@ -82,8 +82,8 @@ describe('GET /apiv1/jobs and download names (keys on)', () => {
     expect((await request(under.rest.app).get('/apiv1/jobs')).status).toBe(401);
     const bad = await get('/apiv1/jobs?limit=0');
     expect(bad.status).toBe(400);
-    expect(bad.body).toMatchObject({ error: 'invalid_limit', detail: expect.stringMatching(/1 to 100/) });
-    expect((await get('/apiv1/jobs?cursor=yesterday')).body.error).toBe('invalid_cursor');
+    expect(bad.body).toMatchObject({ error: 'bad_limit', detail: expect.stringMatching(/1 to 100/) });
+    expect((await get('/apiv1/jobs?cursor=yesterday')).body.error).toBe('bad_cursor');
   });
 
   it('names a done song\'s stem and zip (and the files in it) after the song, and lists its duration', async () => {

@@ -31,12 +31,12 @@ export function libraryQuery(query: Record<string, unknown>): { limit: number; b
   let n = LIBRARY_DEFAULT_LIMIT;
   if (limit !== undefined) {
     if (typeof limit !== 'string' || !/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > LIBRARY_MAX_LIMIT) {
-      throw badRequest('invalid_limit', `limit must be a whole number from 1 to ${LIBRARY_MAX_LIMIT}`);
+      throw badRequest('bad_limit', `limit must be a whole number from 1 to ${LIBRARY_MAX_LIMIT}`);
     }
     n = Number(limit);
   }
   if (cursor === undefined) return { limit: n };
-  if (typeof cursor !== 'string' || !/^\d{1,16}$/.test(cursor)) throw badRequest('invalid_cursor', 'cursor must be the `next` value of a previous page');
+  if (typeof cursor !== 'string' || !/^\d{1,16}$/.test(cursor)) throw badRequest('bad_cursor', 'cursor must be the `next` value of a previous page');
   return { limit: n, beforeMs: Number(cursor) };
 }
 

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import { DEFAULT_MP3, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import { STEMS, isStem, type ClaimedJob, type Extension, type JobRecord, type JobView, type ObjectStore, type Stem } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
-import { ApiError, badRequest, notFound } from '../errors.ts';
+import { apiError, badRequest, notFound } from '../errors.ts';
 import { claimedOr404 } from '../jobView.ts';
 import { tenantOf } from '../auth.ts';
 import { clientKeyOf } from '../clientAddress.ts';
@@ -37,7 +37,7 @@ const known = (job: Pick<JobRecord, 'state' | 'pieceEnds' | 'totalFrames'>): Kno
 function refuseUnstreamable({ job, claim }: ClaimedJob, stem: Stem): void {
   const streamable = [...new Set([...job.wanted, ...job.stems])].filter((t) => !claim.hidden.includes(t));
   if (!streamable.includes(stem)) throw notFound(`${job.hash} has no ${stem} stem (it makes ${streamable.join(', ') || 'none'})`);
-  if (job.state === 'failed') throw new ApiError(404, 'job_failed', `the separation of ${job.hash} failed${job.error ? `: ${job.error}` : ''}`);
+  if (job.state === 'failed') throw apiError('job_failed', `the separation of ${job.hash} failed${job.error ? `: ${job.error}` : ''}`);
 }
 
 const LIVE_HEADERS = {

@@ -34,7 +34,7 @@ export function parseGains(query: Record<string, unknown>): Record<Track, number
       continue;
     }
     const g = typeof raw === 'string' && GAIN_RE.test(raw) ? Number(raw) : NaN;
-    if (!(g >= 0 && g <= MIX_MAX_GAIN)) throw badRequest('bad_request', `${t} must be a gain from 0 to ${MIX_MAX_GAIN} (got ${String(raw).slice(0, 20)})`);
+    if (!(g >= 0 && g <= MIX_MAX_GAIN)) throw badRequest('bad_gain', `${t} must be a gain from 0 to ${MIX_MAX_GAIN} (got ${String(raw).slice(0, 20)})`);
     gains[t] = g;
   }
   return gains;
@@ -75,7 +75,7 @@ export function mixRouter(deps: AppDeps): Router {
     const gains = parseGains(query);
     const rawFormat = query.format;
     if (rawFormat !== undefined && (typeof rawFormat !== 'string' || !isOutputFormat(rawFormat))) {
-      throw badRequest('bad_request', `format must be one of ${OUTPUT_FORMATS.join(', ')}`);
+      throw badRequest('bad_format', `format must be one of ${OUTPUT_FORMATS.join(', ')}`);
     }
     const format: OutputFormat = rawFormat ?? DEFAULT_OUTPUT_FORMAT;
     const tenant = tenantOf(res);

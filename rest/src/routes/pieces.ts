@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { AppDeps } from '../deps.ts';
-import { ApiError, badRequest, notFound } from '../errors.ts';
+import { apiError, badRequest, notFound } from '../errors.ts';
 import { claimedOr404 } from '../jobView.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
@@ -31,7 +31,7 @@ export function piecesRouter(deps: AppDeps): Router {
     const listed = job.pieceEnds.length;
     if (seq >= listed) {
       const running = job.state === 'queued' || job.state === 'processing';
-      if (running) throw new ApiError(404, 'not_ready', `piece ${seq} of ${hash} is not final yet (${listed} piece${listed === 1 ? ' is' : 's are'}); the job's events announce each new one`);
+      if (running) throw apiError('not_ready', `piece ${seq} of ${hash} is not final yet (${listed} piece${listed === 1 ? ' is' : 's are'}); the job's events announce each new one`);
       throw notFound(`${hash} has no piece ${seq} (${listed} piece${listed === 1 ? '' : 's'})`);
     }
     const info = await store.statPiece(hash, seq);

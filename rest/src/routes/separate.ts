@@ -22,7 +22,7 @@ import {
 } from '@msaas/common';
 import { outputReason, parseOutputRequest, type OutputRequestParsed } from '../outputRequest.ts';
 import type { AppDeps } from '../deps.ts';
-import { ApiError, badRequest } from '../errors.ts';
+import { apiError, badRequest, type ApiError } from '../errors.ts';
 import { jobView } from '../jobView.ts';
 import { rateLimit, tenantOf } from '../auth.ts';
 import { callbackAtSubmit, callbackPolicy } from '../submitCallback.ts';
@@ -94,7 +94,7 @@ function readSubmission(req: Request, maxBytes: number): Submission {
     throw badRequest(aboutCallback ? 'bad_callback' : 'bad_request', zodDetail(parsed.error));
   }
   const bytes = decodeBase64(req, parsed.data.mp3);
-  if (bytes.length > maxBytes) throw new ApiError(413, 'payload_too_large', `the MP3 is ${(bytes.length / 2 ** 20).toFixed(1)} MB; the limit is ${maxBytes / 2 ** 20} MB`);
+  if (bytes.length > maxBytes) throw apiError('payload_too_large', `the MP3 is ${(bytes.length / 2 ** 20).toFixed(1)} MB; the limit is ${maxBytes / 2 ** 20} MB`);
   const output = parseOutputRequest(parsed.data.format, parsed.data.stems);
   return { bytes, callback: parsed.data.callback ?? null, model: parsed.data.model ?? DEFAULT_MODEL, filename: null, output };
 }
@@ -127,20 +127,18 @@ async function quotaRefusal(deps: AppDeps, tenant: string, which: 'over_active' 
   const { config, queue } = deps;
   if (which === 'over_active') {
     const active = await queue.activeCount(tenant);
-    return new ApiError(
-      429,
+    return apiError(
       'quota_exceeded',
       `tenant ${tenant} has ${active} songs queued or processing, the limit of MAX_ACTIVE_JOBS_PER_KEY=${config.MAX_ACTIVE_JOBS_PER_KEY}; a place frees when one of them finishes`,
-      { 'Retry-After': String(RETRY_ACTIVE_SEC) },
+      { headers: { 'Retry-After': String(RETRY_ACTIVE_SEC) } },
     );
   }
   const used = await queue.usageSec(tenant);
   const untilMidnight = Math.ceil((86_400_000 - (Date.now() % 86_400_000)) / 1000);
-  return new ApiError(
-    429,
+  return apiError(
     'quota_exceeded',
     `tenant ${tenant} has submitted ${(used / 60).toFixed(2)} minutes of audio today, and this song would pass the limit of MAX_AUDIO_MINUTES_PER_DAY=${config.MAX_AUDIO_MINUTES_PER_DAY}; the count starts again at 00:00 UTC (in ${untilMidnight} s)`,
-    { 'Retry-After': String(untilMidnight) },
+    { headers: { 'Retry-After': String(untilMidnight) } },
   );
 }
 

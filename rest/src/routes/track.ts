@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { IMPLICIT_TENANT, contentTypeOf } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { apiError, notFound } from '../errors.ts';
 import { songhashParam } from '../params.ts';
 import { hasExtension, refuseComing, stemAccess } from '../servable.ts';
 import { stemFileParam } from '../stemParam.ts';
@@ -36,7 +36,7 @@ export function trackRouter(deps: AppDeps): Router {
     const ranges = req.headers.range ? req.range(info.size, { combine: true }) : undefined;
     if (ranges === -1) {
       res.set('Content-Range', `bytes */${info.size}`);
-      throw new ApiError(416, 'range_not_satisfiable', `requested range is outside the ${info.size}-byte file`);
+      throw apiError('range_not_satisfiable', `requested range is outside the ${info.size}-byte file`);
     }
     if (Array.isArray(ranges) && ranges.length === 1 && ranges.type === 'bytes') {
       const { start, end } = ranges[0]!;
