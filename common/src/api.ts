@@ -5,7 +5,7 @@
  */
 import type { JobState, JobView } from './job.ts';
 import type { Stem, Track } from './tracks.ts';
-import { FORMAT_INFO, type OutputFormat } from './formats.ts';
+import { extensionOf, formatCovers, type OutputFormat, type OutputFormatView } from './formats.ts';
 import type { AudioFormat } from './audio-format.ts';
 
 /** The models a job may name; the first is the default. */
@@ -38,12 +38,12 @@ export interface OutputRequest {
 /** The reason of a submission that runs a separated song again for another format or more stems. */
 export function rerunReason(before: { formats: readonly OutputFormat[]; stems: readonly Stem[] }, want: { format: OutputFormat; stems: readonly Stem[] }): string {
   const missing = want.stems.filter((s) => !before.stems.includes(s));
-  const asked = before.formats.includes(want.format) || (want.format === 'mp3' && before.formats.includes('mp3-320')) ? '' : `the ${want.format} stems`;
+  const asked = before.formats.some((f) => formatCovers(f, want.format)) ? '' : `the ${want.format} stems`;
   const more = missing.length > 0 ? `${missing.join(', ')}` : '';
   const makes = [asked, more].filter(Boolean).join(' and ');
   // A format-only run adds files under a new extension and leaves the stored ones alone; more stems,
   // or a format sharing an extension with a stored one (mp3 → mp3-320), rewrite them.
-  const rewrites = more !== '' || before.formats.some((f) => FORMAT_INFO[f].ext === FORMAT_INFO[want.format].ext);
+  const rewrites = more !== '' || before.formats.some((f) => extensionOf(f) === extensionOf(want.format));
   const after = rewrites ? 'the stems stored before are made again alongside' : 'the files stored before stay available meanwhile';
   return `separated before as ${before.formats.join(' + ')}; a new run makes ${makes || 'the missing stems'} (${after})`;
 }
@@ -74,6 +74,12 @@ export interface InfoResponse {
   inputFormats: readonly AudioFormat[];
   /** Output formats a submission may ask for (`format`). */
   outputFormats: readonly OutputFormat[];
+  /** What a submission that names no format gets. */
+  defaultFormat: OutputFormat;
+  /** Each output format's extension, content type and labels (the page's pickers and download labels), in `outputFormats` order. */
+  formats: readonly OutputFormatView[];
+  /** What a submission that names no stems stores (the lab's four). */
+  defaultStems: readonly Stem[];
   model: ModelName;
   authRequired: boolean;
 }

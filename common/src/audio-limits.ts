@@ -1,5 +1,8 @@
 import { AudioInputError } from './audio-input-error.ts';
 
+/** The longest song taken by default (MAX_DURATION_SEC; the CLI's --max-duration), seconds. */
+export const DEFAULT_MAX_DURATION_SEC = 900;
+
 /**
  * Sample rates the input parsers take. Each is resampled to the model's 44.1 kHz by a polyphase
  * filter whose size grows with 44100 / gcd(rate, 44100): the common rates keep it small, an

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseKeyEntries } from './tenants.ts';
 import { parseTrustProxy } from './trust-proxy.ts';
 import { QUALITY_PROFILES } from './quality-profiles.ts';
+import { DEFAULT_MAX_DURATION_SEC } from './audio-limits.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -32,7 +33,7 @@ export const ConfigSchema = z.object({
   QUEUE_BUCKET: z.string().min(3).default('queue'),
   OUTPUT_BUCKET: z.string().min(3).default('output'),
   MAX_UPLOAD_MB: z.coerce.number().positive().max(2048).default(64),
-  MAX_DURATION_SEC: z.coerce.number().positive().default(900),
+  MAX_DURATION_SEC: z.coerce.number().positive().default(DEFAULT_MAX_DURATION_SEC),
   MODEL_PATH: optionalString,
   ORT_THREADS: z.coerce.number().int().positive().optional(),
   ORT_MEMORY_ARENA: bool.optional(),

@@ -1,8 +1,8 @@
 /**
  * The separate command, imported by cli.ts once the process runs with huge pages. Command line:
  * `npm run separate -- song.mp3 -o outdir [--overlap 0.25] [--threads N]`; the input may be any
- * supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), told by its content. Writes outdir/<name>-<stem>.<ext> for the four tracks, or for `--stems` (e.g. vocals,instrumental),
- * as `--format` mp3 (default, VBR), mp3-320, wav (24-bit) or flac (24-bit). Each file is written as it is
+ * supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC), told by its content. Writes outdir/<name>-<stem>.<ext> for the default stems, or for `--stems` (e.g. vocals,instrumental),
+ * in `--format` (one of FORMAT_INFO's, formats.ts; default mp3). Each file is written as it is
  * encoded (memory flat in the song's length); `--progressive` writes 24-bit WAV files whose header is
  * patched after every chunk, so a desktop tool can open them while they grow. Exit codes: 0 ok, 1 usage or unexpected
  * failure, 2 bad input audio, 3 model file problem. Errors are one line on stderr.
@@ -16,10 +16,10 @@ import {
   createEngine, probeAudio, AudioInputError, ModelFileError, DEFAULT_MAX_DURATION_SEC, DEFAULT_OUTPUT, type EngineOptions, type OutputSink, type OutputSpec,
 } from './separation/index.ts';
 import { WAV_HEADER_BYTES, wavHeader } from '@msaas/common/audio-encode/index';
-import { FORMAT_INFO, OUTPUT_FORMATS, QUALITY_PROFILES, STEMS, isOutputFormat, isQualityProfile, isStem, loadConfig, orderedStems, type Config } from '@msaas/common';
+import { DEFAULT_OUTPUT_FORMAT, FORMAT_INFO, OUTPUT_FORMATS, QUALITY_PROFILES, STEMS, isOutputFormat, isQualityProfile, isStem, loadConfig, orderedStems, type Config } from '@msaas/common';
 
 const USAGE = `usage: npm run separate -- <song.mp3|.wav|.flac|.ogg|.opus|.m4a> -o <outdir> [--overlap 0.25] [--threads N]
-        [--format mp3|mp3-320|wav|flac] [--stems drums,bass,other,vocals,instrumental]
+        [--format ${OUTPUT_FORMATS.join('|')}] [--stems ${STEMS.join(',')}]
         [--model path.onnx] [--no-memory-arena] [--original-graph] [--profile exact|int8-transformer]
         [--max-duration SEC] [--vbr 0-9 | --bitrate KBPS] [--progressive] [--quiet]
 --progressive: 24-bit WAV files that are valid at every moment and grow chunk by chunk (~5.85 s of audio each),
@@ -44,7 +44,7 @@ function outputSpec(format: string | undefined, stems: string | undefined): Outp
   const names = stems === undefined ? [...DEFAULT_OUTPUT.stems] : stems.split(',').map((s) => s.trim());
   const bad = names.filter((n) => !isStem(n));
   if (names.length === 0 || bad.length > 0) throw new UsageError(`invalid --stems: ${stems} (any of ${STEMS.join(', ')})`);
-  return { formats: [format ?? 'mp3'], stems: orderedStems(names.filter(isStem)) };
+  return { formats: [format ?? DEFAULT_OUTPUT_FORMAT], stems: orderedStems(names.filter(isStem)) };
 }
 
 function parse(

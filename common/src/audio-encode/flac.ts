@@ -1,4 +1,5 @@
 import { ByteSink, toPcm24 } from './pcm24.ts';
+import type { StemEncoder } from './stem-encoder.ts';
 
 /**
  * A 24-bit FLAC encoder, pure TypeScript, fed chunk by chunk. Each block of 4,096 samples is one
@@ -8,11 +9,6 @@ import { ByteSink, toPcm24 } from './pcm24.ts';
  * larger than libFLAC's, and it is lossless and spec-conformant (RFC 9639). STREAMINFO carries
  * the total sample count; its MD5 is left 0 ("not computed"), which decoders accept.
  */
-export interface FlacStreamEncoder {
-  encode(channels: readonly Float32Array[]): void;
-  finish(): Uint8Array;
-}
-
 export const FLAC_BLOCK = 4096;
 const BPS = 24;
 
@@ -259,7 +255,7 @@ export interface FlacStreamOptions {
   onFrame?: (bytes: Uint8Array) => void;
 }
 
-export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2, opts: FlacStreamOptions = {}): FlacStreamEncoder {
+export function createFlacStreamEncoder(sampleRate: number, channels: 1 | 2, opts: FlacStreamOptions = {}): StemEncoder {
   const rate = sampleRateCode(sampleRate);
   const block = Array.from({ length: channels }, () => new Int32Array(FLAC_BLOCK));
   const side = new Int32Array(FLAC_BLOCK);

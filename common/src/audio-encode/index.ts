@@ -1,9 +1,10 @@
 /**
  * Stem encoders, pure and streaming (chunk in, file bytes at the end), shared by the worker (stems)
- * and rest (custom mixes): MP3 through LAME (wasm), 24-bit WAV and 24-bit FLAC in TypeScript.
+ * and rest (custom mixes): MP3 through LAME (wasm), 24-bit WAV and 24-bit FLAC in TypeScript. Which
+ * encoder a format uses is its `encoder` in FORMAT_INFO (formats.ts).
  */
 import { createMp3Encoder } from 'wasm-media-encoders';
-import type { OutputFormat } from '../formats.ts';
+import { FORMAT_INFO, type OutputFormat } from '../formats.ts';
 import { streamingInfoTag, withInfoTag } from './mp3-info-tag.ts';
 import { createWavStreamEncoder } from './wav.ts';
 import { createFlacStreamEncoder } from './flac.ts';
@@ -23,11 +24,8 @@ function isCbr(kbps: number): kbps is Cbr {
 
 import { ByteSink } from './pcm24.ts';
 
-/** An MP3 encoder fed chunk by chunk (one per stem while separating). */
-export interface Mp3StreamEncoder {
-  encode(channels: readonly Float32Array[]): void;
-  finish(): Uint8Array;
-}
+import type { StemEncoder } from './stem-encoder.ts';
+export type { StemEncoder } from './stem-encoder.ts';
 
 /**
  * Stream instead of collecting: the encoder hands its bytes to `onBytes` as it makes them (they are
@@ -47,7 +45,7 @@ export async function createMp3StreamEncoder(
   channels: 1 | 2,
   quality: Mp3Quality = DEFAULT_MP3,
   stream?: StemStreamOptions,
-): Promise<Mp3StreamEncoder> {
+): Promise<StemEncoder> {
   const encoder = await createMp3Encoder();
   let vbrQuality: number | undefined;
   if ('bitrate' in quality && quality.bitrate !== undefined) {
@@ -82,7 +80,7 @@ function streamingMp3(
   encoder: Awaited<ReturnType<typeof createMp3Encoder>>,
   stream: StemStreamOptions,
   opts: { sampleRate: number; channels: 1 | 2; vbrQuality: number | undefined },
-): Mp3StreamEncoder {
+): StemEncoder {
   const tagOptions = { samples: stream.totalSamples, sampleRate: opts.sampleRate, vbrQuality: opts.vbrQuality };
   /** Until the first frame: whether the tag could be built from the count; null = collect (the encoder resamples). */
   let started = false;
@@ -132,22 +130,16 @@ export async function encodeMp3(
   return enc.finish();
 }
 
-/** Any stem encoder: fed chunk by chunk, the file's bytes at the end. */
-export interface StemEncoder {
-  encode(channels: readonly Float32Array[]): void;
-  finish(): Uint8Array;
-}
-
 /**
- * The encoder of an output format (formats.ts): `mp3` with the engine's MP3 setting (default VBR
- * quality 2), `mp3-320` CBR 320 kbps through the same LAME, `wav` and `flac` 24-bit.
+ * The encoder of an output format, from its `encoder` in FORMAT_INFO: an MP3 format with a fixed
+ * bitrate is CBR at it, one without takes `vbr` (the configured MP3 setting, default VBR quality 2);
+ * `wav` and `flac` are 24-bit.
  */
-export async function createStemEncoder(format: OutputFormat, sampleRate: number, channels: 1 | 2, mp3: Mp3Quality = DEFAULT_MP3, stream?: StemStreamOptions): Promise<StemEncoder> {
-  switch (format) {
+export async function createStemEncoder(format: OutputFormat, sampleRate: number, channels: 1 | 2, vbr: Mp3Quality = DEFAULT_MP3, stream?: StemStreamOptions): Promise<StemEncoder> {
+  const spec = FORMAT_INFO[format].encoder;
+  switch (spec.codec) {
     case 'mp3':
-      return createMp3StreamEncoder(sampleRate, channels, mp3, stream);
-    case 'mp3-320':
-      return createMp3StreamEncoder(sampleRate, channels, { bitrate: 320 }, stream);
+      return createMp3StreamEncoder(sampleRate, channels, 'bitrate' in spec ? { bitrate: spec.bitrate } : vbr, stream);
     case 'wav':
       return createWavStreamEncoder(sampleRate, channels, stream);
     case 'flac':
@@ -155,8 +147,8 @@ export async function createStemEncoder(format: OutputFormat, sampleRate: number
   }
 }
 
-export { createWavStreamEncoder, readWav24, wavFrames, wavHeader, WAV_HEADER_BYTES, type WavStreamEncoder } from './wav.ts';
-export { createFlacStreamEncoder, FLAC_BLOCK, type FlacStreamEncoder, type FlacStreamOptions } from './flac.ts';
+export { createWavStreamEncoder, readWav24, wavFrames, wavHeader, WAV_HEADER_BYTES, } from './wav.ts';
+export { createFlacStreamEncoder, FLAC_BLOCK, type FlacStreamOptions } from './flac.ts';
 export { toPcm24, fromPcm24, PCM24_MAX, PCM24_MIN } from './pcm24.ts';
 export { withInfoTag, streamingInfoTag, lameFrameCount, infoTagSamples, LAME_ENCODER_DELAY, crc16 } from './mp3-info-tag.ts';
 export { createHeadLastEncoder, type HeadLastEncoder } from './head-last.ts';

@@ -1,13 +1,5 @@
 import { ByteSink, toPcm24 } from './pcm24.ts';
-
-/**
- * A 24-bit PCM WAV writer fed chunk by chunk: the sample data is kept as it comes and the
- * 44-byte RIFF header (whose sizes need the total) goes in front at the end. Pure: no I/O.
- */
-export interface WavStreamEncoder {
-  encode(channels: readonly Float32Array[]): void;
-  finish(): Uint8Array;
-}
+import type { StemEncoder } from './stem-encoder.ts';
 
 export const WAV_HEADER_BYTES = 44;
 
@@ -53,10 +45,12 @@ export function wavFrames(chs: readonly Float32Array[]): Uint8Array {
 }
 
 /**
+ * A 24-bit PCM WAV writer fed chunk by chunk: the sample data is kept as it comes and the
+ * 44-byte RIFF header (whose sizes need the total) goes in front at the end. Pure: no I/O.
  * With `stream`, the header (sized for `totalSamples`) and then each chunk's frames go to `onBytes`
  * as they are made, and finish() returns an empty array (and throws unless exactly that many were fed).
  */
-export function createWavStreamEncoder(sampleRate: number, channels: 1 | 2, stream?: { onBytes: (bytes: Uint8Array) => void; totalSamples: number }): WavStreamEncoder {
+export function createWavStreamEncoder(sampleRate: number, channels: 1 | 2, stream?: { onBytes: (bytes: Uint8Array) => void; totalSamples: number }): StemEncoder {
   const sink = new ByteSink();
   let frames = 0;
   if (stream) {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { luaPrelude } from './lua-prelude.ts';
 
 /**
  * Each atomic queue transition is one Lua script in ./lua, named `<operation>-<number of keys>.lua`.
@@ -31,10 +32,13 @@ export interface ScriptSource {
 
 const read = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8');
 
-/** A script whose first line is `-- uses: <lib>` gets ./lua/lib/<lib>.lua in front of it: helpers written once. */
+/**
+ * A script whose first line is `-- uses: <lib>` gets ./lua/lib/<lib>.lua in front of it: helpers
+ * written once; before them, the output formats' table generated from formats.ts (lua-prelude.ts).
+ */
 function withLibraries(lua: string): string {
   const uses = /^-- uses: ([a-z-]+)\n/.exec(lua);
-  return uses ? `${read(`lib/${uses[1]}`)}\n${lua}` : lua;
+  return uses ? `${luaPrelude()}${read(`lib/${uses[1]}`)}\n${lua}` : lua;
 }
 
 const sources = Object.fromEntries(

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { AUDIO_FORMAT_NAMES, DEFAULT_MODEL, OUTPUT_FORMATS, STEMS, TRACKS, type AudioFormat, type InfoResponse } from '@msaas/common';
+import { AUDIO_FORMAT_NAMES, DEFAULT_MODEL, DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, OUTPUT_FORMAT_VIEWS, OUTPUT_FORMATS, STEMS, TRACKS, type AudioFormat, type InfoResponse } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 
 export function infoRouter({ config }: AppDeps): Router {
@@ -11,6 +11,9 @@ export function infoRouter({ config }: AppDeps): Router {
       stems: STEMS,
       inputFormats: Object.keys(AUDIO_FORMAT_NAMES) as AudioFormat[],
       outputFormats: OUTPUT_FORMATS,
+      defaultFormat: DEFAULT_OUTPUT_FORMAT,
+      formats: OUTPUT_FORMAT_VIEWS,
+      defaultStems: DEFAULT_STEMS,
       model: DEFAULT_MODEL,
       authRequired: Boolean(config.API_KEYS || config.API_KEYS_FILE),
     };

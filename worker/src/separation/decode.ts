@@ -1,11 +1,11 @@
 import { MPEGDecoder } from 'mpg123-decoder';
 import { AudioInputError } from './errors.ts';
-import { scanMp3, type Mp3Scan } from '@msaas/common';
+import { DEFAULT_MAX_DURATION_SEC, scanMp3, type Mp3Scan } from '@msaas/common';
 import { Resampler } from './resample.ts';
 import { PcmQueue } from './pcm-queue.ts';
 
 export const MODEL_SAMPLE_RATE = 44100;
-export const DEFAULT_MAX_DURATION_SEC = 900;
+export { DEFAULT_MAX_DURATION_SEC };
 /** Compressed bytes handed to the decoder per step: small, so decoded audio never piles up. */
 const FEED_BYTES = 32 * 1024;
 

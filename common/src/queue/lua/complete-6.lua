@@ -28,8 +28,8 @@ if not state then return {'gone'} end
 if owned == 1 and state ~= 'processing' then return {'superseded'} end
 if owned == 0 then redis.call('LREM', queueKey, 0, hash) end
 local formats = redis.call('HGET', jobKey, 'storedFormats') or ''
-for f in string.gmatch(redis.call('HGET', jobKey, 'formats') or 'mp3', '[^,]+') do formats = merge_format(formats, f) end
-if formats == '' then formats = 'mp3' end
+for f in string.gmatch(redis.call('HGET', jobKey, 'formats') or DEFAULT_FORMAT, '[^,]+') do formats = merge_format(formats, f) end
+if formats == '' then formats = DEFAULT_FORMAT end
 redis.call('HSET', jobKey, 'state', 'done', 'progress', '1', 'error', '', 'finishedAt', now, 'updatedAt', now, 'durationSec', durationSec,
   'formats', formats, 'storedFormats', formats)
 local claimBase = claimRoot .. hash .. ':'

@@ -76,8 +76,8 @@ local separated = storedStems ~= '' and has_format(storedFormats, wantFormat) an
 local note = ''
 if active and not separated then
   local runFormats = redis.call('HGET', jobKey, 'formats') or ''
-  if runFormats == '' then runFormats = 'mp3' end
-  local runStems = redis.call('HGET', jobKey, 'wanted') or 'drums,bass,other,vocals'
+  if runFormats == '' then runFormats = DEFAULT_FORMAT end
+  local runStems = redis.call('HGET', jobKey, 'wanted') or DEFAULT_STEMS
   if not (has_format(runFormats, wantFormat) and has_all(runStems, wantStems)) then
     if state == 'queued' then
       -- the worker reads formats and stems when it starts the run

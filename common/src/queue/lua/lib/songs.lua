@@ -1,4 +1,6 @@
--- Shared helpers, prepended by scripts.ts to every script whose first line says `-- uses: songs`.
+-- Shared helpers, prepended by scripts.ts to every script whose first line says `-- uses: songs`,
+-- after the output formats' table (FORMAT_EXT, FORMAT_COVERS, DEFAULT_FORMAT, DEFAULT_STEMS)
+-- generated from formats.ts by lua-prelude.ts.
 -- Key names are built from roots passed in ARGV (the same layout as keys.ts): job:<h>, claims:<h>,
 -- claim:<h>:<tenant>. Redis runs here as one node, so a script may touch keys it builds itself.
 
@@ -75,9 +77,9 @@ local function without_item(list, item)
 end
 
 -- Output formats (formats.ts): stems stored as `have` serve a request for `want` when they are the
--- same format, or the request is VBR mp3 and they are CBR mp3-320.
+-- same format, or one `have` covers (FORMAT_INFO's `covers`: CBR mp3-320 serves a VBR mp3 request).
 local function format_covers(have, want)
-  return have == want or (want == 'mp3' and have == 'mp3-320')
+  return have == want or (FORMAT_COVERS[have] ~= nil and FORMAT_COVERS[have][want] == true)
 end
 
 local function has_format(list, want)
@@ -86,8 +88,7 @@ local function has_format(list, want)
 end
 
 local function ext_of(format)
-  if format == 'mp3-320' then return 'mp3' end
-  return format
+  return FORMAT_EXT[format] or format
 end
 
 -- The formats after adding `want`: one per extension, `want` replacing the one it shares it with.
@@ -118,7 +119,7 @@ local function stored_formats_of(job, state)
   if stored then return stored end
   if state == 'done' and (redis.call('HGET', job, 'stems') or '') ~= '' then
     local f = redis.call('HGET', job, 'formats') or ''
-    if f == '' then return 'mp3' end
+    if f == '' then return DEFAULT_FORMAT end
     return f
   end
   return ''
