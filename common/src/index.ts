@@ -16,6 +16,7 @@ export * from './async.ts';
 export * from './transient.ts';
 export * from './api.ts';
 export * from './errors.ts';
+export * from './contract.ts';
 export * from './client.ts';
 export * from './tenants.ts';
 export * from './audio-format.ts';

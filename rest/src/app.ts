@@ -22,6 +22,8 @@ import { trackRouter } from './routes/track.ts';
 import { refuseEncodedBodies, refuseUnexpectedBodies } from './bodyGuard.ts';
 import { clusterRouter } from './routes/cluster.ts';
 import { vendorRouter } from './vendor.ts';
+import { openapiRouter } from './routes/openapi.ts';
+import { refuseUnknownQuery } from './strictParams.ts';
 
 const UNLOGGED = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(metrics.middleware);
   app.use(accessLog(logger));
   app.use(healthRouter(deps));
+  app.use(openapiRouter());
   if (deps.publicDir) {
     // The page's files only: an API request must not cost a filesystem stat on its way to its route.
     const page = express.static(deps.publicDir, { index: 'index.html', maxAge: 0 });
@@ -83,6 +86,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/apiv1', requireApiKey(loadTenantDirectory(config), { redis: deps.queue.redis, keys: deps.queue.keys, perMinute: config.AUTH_FAIL_LIMIT_PER_MIN }));
   app.use('/apiv1', rateLimit(deps.queue.redis, deps.queue.keys, config.RATE_LIMIT_PER_MIN));
   app.use('/apiv1', refuseCrossSiteStateChanges);
+  app.use('/apiv1', refuseUnknownQuery);
   app.use('/apiv1', refuseEncodedBodies);
   // Routes that take a body read it themselves (within their own limits); every other /apiv1 route refuses one.
   app.use(separateRouter(deps));

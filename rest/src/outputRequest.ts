@@ -1,20 +1,12 @@
-import { DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, OUTPUT_FORMATS, STEMS, isOutputFormat, isStem, orderedStems, rerunReason, type OutputFormat, type Stem, type SubmitOutcome } from '@msaas/common';
+import { DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, OUTPUT_FORMATS, STEMS, isOutputFormat, isStem, orderedStems, rerunReason, type OutputFormat, type OutputRequest, type Stem, type SubmitOutcome } from '@msaas/common';
 import { badRequest } from './errors.ts';
-
-/** What a submission asks of the output. */
-export interface OutputRequestParsed {
-  format: OutputFormat;
-  stems: Stem[];
-  /** The submission named a format or stems (the lab's never do: they keep the lab's sentences). */
-  explicit: boolean;
-}
 
 /**
  * `format` and `stems` of a submission (JSON fields, or multipart fields as text). Both are
  * optional: the lab's requests carry neither and get the four MP3 stems. `stems` is an array of
  * names or one comma-separated string.
  */
-export function parseOutputRequest(format: unknown, stems: unknown): OutputRequestParsed {
+export function parseOutputRequest(format: unknown, stems: unknown): OutputRequest {
   let f: OutputFormat = DEFAULT_OUTPUT_FORMAT;
   const given = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
   const explicit = given(format) || given(stems);
@@ -37,7 +29,7 @@ export function parseOutputRequest(format: unknown, stems: unknown): OutputReque
  * lab's sentence (always for a submission that names no format or stems, e.g. the lab re-sending
  * a song whose stem it removed).
  */
-export function outputReason(outcome: SubmitOutcome, want: OutputRequestParsed): string | undefined {
+export function outputReason(outcome: SubmitOutcome, want: OutputRequest): string | undefined {
   if (!want.explicit) return undefined;
   if (outcome.rerunOf) return rerunReason(outcome.rerunOf, want);
   if (outcome.extended) return `Song already queued; its run now makes the ${want.format} stems ${want.stems.join(', ')} as well`;

@@ -1,4 +1,4 @@
-import { checkCallbackHost, checkCallbackTarget, formatCovers, type Callback, type CallbackPolicy, type Config, type OutputFormat, type Queue, type Stem } from '@msaas/common';
+import { checkCallbackHost, checkCallbackTarget, formatCovers, type Callback, type CallbackPolicy, type Config, type OutputRequest, type Queue } from '@msaas/common';
 import { badRequest } from './errors.ts';
 
 /** The callback policy from the configuration, with the resolver a test may inject. */
@@ -17,12 +17,6 @@ export interface SubmissionLimits {
   audioSec: number;
 }
 
-/** The output a submission asks for (see outputRequest.ts). */
-export interface OutputWanted {
-  format: OutputFormat;
-  stems: readonly Stem[];
-}
-
 /**
  * Whether the submit script will keep this submission's callback: not when the tenant already
  * claims the waiting/running song (the script ignores it), nor when the song is separated (not
@@ -31,7 +25,7 @@ export interface OutputWanted {
  * stored unchecked and the worker's call-time check (and the connection's guarded lookup) still
  * applies.
  */
-async function callbackWillBeKept(queue: Queue, hash: string, tenant: string, limits: SubmissionLimits, want: OutputWanted): Promise<boolean> {
+async function callbackWillBeKept(queue: Queue, hash: string, tenant: string, limits: SubmissionLimits, want: OutputRequest): Promise<boolean> {
   const [job, claim] = await Promise.all([queue.getJob(hash), queue.getClaim(hash, tenant)]);
   const active = job?.state === 'queued' || job?.state === 'processing';
   if (active && claim) return false;
@@ -51,7 +45,7 @@ async function callbackWillBeKept(queue: Queue, hash: string, tenant: string, li
  */
 export async function callbackAtSubmit(
   callback: Callback | null,
-  ctx: { queue: Queue; policy: CallbackPolicy; hash: string; tenant: string; limits: SubmissionLimits; want: OutputWanted },
+  ctx: { queue: Queue; policy: CallbackPolicy; hash: string; tenant: string; limits: SubmissionLimits; want: OutputRequest },
 ): Promise<{ callback: Callback | null; callbackStatus: string | null }> {
   if (!callback) return { callback: null, callbackStatus: null };
   const target = checkCallbackTarget(callback.url, ctx.policy);

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { AUDIO_FORMAT_NAMES, DEFAULT_MODEL, DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, OUTPUT_FORMAT_VIEWS, OUTPUT_FORMATS, STEMS, TRACKS, type AudioFormat, type InfoResponse } from '@msaas/common';
+import { AUDIO_FORMAT_NAMES, DEFAULT_MODEL, DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, OUTPUT_FORMAT_VIEWS, OUTPUT_FORMATS, STEMS, TRACKS, modelTerms, type AudioFormat, type InfoResponse } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 
 export function infoRouter({ config }: AppDeps): Router {
@@ -15,6 +15,7 @@ export function infoRouter({ config }: AppDeps): Router {
       formats: OUTPUT_FORMAT_VIEWS,
       defaultStems: DEFAULT_STEMS,
       model: DEFAULT_MODEL,
+      weights: modelTerms(config.MODEL_PATH),
       authRequired: Boolean(config.API_KEYS || config.API_KEYS_FILE),
     };
     res.json(body);

@@ -17,10 +17,11 @@ import {
   songhash,
   type Callback,
   type EnqueueInput,
+  type OutputRequest,
   type SubmitResponse,
   type SubmitResult,
 } from '@msaas/common';
-import { outputReason, parseOutputRequest, type OutputRequestParsed } from '../outputRequest.ts';
+import { outputReason, parseOutputRequest } from '../outputRequest.ts';
 import type { AppDeps } from '../deps.ts';
 import { apiError, badRequest, type ApiError } from '../errors.ts';
 import { jobView } from '../jobView.ts';
@@ -54,7 +55,7 @@ interface Submission {
   callback: Callback | null;
   model: string;
   filename: string | null;
-  output: OutputRequestParsed;
+  output: OutputRequest;
 }
 
 function parseCallbackField(raw: unknown): Callback | null {
