@@ -106,6 +106,15 @@ export const ConfigSchema = z.object({
   SHUTDOWN_GRACE_SEC: z.coerce.number().positive().default(25),
   /** The worker publishes each chunk's final samples as a piece in the store while it separates (issue 21); false turns it off. */
   PROGRESSIVE_PIECES: bool.default(true),
+  /**
+   * A song longer than this (seconds) is split into ranges of consecutive chunks that any worker
+   * takes (issue 23; docs/reliability.md › One song, many workers); 0 = never split. Default 180:
+   * a 3-minute song is ~31 chunks, ~90 s on one 2-core worker, the shortest whose latency splitting
+   * cuts by more than its overhead; shorter songs (and every test clip) run whole as before.
+   */
+  SPLIT_MIN_SEC: z.coerce.number().min(0).default(180),
+  /** Chunks (5.85 s of audio each) per range of a split song; ranges are made about this long, evened out over the song. */
+  SPLIT_RANGE_CHUNKS: z.coerce.number().int().min(2).default(4),
   /** How long a done or failed song's pieces (`live/<songhash>/`) outlive its finish, so live streams started before the end can finish. */
   LIVE_PIECES_GRACE_SEC: z.coerce.number().min(0).default(300),
   /** A worker's single object-store request that has not answered by then is abandoned and retried (a hung store, not a down one). */

@@ -70,6 +70,79 @@ export interface JobRecord {
   totalFrames: number | null;
   /** Cumulative end frame of each published piece: piece i covers [pieceEnds[i-1] or 0, pieceEnds[i]). */
   pieceEnds: number[];
+  /** A song split over workers (issue 23): its ranges in song order; absent for a song run whole. */
+  ranges?: JobRange[];
+  /** How it was split (lib/ranges.lua): never shown; null for a song run whole. */
+  split: SplitRecord | null;
+}
+
+export const RANGE_STATES = ['queued', 'processing', 'done'] as const;
+export type RangeState = (typeof RANGE_STATES)[number];
+
+/** One range of consecutive chunks of a split song, as the job view shows it. */
+export interface JobRange {
+  fromSec: number;
+  /** The range's end; the last range's is the song's length (its estimate until the song is done). */
+  toSec: number;
+  state: RangeState;
+  /** The worker running it, or the one that did it; null while it waits. */
+  worker: string | null;
+  attempts: number;
+}
+
+/** A split song's geometry (job fields rangeChunks, rangeStride, splitId, rangeFrames). */
+export interface SplitRecord {
+  /** Range i is chunks [chunks[i], chunks[i+1]); the last range runs to the song's end. */
+  chunks: number[];
+  /** Chunk stride in frames. */
+  stride: number;
+  /** The split's token (queue items of this split end in it). */
+  id: string;
+  /** The song's length in frames as estimated at the split. */
+  estimatedFrames: number;
+}
+
+/** A range's queue item, `<songhash>#<index>#<splitId>` (lib/ranges.lua); a song's item is its songhash. */
+export interface RangeItem {
+  item: string;
+  hash: string;
+  index: number;
+  splitId: string;
+}
+
+export function rangeItem(hash: string, index: number, splitId: string): RangeItem {
+  return { item: `${hash}#${index}#${splitId}`, hash, index, splitId };
+}
+
+/** The range an item names, or null for a song's item. */
+export function parseRangeItem(item: string): RangeItem | null {
+  const m = /^([^#]+)#(\d+)#(.+)$/.exec(item);
+  return m ? { item, hash: m[1]!, index: Number(m[2]), splitId: m[3]! } : null;
+}
+
+const LIVE_RATE_HZ = 44_100;
+
+function parseSplit(fields: Record<string, string>): SplitRecord | null {
+  if (!fields.rangeChunks || !fields.splitId) return null;
+  const chunks = fields.rangeChunks.split(',').map(Number);
+  const stride = Number(fields.rangeStride);
+  if (chunks.some((c) => !Number.isInteger(c) || c < 0) || !(stride > 0)) return null;
+  return { chunks, stride, id: fields.splitId, estimatedFrames: Number(fields.rangeFrames) || 0 };
+}
+
+function parseRanges(split: SplitRecord, fields: Record<string, string>): JobRange[] {
+  const songFrames = num(fields.totalFrames) ?? split.estimatedFrames;
+  return split.chunks.map((a, i) => {
+    const [state = 'queued', worker = '', attempts = '0'] = (fields[`r${i}`] ?? '').split('|');
+    const next = split.chunks[i + 1];
+    return {
+      fromSec: Math.round((a * split.stride * 1000) / LIVE_RATE_HZ) / 1000,
+      toSec: Math.round(((next !== undefined ? next * split.stride : songFrames) * 1000) / LIVE_RATE_HZ) / 1000,
+      state: (RANGE_STATES as readonly string[]).includes(state) ? (state as RangeState) : 'queued',
+      worker: worker === '' ? null : worker,
+      attempts: Number(attempts) || 0,
+    };
+  });
 }
 
 /** One tenant's claim on a song (`claim:<songhash>:<tenant>`): what is that tenant's alone. */
@@ -103,7 +176,7 @@ export interface ClaimRun {
 }
 
 /** The job as the API shows it to the tenant holding the claim. */
-export interface JobView extends Omit<JobRecord, 'stems' | 'tenant' | 'wanted' | 'storedFormats'> {
+export interface JobView extends Omit<JobRecord, 'stems' | 'tenant' | 'wanted' | 'storedFormats' | 'split'> {
   position: number | null;
   filename: string | null;
   callbackStatus: string | null;
@@ -183,7 +256,13 @@ export function parseJobRecord(hash: string, fields: Record<string, string>): Jo
     readyFrames: num(fields.readyFrames) ?? 0,
     totalFrames: num(fields.totalFrames),
     pieceEnds: (fields.pieceEnds ?? '').split(',').filter((v) => v !== '').map(Number).filter((n) => Number.isInteger(n) && n > 0),
+    ...splitFields(fields),
   };
+}
+
+function splitFields(fields: Record<string, string>): Pick<JobRecord, 'split' | 'ranges'> {
+  const split = parseSplit(fields);
+  return split ? { split, ranges: parseRanges(split, fields) } : { split: null };
 }
 
 export function parseClaimRecord(fields: Record<string, string>): ClaimRecord | null {

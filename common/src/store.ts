@@ -35,6 +35,14 @@ export const stemKey = (hash: string, stem: Stem, ext: Extension = 'mp3'): strin
 /** A progressive piece's object name in the output bucket: `live/<songhash>/<seq, 5 digits>.f32` (raw float32 LE, planar, STEMS' four model stems). */
 export const liveKey = (hash: string, seq: number): string => `${livePrefix(hash)}${String(seq).padStart(5, '0')}.f32`;
 const LIVE_PREFIX = 'live/';
+/**
+ * A range's output of a song split over workers (issue 23; output bucket):
+ * `ranges/<songhash>/<index, 5 digits>.f32` (worker/src/ranges.ts writes and reads its layout).
+ * Intermediate: removed when the song ends, and by the retention sweep.
+ */
+export const rangeKey = (hash: string, index: number): string => `${rangePrefix(hash)}${String(index).padStart(5, '0')}.f32`;
+const RANGES_PREFIX = 'ranges/';
+export const rangePrefix = (hash: string): string => `${RANGES_PREFIX}${hash}/`;
 /** Where a song's pieces are: `live/<songhash>/`. */
 export const livePrefix = (hash: string): string => `${LIVE_PREFIX}${hash}/`;
 
@@ -157,6 +165,40 @@ export class ObjectStore {
     // One at a time: s3rver's multi-object delete races on the shared folder (500s).
     for (const name of names) await this.client.removeObject(this.buckets.output, name);
     return names.length;
+  }
+
+  /** Stores one range's output (a worker of a split song). */
+  async putRange(hash: string, index: number, bytes: Uint8Array): Promise<void> {
+    await this.client.putObject(this.buckets.output, rangeKey(hash, index), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.byteLength, {
+      'Content-Type': 'application/octet-stream',
+    });
+  }
+
+  async getRange(hash: string, index: number): Promise<Buffer> {
+    return streamToBuffer(await this.client.getObject(this.buckets.output, rangeKey(hash, index)));
+  }
+
+  /** The indexes of a song's stored range outputs, ascending. */
+  async listRanges(hash: string): Promise<number[]> {
+    const found: number[] = [];
+    for (const name of await this.listNames(rangePrefix(hash), true)) {
+      const m = /\/(\d{5,})\.f32$/.exec(name);
+      if (m) found.push(Number(m[1]));
+    }
+    return found.sort((a, b) => a - b);
+  }
+
+  /** Removes every object under `ranges/<songhash>/`; how many there were. */
+  async removeRanges(hash: string): Promise<number> {
+    const names = await this.listNames(rangePrefix(hash), true);
+    for (const name of names) await this.client.removeObject(this.buckets.output, name);
+    return names.length;
+  }
+
+  /** Songhashes that have objects under `ranges/` (for the sweeper), at most `limit`. */
+  async rangeSongs(limit = 1000): Promise<string[]> {
+    const prefixes = await this.listNames(RANGES_PREFIX, false, limit);
+    return prefixes.map((p) => p.slice(RANGES_PREFIX.length).replace(/\/$/, '')).filter((h) => h !== '');
   }
 
   /** Songhashes that have objects under `live/` (for the sweeper), at most `limit`. */

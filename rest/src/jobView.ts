@@ -19,7 +19,7 @@ export function viewOf(claimed: ClaimedJob, queuePosition: number | null): JobVi
   const files: Partial<Record<OutputFormat, Partial<Record<Stem, string>>>> = {};
   for (const f of own.formats) files[f] = Object.fromEntries(own.visible.map((t) => [t, stemUrl(job.hash, t, f)]));
   const stems: Partial<Record<Stem, string>> = own.formats[0] ? (files[own.formats[0]] ?? {}) : {};
-  const { stems: _stems, tenant: _tenant, wanted: _wanted, storedFormats: _stored, ...shared } = job;
+  const { stems: _stems, tenant: _tenant, wanted: _wanted, storedFormats: _stored, split: _split, ...shared } = job;
   const { run } = own;
   return {
     ...shared,

@@ -4,6 +4,7 @@ import type { OutputSink, OutputSpec, SeparatedPiece, StemFile, StreamedFile } f
 import { PiecePublisher } from './pieces.ts';
 import { StemUpload, UploadStaging, type StoreAttempt } from './stem-upload.ts';
 import { chargeDecodedLength } from './decoded-charge.ts';
+import { planSplit, type RangeSeparator } from './ranges.ts';
 
 type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSignal; onPiece?: (piece: SeparatedPiece) => void | Promise<void> };
 
@@ -20,6 +21,16 @@ export interface Separator {
     open: (stem: Stem, format: OutputFormat) => OutputSink,
     opts?: SeparateCall,
   ): Promise<{ files: StreamedFile[] }>;
+  /** One range of a song split over workers, the stitcher's encoders and the chunk stride (the engine has them: ranges.ts). */
+  separateRange?: RangeSeparator['separateRange'];
+  encodeToSinks?: RangeSeparator['encodeToSinks'];
+  stride?: number;
+}
+
+/** The separator's range side, when it has one. */
+export function rangeSeparator(separator: Separator): RangeSeparator | null {
+  const { separateRange, encodeToSinks, stride } = separator;
+  return separateRange && encodeToSinks && stride ? { separateRange, encodeToSinks, stride } : null;
 }
 
 const isLabOutput = (o: OutputSpec): boolean =>
@@ -83,7 +94,7 @@ function timed<T>(op: () => Promise<T>, ms: number, what: string): () => Promise
  * Marking done and releasing the job is the caller's (so a shutdown can hand it back instead).
  * Throws JobLost when the job is no longer this worker's: its new owner records and finishes it.
  */
-export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): Promise<{ stems: Stem[] }> {
+export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, watch?: AbortSignal): Promise<{ stems: Stem[]; split?: number }> {
   const { store, queue, separator, logger, workerId } = deps;
   const timeoutMs = deps.config.STORE_TIMEOUT_SEC * 1000;
   const retrying = (what: string) => ({
@@ -103,6 +114,21 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
   if (signal.aborted) throw new JobAborted('shutdown');
   // The minutes quota from the decoded length, before any inference (issue 22 #5, decoded-charge.ts).
   await chargeDecodedLength(deps, hash, mp3);
+
+  // A long song is split into ranges any worker takes (issue 23, ranges.ts); this worker goes on to the next item.
+  const ranges = rangeSeparator(separator);
+  const splitSec = deps.config.SPLIT_MIN_SEC;
+  if (ranges && splitSec > 0) {
+    const audioSec = (await queue.getJob(hash))?.audioSec ?? 0;
+    const chunks = audioSec > splitSec ? planSplit(Math.round(audioSec * 44_100), ranges.stride, deps.config.SPLIT_RANGE_CHUNKS) : null;
+    if (chunks) {
+      const outcome = await queue.split(workerId, hash, { chunks, stride: ranges.stride, estimatedFrames: Math.round(audioSec * 44_100) });
+      if (outcome === 'lost') throw new JobLost('another worker owns the job now');
+      if (outcome === 'gone') throw new JobGone('gone');
+      logger.info({ job: hash }, `split into ${chunks.length} ranges (${audioSec.toFixed(1)} s > SPLIT_MIN_SEC=${splitSec})`);
+      return { stems: [], split: chunks.length };
+    }
+  }
   logger.info({ job: hash }, `separating ${(mp3.length / 1024).toFixed(0)} kB`);
 
   // The job stops as soon as a progress transition says it is not ours any more (issue 22 #8).
@@ -112,6 +138,12 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal): 
     logger.info({ job: hash }, outcome === 'lost' ? 'job handed on to another worker: stopping' : `job ${outcome} while it ran: stopping`);
     notOurs.abort(outcome === 'lost' ? new JobLost('another worker owns the job now') : new JobGone(outcome));
   };
+  // the worker's watch (worker.ts) found the job deleted or handed on between progress transitions
+  if (watch) {
+    const onWatch = (): void => onNotOwned(watch.reason as Exclude<ProgressOutcome, 'owned'>);
+    if (watch.aborted) onWatch();
+    else watch.addEventListener('abort', onWatch, { once: true });
+  }
   const jobSignal = AbortSignal.any([signal, notOurs.signal]);
   const stopIfNotOurs = (): void => {
     if (notOurs.signal.aborted) throw notOurs.signal.reason as Error;

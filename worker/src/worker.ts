@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { STEMS, withRetry, type Config, type ObjectStore, type Queue, type Stem } from '@msaas/common';
+import { STEMS, parseRangeItem, withRetry, type Config, type ObjectStore, type Claimed, type ProgressOutcome, type Queue, type RangeItem, type Stem } from '@msaas/common';
 import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { JobAborted, JobGone, JobLost, runJob, type Separator } from './job.ts';
+import { JobAborted, JobGone, JobLost, rangeSeparator, runJob, type Separator } from './job.ts';
+import { runRange, stitchSong } from './ranges.ts';
 import type { WorkerMetrics } from './metrics.ts';
 
 export interface WorkerDeps {
@@ -20,6 +21,9 @@ export interface WorkerDeps {
   metrics: WorkerMetrics;
   resolveHost?: (host: string) => Promise<string[]>;
 }
+
+/** How often a worker looks whether its running song or range was deleted (cancel stops it within about this plus one pipeline step). */
+const WATCH_MS = 400;
 
 /**
  * The job loop: one job at a time. A heartbeat key proves this process alive for as long as it
@@ -95,7 +99,7 @@ export class Worker {
       await this.process(hash);
     }
     while (!this.stopping) {
-      let claimed: { hash: string; attempt: number } | null = null;
+      let claimed: Claimed | null = null;
       try {
         claimed = await queue.claim(blocking, this.id, 2);
       } catch (err) {
@@ -106,14 +110,45 @@ export class Worker {
       }
       if (!claimed) continue;
       if (this.stopping) {
-        await queue.release(this.id, claimed.hash).catch(() => undefined);
+        await queue.release(this.id, claimed.range?.item ?? claimed.hash).catch(() => undefined);
         break;
       }
-      await this.process(claimed.hash, claimed.attempt);
+      await this.process(claimed.range?.item ?? claimed.hash, claimed.attempt);
     }
   }
 
-  private async process(hash: string, attempt?: number): Promise<void> {
+  /**
+   * Looks every WATCH_MS whether the work is still this worker's (runState, a read): a song or range
+   * deleted, failed or handed on stops within about that long instead of at the next progress
+   * transition (issue 24 item 5). Returns the function that ends the watch.
+   */
+  private watch(item: string, onNotOwned: (outcome: Exclude<ProgressOutcome, 'owned'>) => void): () => void {
+    let busy = false;
+    let ended = false;
+    const timer = setInterval(() => {
+      if (busy || ended) return;
+      busy = true;
+      this.deps.queue
+        .runState(this.id, item)
+        .then((state) => {
+          if (state === 'owned' || ended) return;
+          ended = true;
+          clearInterval(timer);
+          onNotOwned(state);
+        })
+        .catch(() => undefined)
+        .finally(() => (busy = false));
+    }, WATCH_MS);
+    return () => {
+      ended = true;
+      clearInterval(timer);
+    };
+  }
+
+  private async process(item: string, attempt?: number): Promise<void> {
+    const range = parseRangeItem(item);
+    if (range) return this.processRange(range, attempt);
+    const hash = item;
     const { queue, logger, metrics, config } = this.deps;
     const abort = new AbortController();
     let resolveDone!: () => void;
@@ -121,9 +156,33 @@ export class Worker {
     this.current = { hash, abort, done };
     metrics.busy.set(1);
     const started = Date.now();
+    const watched = new AbortController();
+    const endWatch = this.watch(hash, (outcome) => {
+      // a deleted or re-submitted song leaves this worker's list in the same step that says so (progress-3.lua)
+      const settle = outcome === 'lost' ? Promise.resolve(outcome) : queue.reportProgress(this.id, hash, 0).catch(() => outcome);
+      void settle.then((o) => o !== 'owned' && watched.abort(o));
+    });
     try {
       logger.info({ job: hash }, `job claimed${attempt ? ` (attempt ${attempt})` : ''}`);
-      const result = await runJob({ ...this.deps, workerId: this.id }, hash, abort.signal);
+      const record = await queue.getJob(hash);
+      const ranges = rangeSeparator(this.deps.separator);
+      let result: { stems: Stem[]; split?: number };
+      if (record?.split && ranges && record.ranges?.every((r) => r.state === 'done')) {
+        // every range of this split song is done: this worker stitches it (range-done-3.lua chose it)
+        const stitched = await stitchSong({ ...this.deps, workerId: this.id, separator: ranges }, hash, record, AbortSignal.any([abort.signal, watched.signal]));
+        metrics.stitchSeconds.observe(stitched.stitchSec);
+        metrics.encodeSeconds.observe(stitched.encodeSec);
+        logger.info({ job: hash }, `stitched ${record.ranges.length} ranges in ${stitched.stitchSec.toFixed(2)} s, encoded and uploaded in ${stitched.encodeSec.toFixed(2)} s`);
+        if ((await queue.recordStems(this.id, hash, stitched.stems)) === 'lost') throw new JobLost('another worker owns the job now');
+        result = { stems: stitched.stems };
+      } else {
+        result = await runJob({ ...this.deps, workerId: this.id }, hash, abort.signal, watched.signal);
+      }
+      endWatch();
+      if (result.split) {
+        metrics.jobs.inc({ result: 'split' });
+        return;
+      }
       const seconds = (Date.now() - started) / 1000;
       const { outcome, tenants } = await this.untilRedis(() => queue.complete(this.id, hash, seconds));
       this.jobsDone++;
@@ -137,9 +196,15 @@ export class Worker {
       } else {
         logger.info({ job: hash }, `job done in ${seconds.toFixed(1)} s (${result.stems.join(', ')})`);
         if (outcome === 'done') this.dropUpload(hash);
+        if (record?.split) this.dropRanges(hash);
         for (const tenant of tenants) this.callback(hash, tenant);
       }
-    } catch (err) {
+    } catch (thrown) {
+      // the watch stopped a stitch: say why as runJob does
+      const why = watched.signal.reason as ProgressOutcome | undefined;
+      const err = watched.signal.aborted && !(thrown instanceof JobGone || thrown instanceof JobLost) && why !== undefined && why !== 'owned'
+        ? why === 'lost' ? new JobLost('another worker owns the job now') : new JobGone(why)
+        : thrown;
       if (err instanceof JobAborted || abort.signal.aborted) {
         const released = await queue.release(this.id, hash).catch(() => false);
         logger.info({ job: hash }, released ? 'job handed back to the queue (shutdown)' : 'job abandoned at shutdown; the reaper returns it');
@@ -161,10 +226,70 @@ export class Worker {
         logger[outcome === 'retry' ? 'warn' : 'error']({ job: hash }, `job ${outcome === 'retry' ? 'failed, will retry' : 'failed'}: ${reason}`);
       }
     } finally {
+      endWatch();
       metrics.busy.set(0);
       this.current = null;
       resolveDone();
     }
+  }
+
+  /** One range of a split song (ranges.ts): separated, stored and marked done; the song's last range is stitched here at once. */
+  private async processRange(range: RangeItem, attempt?: number): Promise<void> {
+    const { queue, logger, metrics, config } = this.deps;
+    const abort = new AbortController();
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.current = { hash: range.item, abort, done };
+    metrics.busy.set(1);
+    const watched = new AbortController();
+    const endWatch = this.watch(range.item, (outcome) => watched.abort(outcome === 'lost' ? new JobLost('another worker owns the range now') : new JobGone(outcome)));
+    const label = `range ${range.index + 1}`;
+    let stitch = false;
+    try {
+      logger.info({ job: range.hash }, `${label} claimed${attempt ? ` (attempt ${attempt})` : ''}`);
+      const record = await queue.getJob(range.hash);
+      const separator = rangeSeparator(this.deps.separator);
+      if (!record?.split || !separator) throw new JobGone(record ? 'superseded' : 'gone');
+      const outcome = await runRange({ ...this.deps, workerId: this.id, separator }, range, record, AbortSignal.any([abort.signal, watched.signal]));
+      metrics.ranges.inc({ result: 'done' });
+      logger.info({ job: range.hash }, `${label} done${outcome === 'stitch' ? '; the last one: stitching the song' : ''}`);
+      stitch = outcome === 'stitch';
+    } catch (err) {
+      const reason: unknown = watched.signal.aborted ? watched.signal.reason : err;
+      if (abort.signal.aborted && !watched.signal.aborted) {
+        const released = await queue.release(this.id, range.item).catch(() => false);
+        logger.info({ job: range.hash }, released ? `${label} handed back to the queue (shutdown)` : `${label} abandoned at shutdown; the reaper returns it`);
+        metrics.ranges.inc({ result: 'released' });
+      } else if (reason instanceof JobGone) {
+        // the song was deleted, failed or run again: the item leaves this worker's list, the outputs go
+        await queue.release(this.id, range.item).catch(() => false);
+        logger.info({ job: range.hash }, `${label} stopped: ${reason.message}`);
+        if (reason.outcome === 'gone') this.dropObjects(range.hash, STEMS);
+        metrics.ranges.inc({ result: 'gone' });
+      } else if (reason instanceof JobLost) {
+        logger.warn({ job: range.hash }, `${label} handed on to another worker while this one ran it`);
+        metrics.ranges.inc({ result: 'lost' });
+      } else {
+        const badAudio = this.deps.isBadAudio(err);
+        const why = badAudio ? `bad audio: ${(err as Error).message}` : `${(err as Error).name}: ${(err as Error).message}`;
+        const outcome = await this.untilRedis(() => queue.failRange(this.id, range, why, { retryable: !badAudio, maxAttempts: config.MAX_ATTEMPTS }));
+        metrics.ranges.inc({ result: outcome === 'retry' ? 'retry' : 'failed' });
+        logger[outcome === 'retry' ? 'warn' : 'error']({ job: range.hash }, `${label} ${outcome === 'retry' ? 'failed, will retry' : 'failed; the song failed with it'}: ${why}`);
+        if (outcome === 'dead') this.dropRanges(range.hash);
+      }
+    } finally {
+      endWatch();
+      metrics.busy.set(0);
+      this.current = null;
+      resolveDone();
+    }
+    if (stitch && !this.stopping) await this.process(range.hash);
+    else if (stitch) await queue.release(this.id, range.hash).catch(() => undefined);
+  }
+
+  /** A split song's range outputs (`ranges/<songhash>/`): intermediate, gone once the song ends. */
+  private dropRanges(hash: string): void {
+    this.deps.store.removeRanges(hash).catch((err: Error) => this.deps.logger.warn({ job: hash }, `range outputs not removed: ${err.message}`));
   }
 
   /** Finishing a job must reach Redis; while it is down, wait for it (the stems are safe in the store). */
@@ -191,7 +316,7 @@ export class Worker {
   /** A song every claim of which was deleted while it ran: its stems and upload leave the store. */
   private dropObjects(hash: string, stems: readonly Stem[]): void {
     const { store, logger } = this.deps;
-    Promise.all([...stems.map((t) => store.removeStem(hash, t)), store.removeUpload(hash), store.removePieces(hash)]).catch((err: Error) =>
+    Promise.all([...stems.map((t) => store.removeStem(hash, t)), store.removeUpload(hash), store.removePieces(hash), store.removeRanges(hash)]).catch((err: Error) =>
       logger.warn({ job: hash }, `objects of a deleted song not removed: ${err.message}`),
     );
   }

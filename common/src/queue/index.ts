@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SubmitResult } from '../api.ts';
 import type { Keys } from '../keys.ts';
-import { parseClaimRecord, parseJobRecord, type Callback, type ClaimRecord, type JobRecord } from '../job.ts';
+import { parseClaimRecord, parseJobRecord, parseRangeItem, type Callback, type ClaimRecord, type JobRecord, type RangeItem } from '../job.ts';
 import { IMPLICIT_TENANT } from '../tenants.ts';
 import { DEFAULT_STEMS, TRACKS, isStem, orderedStems, type Stem } from '../tracks.ts';
 import { DEFAULT_OUTPUT_FORMAT, isOutputFormat, type OutputFormat } from '../formats.ts';
@@ -98,6 +98,13 @@ export function queueOptions(config: { RETENTION_DAYS: number }): QueueOptions {
   return { retentionSec: config.RETENTION_DAYS * 86_400 };
 }
 
+/** What a worker took: a song, or one range of a split song (`range`; its processing list then holds `range.item`). */
+export interface Claimed {
+  hash: string;
+  attempt: number;
+  range?: RangeItem;
+}
+
 export interface ClaimedJob {
   job: JobRecord;
   claim: ClaimRecord;
@@ -191,9 +198,9 @@ export class Queue {
     return Number((await this.redis.get(this.keys.usage(tenant, utcDay(atMs)))) ?? 0);
   }
 
-  /** Waiting jobs, in the order they will run (oldest first); with a tenant, only the songs it claims. */
+  /** Waiting jobs, in the order they will run (oldest first); with a tenant, only the songs it claims. A split song's ranges are not songs waiting (it is processing). */
   async waiting(tenant?: string): Promise<string[]> {
-    const items = (await this.redis.lrange(this.keys.toWorker, 0, -1)).reverse();
+    const items = (await this.redis.lrange(this.keys.toWorker, 0, -1)).reverse().filter((item) => !item.includes('#'));
     if (tenant === undefined || items.length === 0) return items;
     const pipeline = this.redis.pipeline();
     for (const h of items) pipeline.exists(this.keys.claim(h, tenant));
@@ -359,11 +366,102 @@ export class Queue {
    * Blocks up to timeoutSec for a job and moves it atomically into this worker's processing list.
    * `blocking` must be a connection of its own (it is blocked while waiting).
    */
-  async claim(blocking: Redis, workerId: string, timeoutSec: number): Promise<{ hash: string; attempt: number } | null> {
-    const hash = await blocking.blmove(this.keys.toWorker, this.keys.processing(workerId), 'RIGHT', 'LEFT', timeoutSec);
-    if (hash === null) return null;
+  async claim(blocking: Redis, workerId: string, timeoutSec: number): Promise<Claimed | null> {
+    const item = await blocking.blmove(this.keys.toWorker, this.keys.processing(workerId), 'RIGHT', 'LEFT', timeoutSec);
+    if (item === null) return null;
+    const range = parseRangeItem(item);
+    if (range) {
+      // a range of a split song (range-start-5.lua); one of a song deleted or failed meanwhile is dropped
+      const k = this.keys;
+      const [outcome, attempt] = (await runScript(this.redis, 'range-start-5', [k.job(range.hash), k.processing(workerId), k.events, k.order, k.vtime], [
+        item,
+        workerId,
+        now(),
+      ])) as ['owned' | 'gone', number?];
+      return outcome === 'owned' ? { hash: range.hash, attempt: Number(attempt), range } : null;
+    }
+    const hash = item;
     const attempt = Number(await runScript(this.redis, 'start-4', [this.keys.job(hash), this.keys.events, this.keys.order, this.keys.vtime], [hash, workerId, now()]));
     return { hash, attempt };
+  }
+
+  /**
+   * Splits the song this worker holds into ranges of consecutive chunks (split-7.lua): `chunks` are
+   * the ranges' first chunks, in order (the first 0); each range waits in the queue in its tenant's
+   * fair turn and the song leaves this worker's list.
+   */
+  async split(workerId: string, hash: string, opts: { chunks: readonly number[]; stride: number; estimatedFrames: number }): Promise<'split' | 'lost' | 'gone'> {
+    const k = this.keys;
+    return (await runScript(this.redis, 'split-7', [k.processing(workerId), k.job(hash), k.toWorker, k.order, k.orderLast, k.vtime, k.events], [
+      hash,
+      opts.chunks.join(','),
+      opts.stride,
+      String(Date.now()),
+      opts.estimatedFrames,
+      now(),
+    ])) as 'split' | 'lost' | 'gone';
+  }
+
+  /**
+   * A range's output is stored (range-done-3.lua): `stitch` when it was the song's last range (the
+   * song is now this worker's to stitch, in its processing list), else `done`; `done` flags each
+   * range of the song. `lost`/`gone`: not this worker's range, or the song was deleted or failed.
+   */
+  async rangeDone(workerId: string, range: RangeItem): Promise<{ outcome: 'stitch' | 'done' | 'lost' | 'gone'; done: boolean[] }> {
+    const k = this.keys;
+    const [outcome, ...flags] = (await runScript(this.redis, 'range-done-3', [k.processing(workerId), k.job(range.hash), k.events], [
+      range.item,
+      workerId,
+      now(),
+    ])) as ['stitch' | 'done' | 'lost' | 'gone', ...string[]];
+    return { outcome, done: flags.map((f) => f === '1') };
+  }
+
+  /** Records a split song's piece (range-piece-2.lua): the record lists pieces over the contiguous prefix. */
+  async rangePiece(range: RangeItem, endFrame: number, totalFrames: number | null): Promise<'owned' | 'gone'> {
+    const k = this.keys;
+    return (await runScript(this.redis, 'range-piece-2', [k.job(range.hash), k.events], [
+      range.hash,
+      range.splitId,
+      range.index,
+      endFrame,
+      totalFrames === null ? '' : totalFrames,
+      now(),
+    ])) as 'owned' | 'gone';
+  }
+
+  /** A range failed (range-fail-10.lua): `retry` (queued again), `dead` (the song failed with the range's reason), `lost` or `gone`. */
+  async failRange(workerId: string, range: RangeItem, error: string, opts: { retryable: boolean; maxAttempts: number }): Promise<FailResult> {
+    const k = this.keys;
+    const nowMs = Date.now();
+    return (await runScript(
+      this.redis,
+      'range-fail-10',
+      [k.processing(workerId), k.job(range.hash), k.toWorker, k.dead, k.events, k.order, k.orderLast, k.vtime, k.claims(range.hash), k.expiries],
+      [range.item, workerId, error.slice(0, 2000), opts.maxAttempts, opts.retryable ? '1' : '0', new Date(nowMs).toISOString(), k.claimRoot, this.retentionSec, nowMs],
+    )) as FailResult;
+  }
+
+  /**
+   * Whether the work this worker holds is still its own — a read, for the worker's watch that stops
+   * a cancelled run within a second or two: `owned`, `lost` (no longer in its list, or the range was
+   * handed on), `gone` (the song's record is gone: deleted) or `superseded` (the song is no longer
+   * processing: failed, or deleted and submitted again).
+   */
+  async runState(workerId: string, item: string): Promise<ProgressOutcome> {
+    const range = parseRangeItem(item);
+    const hash = range?.hash ?? item;
+    const tx = this.redis.multi().lpos(this.keys.processing(workerId), item).hmget(this.keys.job(hash), 'state', 'splitId', `r${range?.index ?? 0}`);
+    const reply = (await tx.exec()) ?? [];
+    const failed = reply.find(([err]) => err);
+    if (failed) throw failed[0];
+    const pos = reply[0]?.[1] as number | null;
+    const [state, splitId, r] = (reply[1]?.[1] ?? []) as (string | null)[];
+    if (!state) return 'gone';
+    if (state !== 'processing') return 'superseded';
+    if (pos === null) return 'lost';
+    if (range && (splitId !== range.splitId || (r ?? '').split('|')[1] !== workerId)) return 'lost';
+    return 'owned';
   }
 
   /** Jobs a worker holds (after a restart with the same id, these are resumed first). */
@@ -452,8 +550,15 @@ export class Queue {
     return reply as FailResult;
   }
 
-  /** Hands a job back (shutdown before it finished); the attempt does not count. */
+  /** Hands a job or a range back (shutdown before it finished); the attempt does not count. */
   async release(workerId: string, hash: string): Promise<boolean> {
+    const range = parseRangeItem(hash);
+    if (range) {
+      const k = this.keys;
+      return (
+        (await runScript(this.redis, 'range-release-6', [k.processing(workerId), k.job(range.hash), k.toWorker, k.events, k.order, k.vtime], [range.item, workerId, now()])) === 1
+      );
+    }
     const owned = await runScript(
       this.redis,
       'release-6',
@@ -474,6 +579,15 @@ export class Queue {
       if (!mayReap()) break;
       const k = this.keys;
       const nowMs = Date.now();
+      // the ranges it held first (reap-ranges-8.lua), then its songs
+      const ranges = (await runScript(
+        this.redis,
+        'reap-ranges-8',
+        [k.processing(id), k.heartbeat(id), k.toWorker, k.dead, k.events, k.order, k.vtime, k.expiries],
+        [id, k.jobRoot, maxAttempts, new Date(nowMs).toISOString(), k.claimsRoot, k.claimRoot, this.retentionSec, nowMs],
+      )) as [number, number];
+      result.requeued += ranges[0];
+      result.dead += ranges[1];
       const reply = (await runScript(
         this.redis,
         'reap-9',
@@ -482,7 +596,7 @@ export class Queue {
       )) as [number, number];
       result.requeued += reply[0];
       result.dead += reply[1];
-      if (reply[0] + reply[1] > 0) result.workers.push(id);
+      if (reply[0] + reply[1] + ranges[0] + ranges[1] > 0) result.workers.push(id);
     }
     return result;
   }

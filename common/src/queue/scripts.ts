@@ -22,6 +22,13 @@ const SCRIPTS = [
   'heartbeat-2',
   'charge-decoded-4',
   'upload-gone-2',
+  'split-7',
+  'range-start-5',
+  'range-done-3',
+  'range-piece-2',
+  'range-fail-10',
+  'range-release-6',
+  'reap-ranges-8',
 ] as const;
 export type ScriptName = (typeof SCRIPTS)[number];
 
@@ -37,8 +44,9 @@ const read = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`,
  * written once; before them, the output formats' table generated from formats.ts (lua-prelude.ts).
  */
 function withLibraries(lua: string): string {
-  const uses = /^-- uses: ([a-z-]+)\n/.exec(lua);
-  return uses ? `${luaPrelude()}${read(`lib/${uses[1]}`)}\n${lua}` : lua;
+  // `-- uses: songs, ranges`: several libraries, in that order (a later one may use an earlier one's helpers)
+  const uses = /^-- uses: ([a-z-]+(?:, [a-z-]+)*)\n/.exec(lua);
+  return uses ? `${luaPrelude()}${uses[1]!.split(', ').map((lib) => `${read(`lib/${lib}`)}\n`).join('')}${lua}` : lua;
 }
 
 const sources = Object.fromEntries(

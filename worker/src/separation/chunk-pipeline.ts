@@ -36,6 +36,20 @@ export interface FinishedChunk {
   last: boolean;
 }
 
+/**
+ * One range of consecutive chunks of a song split over workers (issue 23): chunks [firstChunk,
+ * endChunk), or to the song's end when endChunk is null. The sink gets the samples final within the
+ * range; what the neighbouring ranges must add at its edges goes to `onHead` and `onTail`.
+ */
+export interface ChunkRange {
+  firstChunk: number;
+  endChunk: number | null;
+  /** The first chunk's own output over its overlap with the chunk before (firstChunk > 0): per source [left, right]. */
+  onHead?: (head: Float32Array[][]) => void;
+  /** After the range's last chunk (endChunk set): the window's Σ w·out and Σ w over the next chunk's overlap. */
+  onTail?: (pending: { acc: Float32Array[][]; weightSum: Float32Array }) => void;
+}
+
 export interface PipelineOptions {
   /** Fraction of chunks done, 0..1, non-decreasing; called with 1 at the end. */
   onProgress?: (fraction: number) => void;
@@ -45,6 +59,8 @@ export interface PipelineOptions {
    * consumer that falls behind (uploads) holds the loop back instead of piling up.
    */
   onChunk?: (chunk: FinishedChunk) => void | Promise<void>;
+  /** Run only these chunks (a range of a split song); default the whole song. */
+  range?: ChunkRange;
 }
 
 /** One set of model inputs: the segment's samples and its spectrogram. */
@@ -114,6 +130,20 @@ class ChunkPipeline {
     this.overlapAdd = new StreamingOverlapAdd(SOURCES, SEGMENT, stride);
   }
 
+  /**
+   * Decodes and discards the song's samples before `index` (a range's window starts there): every
+   * decoder is run from the file's start, so the samples a range sees are the ones a whole run sees.
+   */
+  private async skipTo(index: number): Promise<void> {
+    const scratch = [new Float32Array(1 << 16), new Float32Array(1 << 16)];
+    while (this.songLength < 0 && this.inBase < index) {
+      const want = Math.min(scratch[0]!.length, index - this.inBase);
+      const got = await this.reader.read(scratch, 0, want);
+      this.inBase += got;
+      if (got < want) this.songLength = this.inBase;
+    }
+  }
+
   /** Reads input up to song index `until` (or the end); drops what no chunk needs any more. */
   private async fill(keepFrom: number, until: number): Promise<void> {
     const drop = Math.min(Math.max(0, keepFrom - this.inBase), this.inLen);
@@ -156,41 +186,65 @@ class ChunkPipeline {
    * for 1.3–1.8 s per chunk on a quiet machine (and ~10 s under load), so SIGTERM, progress
    * writes and the reaper waited that long. The model keeps running on its own thread meanwhile.
    */
-  private async finish(place: ChunkPlacement, res: RunResult, isLast: boolean, onChunk: PipelineOptions['onChunk']): Promise<void> {
+  private async finish(
+    place: ChunkPlacement,
+    res: RunResult,
+    isLast: boolean,
+    opts: PipelineOptions,
+    edges: { head: boolean; tail: boolean } = { head: false, tail: false },
+  ): Promise<void> {
     const { freq, time } = res;
     const plane = 4 * FREQ_BINS * FRAMES;
+    // a range's first chunk: its own output over the overlap with the chunk before goes to the stitcher
+    const headLen = edges.head ? Math.min(SEGMENT - this.stride, place.length) : 0;
+    const head: Float32Array[][] = [];
     for (let s = 0; s < SOURCES; s++) {
       const left = time.subarray(2 * s * SEGMENT, (2 * s + 1) * SEGMENT);
       const right = time.subarray((2 * s + 1) * SEGMENT, (2 * s + 2) * SEGMENT);
       this.spectrogram.inverseAdd(freq, s * plane, left, right);
+      if (headLen > 0) head.push([left.slice(place.trim, place.trim + headLen), right.slice(place.trim, place.trim + headLen)]);
       this.overlapAdd.add(s, left, right, place.trim, place.length);
       await nextTurn();
+      throwIfAborted(opts.signal);
     }
     this.overlapAdd.addWeights(place.length);
-    const { tracks, nonFinite } = this.overlapAdd.emit(isLast ? place.length : this.stride);
-    this.nonFinite += nonFinite;
+    if (headLen > 0) opts.range?.onHead?.(head);
+    const emitted = this.overlapAdd.emit(isLast ? place.length : this.stride);
+    // the samples before headLen are not final here (the chunk before adds to them): the stitcher's
+    const tracks = headLen > 0 ? emitted.tracks.map(([l, r]) => [l!.subarray(headLen), r!.subarray(headLen)]) : emitted.tracks;
+    this.nonFinite += emitted.nonFinite;
+    if (edges.tail) opts.range?.onTail?.(this.overlapAdd.pending(SEGMENT - this.stride));
     for (let s = 0; s < SOURCES; s++) {
-      this.sink.write(s, tracks[s]![0], tracks[s]![1]);
+      this.sink.write(s, tracks[s]![0]!, tracks[s]![1]!);
       await nextTurn();
     }
-    if (onChunk) await onChunk({ tracks: tracks.map(([l, r]) => [l!, r!] as const), songLength: this.songLength >= 0 ? this.songLength : null, last: isLast });
+    throwIfAborted(opts.signal);
+    if (opts.onChunk) await opts.onChunk({ tracks: tracks.map(([l, r]) => [l!, r!] as const), songLength: this.songLength >= 0 ? this.songLength : null, last: isLast });
   }
 
   async run(opts: PipelineOptions): Promise<SeparationStats> {
     const started = performance.now();
-    const estChunks = Math.max(1, Math.ceil(Math.max(1, this.reader.estimatedSamples) / this.stride));
+    const range = opts.range;
+    const first = range?.firstChunk ?? 0;
+    const end = range?.endChunk ?? null;
+    const songChunks = Math.max(1, Math.ceil(Math.max(1, this.reader.estimatedSamples) / this.stride));
+    const estChunks = Math.max(1, (end ?? songChunks) - first);
     let runMs = 0;
     let chunks = 0;
     let inflight: Promise<RunResult> | null = null;
     try {
-      let current: Prepared | null = await this.prepare(0);
-      if (!current) throw new AudioInputError('empty', 'the upload holds no audio (zero-length)');
+      // a range's first chunk reads from half a segment before it (the song's last chunk is centred)
+      if (first > 0) await this.skipTo(first * this.stride - Math.floor(SEGMENT / 2));
+      let current: Prepared | null = await this.prepare(first * this.stride);
+      if (!current) throw new AudioInputError('empty', first > 0 ? `the song ends before chunk ${first}` : 'the upload holds no audio (zero-length)');
       opts.onProgress?.(0);
       throwIfAborted(opts.signal);
       inflight = this.model.run(current.buf.mix, current.buf.spec);
+      let index = first;
       while (current) {
         // While the model runs chunk i, read and transform chunk i+1.
-        const next: Prepared | null = await this.prepare(current.place.offset + this.stride);
+        const rangeEnds = end !== null && index + 1 >= end;
+        const next: Prepared | null = rangeEnds ? null : await this.prepare(current.place.offset + this.stride);
         const res: RunResult = await inflight!;
         inflight = null;
         runMs += res.runMs;
@@ -199,9 +253,10 @@ class ChunkPipeline {
           throwIfAborted(opts.signal);
           inflight = this.model.run(next.buf.mix, next.buf.spec);
         }
-        // ...and while it runs chunk i+1, finish chunk i.
-        await this.finish(current.place, res, next === null, opts.onChunk);
+        // ...and while it runs chunk i+1, finish chunk i (a range's end is no song's end: its tail waits for the next range).
+        await this.finish(current.place, res, next === null && !rangeEnds, opts, { head: index === first && first > 0, tail: rangeEnds });
         chunks++;
+        index++;
         opts.onProgress?.(next ? Math.min(chunks / Math.max(estChunks, chunks + 1), 0.99) : 1);
         current = next;
       }

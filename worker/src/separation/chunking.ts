@@ -104,6 +104,15 @@ export class StreamingOverlapAdd {
     return { tracks: views, nonFinite };
   }
 
+  /**
+   * The window's first `count` samples as they stand (raw Σ w·out and Σ w, copies): after the last
+   * chunk of a range has been emitted, the part of its output that the next range's first chunk
+   * overlaps (ranges.ts stitches the two).
+   */
+  pending(count: number): { acc: Float32Array[][]; weightSum: Float32Array } {
+    return { acc: this.acc.map(([l, r]) => [l.slice(0, count), r.slice(0, count)]), weightSum: this.weightSum.slice(0, count) };
+  }
+
   private slide(): void {
     const { stride, segment } = this;
     for (const pair of this.acc) {
@@ -115,4 +124,38 @@ export class StreamingOverlapAdd {
     this.weightSum.copyWithin(0, stride, segment);
     this.weightSum.fill(0, segment - stride);
   }
+}
+
+/**
+ * The samples where one range's last chunk and the next range's first chunk overlap, exactly as
+ * StreamingOverlapAdd makes them in one pass: there the window holds the earlier chunk's Σ w·out and
+ * Σ w (`pending`), the later chunk's output is added (`acc += w·out`, `weightSum += w`, the same
+ * float32 operations in the same order) and the sum divided, non-finite samples becoming 0. So a
+ * song split into ranges and stitched here is bit-identical to the song run whole.
+ * `head[s]` is the later chunk's own output (left, right) over the overlap, `weight` the blend.
+ */
+export function stitchOverlap(
+  pending: { acc: readonly (readonly Float32Array[])[]; weightSum: Float32Array },
+  head: readonly (readonly Float32Array[])[],
+  weight: Float32Array,
+): { tracks: Float32Array[][]; nonFinite: number } {
+  const n = head[0]![0]!.length;
+  const ws = new Float32Array(n);
+  for (let t = 0; t < n; t++) ws[t] = (t < pending.weightSum.length ? pending.weightSum[t]! : 0) + weight[t]!;
+  let nonFinite = 0;
+  const tracks = head.map((pair, s) =>
+    pair.map((x, c) => {
+      const prev = pending.acc[s]![c]!;
+      const acc = new Float32Array(n);
+      for (let t = 0; t < n; t++) acc[t] = (t < prev.length ? prev[t]! : 0) + weight[t]! * x[t]!;
+      const out = new Float32Array(n);
+      for (let t = 0; t < n; t++) {
+        const v = acc[t]! / ws[t]!;
+        if (Number.isFinite(v)) out[t] = v;
+        else nonFinite++;
+      }
+      return out;
+    }),
+  );
+  return { tracks, nonFinite };
 }

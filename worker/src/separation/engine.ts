@@ -139,8 +139,37 @@ export interface Engine {
    * tag, which need the total) comes back at the end.
    */
   separateToSinks(bytes: Uint8Array, output: OutputSpec, open: (stem: Stem, format: OutputFormat) => OutputSink, opts?: SeparateOptions): Promise<{ files: StreamedFile[]; stats: SeparationStats }>;
+  /**
+   * One range of a song split over workers (issue 23): chunks [firstChunk, endChunk) (null: to the
+   * song's end), decoding from the file's start and discarding what comes before the range's window.
+   */
+  separateRange(bytes: Uint8Array, range: { firstChunk: number; endChunk: number | null }, opts?: SeparateOptions): Promise<RangeOutput>;
+  /** Encodes float stems a caller produces (the stitcher of a split song) exactly as a separation encodes its own. */
+  encodeToSinks(
+    output: OutputSpec,
+    open: (stem: Stem, format: OutputFormat) => OutputSink,
+    produce: (write: (source: number, left: Float32Array, right: Float32Array) => void, ready: () => Promise<void>) => Promise<void>,
+  ): Promise<{ files: StreamedFile[] }>;
+  /** Chunk stride in frames (ranges are counted in chunks). */
+  readonly stride: number;
   warmUp(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * What one range of a split song hands to the stitcher (worker/src/ranges.ts): the samples final
+ * within it, from `startFrame`; its first chunk's own output over the overlap with the range before
+ * (`head`, null for the first range); and after its last chunk the window's Σ w·out and Σ w over
+ * the next range's overlap (`tail`, null for the last range). Per source in TRACKS order: [left, right].
+ */
+export interface RangeOutput {
+  startFrame: number;
+  final: Float32Array[][];
+  head: Float32Array[][] | null;
+  tail: { acc: Float32Array[][]; weightSum: Float32Array } | null;
+  /** The song's length once the decoder reached its end within this range's window, else null. */
+  songFrames: number | null;
+  stats: SeparationStats;
 }
 
 export interface DetailedEngine extends Engine {
@@ -228,46 +257,110 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
       throwIfAborted(sep.signal);
       const stream = await openAudioStream(bytes, { maxDurationSec });
       try {
-        const outputs: { stem: Stem; format: OutputFormat; encoder: HeadLastEncoder; sink: OutputSink }[] = [];
-        for (const stem of stemsOut) {
-          for (const format of formats) {
-            const sink = open(stem, format);
-            outputs.push({ stem, format, sink, encoder: await createHeadLastEncoder(format, MODEL_SAMPLE_RATE, 2, (b) => sink.write(b), mp3) });
-          }
-        }
-        const encodersOf = (stem: Stem): HeadLastEncoder[] => outputs.filter((o) => o.stem === stem).map((o) => o.encoder);
-        const bySource = TRACKS.map(encodersOf);
-        const instrumental = encodersOf('instrumental');
-        const partIndex = INSTRUMENTAL_PARTS.map((t) => TRACKS.indexOf(t));
-        const lastPart = Math.max(...partIndex);
-        let sum: [Float32Array, Float32Array] = [new Float32Array(0), new Float32Array(0)];
-        const tap = sep.onSamples;
-        // The pipeline writes each chunk's sources in model order, all of one length: a chunk's
-        // instrumental is complete once its last part is written.
-        const write = (s: number, l: Float32Array, r: Float32Array): void => {
-          tap?.(TRACKS[s]!, l, r);
-          for (const enc of bySource[s]!) enc.encode([l, r]);
-          if (instrumental.length === 0 || !partIndex.includes(s)) return;
-          if (s === partIndex[0]) {
-            if (sum[0].length < l.length) sum = [new Float32Array(l.length), new Float32Array(l.length)];
-            sum[0].set(l);
-            sum[1].set(r);
-          } else {
-            for (let i = 0; i < l.length; i++) {
-              sum[0][i] += l[i]!;
-              sum[1][i] += r[i]!;
-            }
-          }
-          if (s === lastPart) for (const enc of instrumental) enc.encode([sum[0].subarray(0, l.length), sum[1].subarray(0, l.length)]);
-        };
-        const onChunk = chunkHook(sep, outputs.map((o) => o.sink));
-        const stats = await runChunkPipeline(parts, stream, { write }, { onProgress: sep.onProgress, signal: sep.signal, onChunk });
-        const files = outputs.map(({ stem, format, encoder }) => ({ stem, format, head: encoder.finish() }));
-        return { files, stats };
+        const outputs = await openOutputs({ stems: stemsOut, formats }, open, sep.onSamples);
+        const onChunk = chunkHook(sep, outputs.sinks);
+        const stats = await runChunkPipeline(parts, stream, { write: outputs.write }, { onProgress: sep.onProgress, signal: sep.signal, onChunk });
+        return { files: outputs.finish(), stats };
       } finally {
         stream.close();
       }
     });
+  }
+
+  /**
+   * Every output file's encoder, fed by `write(source, left, right)` in model order per block, all
+   * sources of a block of one length: a block's instrumental is complete once its last part is written.
+   */
+  async function openOutputs(
+    output: OutputSpec,
+    open: (stem: Stem, format: OutputFormat) => OutputSink,
+    tap?: (track: Track, left: Float32Array, right: Float32Array) => void,
+  ): Promise<{ write: (s: number, l: Float32Array, r: Float32Array) => void; sinks: OutputSink[]; finish: () => StreamedFile[] }> {
+    const outputs: { stem: Stem; format: OutputFormat; encoder: HeadLastEncoder; sink: OutputSink }[] = [];
+    for (const stem of orderedStems(output.stems)) {
+      for (const format of [...new Set(output.formats)]) {
+        const sink = open(stem, format);
+        outputs.push({ stem, format, sink, encoder: await createHeadLastEncoder(format, MODEL_SAMPLE_RATE, 2, (b) => sink.write(b), mp3) });
+      }
+    }
+    const encodersOf = (stem: Stem): HeadLastEncoder[] => outputs.filter((o) => o.stem === stem).map((o) => o.encoder);
+    const bySource = TRACKS.map(encodersOf);
+    const instrumental = encodersOf('instrumental');
+    const partIndex = INSTRUMENTAL_PARTS.map((t) => TRACKS.indexOf(t));
+    const lastPart = Math.max(...partIndex);
+    let sum: [Float32Array, Float32Array] = [new Float32Array(0), new Float32Array(0)];
+    const write = (s: number, l: Float32Array, r: Float32Array): void => {
+      tap?.(TRACKS[s]!, l, r);
+      for (const enc of bySource[s]!) enc.encode([l, r]);
+      if (instrumental.length === 0 || !partIndex.includes(s)) return;
+      if (s === partIndex[0]) {
+        if (sum[0].length < l.length) sum = [new Float32Array(l.length), new Float32Array(l.length)];
+        sum[0].set(l);
+        sum[1].set(r);
+      } else {
+        for (let i = 0; i < l.length; i++) {
+          sum[0][i] += l[i]!;
+          sum[1][i] += r[i]!;
+        }
+      }
+      if (s === lastPart) for (const enc of instrumental) enc.encode([sum[0].subarray(0, l.length), sum[1].subarray(0, l.length)]);
+    };
+    return { write, sinks: outputs.map((o) => o.sink), finish: () => outputs.map(({ stem, format, encoder }) => ({ stem, format, head: encoder.finish() })) };
+  }
+
+  async function separateRange(bytes: Uint8Array, range: { firstChunk: number; endChunk: number | null }, sep: SeparateOptions = {}): Promise<RangeOutput> {
+    return serial(async () => {
+      throwIfAborted(sep.signal);
+      const stream = await openAudioStream(bytes, { maxDurationSec });
+      try {
+        const blocks: Float32Array[][][] = [];
+        let head: Float32Array[][] | null = null;
+        let tail: RangeOutput['tail'] = null;
+        let block: Float32Array[][] = [];
+        const write = (s: number, l: Float32Array, r: Float32Array): void => {
+          block.push([l.slice(), r.slice()]);
+          if (s === TRACKS.length - 1) {
+            blocks.push(block);
+            block = [];
+          }
+        };
+        const stats = await runChunkPipeline(parts, stream, { write }, {
+          onProgress: sep.onProgress,
+          signal: sep.signal,
+          range: { ...range, onHead: (h) => (head = h), onTail: (p) => (tail = p) },
+        });
+        const frames = blocks.reduce((n, b) => n + b[0]![0]!.length, 0);
+        const final = TRACKS.map((_, s) =>
+          [0, 1].map((c) => {
+            const out = new Float32Array(frames);
+            let at = 0;
+            for (const b of blocks) {
+              out.set(b[s]![c]!, at);
+              at += b[s]![c]!.length;
+            }
+            return out;
+          }),
+        );
+        const headFrames = (head as Float32Array[][] | null)?.[0]?.[0]?.length ?? 0;
+        return { startFrame: range.firstChunk * stride + headFrames, final, head, tail, songFrames: stats.samples >= 0 ? stats.samples : null, stats };
+      } finally {
+        stream.close();
+      }
+    });
+  }
+
+  /** Encodes float stems a caller produces (a split song's stitcher) with the same encoders as a separation. */
+  async function encodeToSinks(
+    output: OutputSpec,
+    open: (stem: Stem, format: OutputFormat) => OutputSink,
+    produce: (write: (s: number, l: Float32Array, r: Float32Array) => void, ready: () => Promise<void>) => Promise<void>,
+  ): Promise<{ files: StreamedFile[] }> {
+    const outputs = await openOutputs(output, open);
+    const waits = outputs.sinks.filter((k) => k.ready);
+    await produce(outputs.write, async () => {
+      for (const k of waits) await k.ready!();
+    });
+    return { files: outputs.finish() };
   }
 
   async function separateToFiles(bytes: Uint8Array, output: OutputSpec, sep: SeparateOptions = {}): Promise<{ files: StemFile[]; stats: SeparationStats }> {
@@ -324,6 +417,9 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
   }
 
   return {
+    separateRange,
+    encodeToSinks,
+    stride,
     separateAudio,
     separateMp3: separateAudio,
     separateToFiles,

@@ -16,6 +16,7 @@ export {
   type StreamedFile,
   type OutputSink,
   type SeparatedPiece,
+  type RangeOutput,
   DEFAULT_OUTPUT,
 } from './engine.ts';
 export { decodeMp3, PcmStream, MODEL_SAMPLE_RATE, DEFAULT_MAX_DURATION_SEC } from './decode.ts';
@@ -26,3 +27,4 @@ export { Spectrogram } from './stft.ts';
 export { defaultModelPath, SEGMENT } from './model.ts';
 export { cachedOptimizedGraph } from './graph/optimized-model.ts';
 export { QUALITY_PROFILES, DEFAULT_PROFILE, isQualityProfile, type QualityProfile } from '@msaas/common';
+export { stitchOverlap, transitionWeight, strideFor } from './chunking.ts';

@@ -1,6 +1,8 @@
+-- uses: ranges
 -- A tenant deletes its song: its claim goes. The song itself (record, places in the queue and in
 -- `dead`) goes with the last claim: 'last' (the caller removes the objects), 'kept' (others still
--- claim it), 'absent' (this tenant has no claim). Emits: the songhash on the events channel unless 'absent'.
+-- claim it), 'absent' (this tenant has no claim). A split song's waiting ranges leave the queue with
+-- it; ranges running stop at their worker's next look at the record (worker/src/ranges.ts). Emits: the songhash on the events channel unless 'absent'.
 local jobKey = KEYS[1]        -- job hash
 local claimsKey = KEYS[2]     -- claims set
 local claimKey = KEYS[3]      -- the tenant's claim
@@ -22,6 +24,7 @@ if redis.call('SCARD', claimsKey) > 0 then
   redis.call('PUBLISH', eventsChannel, hash)
   return 'kept'
 end
+unqueue_ranges(jobKey, queueKey, orderKey, hash)
 redis.call('DEL', jobKey, claimsKey)
 redis.call('LREM', queueKey, 0, hash)
 redis.call('LREM', deadKey, 0, hash)
