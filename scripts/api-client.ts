@@ -1,7 +1,8 @@
-/** The sample scripts' Node side of the API client (common/src/client.ts): the env, stems to disk, status lines. */
+/** The sample scripts' Node side of the API client (`@msaas/client`, client/): the env, stems to disk, status lines. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ApiClient, TRACKS, type JobView, type Track } from '@msaas/common';
+import { ApiClient, type JobView, type Track } from '@msaas/client';
+import { TRACKS } from '@msaas/common';
 
 /**
  * A client as the lab's scripts are configured: `REST` is host:port, with or without a scheme

@@ -11,7 +11,7 @@ import { STEMS, TRACKS } from './tracks.ts';
 import { EXTENSIONS, OUTPUT_FORMATS, type Extension } from './formats.ts';
 import { AUDIO_FORMAT_NAMES, type AudioFormat } from './audio-format.ts';
 import { MIX_MAX_GAIN, MODELS, SUBMIT_RESULTS, type DeleteSongResponse, type InfoResponse, type LibraryResponse, type QueueResponse, type RemoveStemResponse, type SubmitResponse } from './api.ts';
-import { ERROR_CODES } from './errors.ts';
+import { ERROR_CODES, type ErrorCode } from './errors.ts';
 
 const INPUT_FORMATS = Object.keys(AUDIO_FORMAT_NAMES) as [AudioFormat, ...AudioFormat[]];
 
@@ -22,7 +22,7 @@ export const StemSchema = z.enum(STEMS);
 export const TrackSchema = z.enum(TRACKS);
 export const OutputFormatSchema = z.enum(OUTPUT_FORMATS);
 export const JobStateSchema = z.enum(JOB_STATES);
-export const ErrorCodeSchema = z.enum(ERROR_CODES as [string, ...string[]]);
+export const ErrorCodeSchema = z.enum(ERROR_CODES as [ErrorCode, ...ErrorCode[]]);
 const stemUrls = z.partialRecord(StemSchema, z.string());
 const isoTime = z.string().meta({ description: 'ISO 8601 time' });
 const isoTimeOrNull = isoTime.nullable();
@@ -71,7 +71,7 @@ const gain = z
   .regex(/^(\d+(\.\d*)?|\.\d+)$/)
   .meta({ description: `gain 0..${MIX_MAX_GAIN} (default 1)` });
 export const MixQuerySchema = z
-  .object({ ...Object.fromEntries(TRACKS.map((t) => [t, gain.optional()])), format: formatField.optional() })
+  .object({ ...Object.fromEntries(STEMS.map((t) => [t, gain.optional()])), format: formatField.optional() })
   .strict();
 export const ZipQuerySchema = z.object({ format: OutputFormatSchema.optional().meta({ description: 'the stems of that format (default the song\'s first)' }) }).strict();
 export const LibraryQuerySchema = z

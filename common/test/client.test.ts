@@ -80,14 +80,15 @@ describe('ApiClient against rest', () => {
     expect(await api.queue()).toEqual({ queue: [songhash(first()), songhash(second())] });
   });
 
-  it('info tells the limits, the tracks and that a key is required', async () => {
-    expect(await api.info()).toEqual({
+  it('info tells the limits, the tracks, the weights\' terms and that a key is required', async () => {
+    expect(await api.info()).toMatchObject({
       maxUploadMb: 1,
       tracks: [...TRACKS],
       stems: [...TRACKS, 'instrumental'],
       inputFormats: ['mp3', 'wav', 'flac', 'ogg-vorbis', 'ogg-opus', 'mp4-aac'],
       outputFormats: ['mp3', 'mp3-320', 'wav', 'flac'],
       model: 'htdemucs',
+      weights: { file: 'htdemucs.onnx', bundled: true, terms: expect.stringMatching(/personal and research use only/) },
       authRequired: true,
     });
   });

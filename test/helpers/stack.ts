@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { afterEach } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
-import { ApiClient } from '@msaas/common';
+import { ApiClient } from '@msaas/client';
 import { startLocalStack, type LocalStack, type Service } from '../../scripts/local-stack.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from './env.ts';
 
