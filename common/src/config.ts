@@ -16,6 +16,16 @@ const optionalString = z
 /** MinIO's well-known default key and secret: the local default here, refused in a cluster (loadConfig). */
 export const DEV_MINIO_CREDENTIAL = 'minioadmin';
 
+/** A comma-separated list of ports 1..65535. */
+function portList(v: string, ctx: z.RefinementCtx): number[] {
+  const ports = v.split(',').map((p) => p.trim()).filter(Boolean).map(Number);
+  if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    ctx.addIssue({ code: 'custom', message: 'comma-separated ports 1..65535' });
+    return z.NEVER;
+  }
+  return ports;
+}
+
 /** Every setting of every service, validated once at start. */
 export const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(5000),
@@ -32,7 +42,26 @@ export const ConfigSchema = z.object({
   LOCAL_STORE_DIR: z.string().default('./var/objects'),
   QUEUE_BUCKET: z.string().min(3).default('queue'),
   OUTPUT_BUCKET: z.string().min(3).default('output'),
-  MAX_UPLOAD_MB: z.coerce.number().positive().max(2048).default(64),
+  /**
+   * The largest upload (MiB) by multipart, direct upload or URL. Streamed to the store (rest holds a
+   * few MiB per upload whatever its size), so the default is what the duration cap allows for a
+   * studio master: 24-bit 48 kHz stereo WAV × 900 s = 259.2 MB = 247.2 MiB, plus its header.
+   */
+  MAX_UPLOAD_MB: z.coerce.number().positive().max(2048).default(248),
+  /** The lab's base64 JSON body (`{"mp3": ...}`) is held whole in memory: its own, smaller cap (MiB; the lower of this and MAX_UPLOAD_MB). */
+  JSON_UPLOAD_MAX_MB: z.coerce.number().positive().max(512).default(64),
+  /** The object store's address as clients reach it, for direct-upload URLs (default: MINIO_ENDPOINT's own address). */
+  STORE_PUBLIC_URL: optionalString.pipe(z.string().url().optional()),
+  /** How long a direct upload's URL (POST /apiv1/uploads) is valid; an upload not submitted by then is removed. */
+  DIRECT_UPLOAD_EXPIRY_SEC: z.coerce.number().int().min(60).max(7 * 86_400).default(3600),
+  /** `{"url": ...}` submits: private and reserved addresses allowed (development and tests only). */
+  URL_FETCH_ALLOW_PRIVATE: bool.default(false),
+  /** Ports a submitted URL may name (comma-separated). */
+  URL_FETCH_ALLOWED_PORTS: z.string().default('80,443').transform((v, ctx) => portList(v, ctx)),
+  /** A URL fetch that has not delivered the whole file by then is abandoned (seconds). */
+  URL_FETCH_TIMEOUT_SEC: z.coerce.number().positive().default(120),
+  /** How long an Idempotency-Key's first answer is kept and replayed. */
+  IDEMPOTENCY_TTL_SEC: z.coerce.number().int().positive().default(86_400),
   MAX_DURATION_SEC: z.coerce.number().positive().default(DEFAULT_MAX_DURATION_SEC),
   MODEL_PATH: optionalString,
   ORT_THREADS: z.coerce.number().int().positive().optional(),
@@ -65,17 +94,7 @@ export const ConfigSchema = z.object({
   /** Deadline for resolving a callback host. */
   DNS_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
   /** Ports a callback URL may name (comma-separated). */
-  CALLBACK_ALLOWED_PORTS: z
-    .string()
-    .default('80,443')
-    .transform((v, ctx) => {
-      const ports = v.split(',').map((p) => p.trim()).filter(Boolean).map(Number);
-      if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
-        ctx.addIssue({ code: 'custom', message: 'comma-separated ports 1..65535' });
-        return z.NEVER;
-      }
-      return ports;
-    }),
+  CALLBACK_ALLOWED_PORTS: z.string().default('80,443').transform((v, ctx) => portList(v, ctx)),
   /** When set, /metrics and /readyz are served on this port only (one the Ingress does not route). */
   ADMIN_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

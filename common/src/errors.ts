@@ -42,6 +42,15 @@ export const API_ERRORS = {
   not_mp3: { status: 400, meaning: 'Bytes that looked like an MP3 hold no MPEG audio frames.' },
   corrupt: { status: 400, meaning: 'The audio\'s header is broken or truncated, or of a codec its container does not take here.' },
   too_long: { status: 400, meaning: 'The song is longer than MAX_DURATION_SEC (read from its header before anything is stored).' },
+  // Direct uploads, URL submits, idempotent submits (issue 24)
+  bad_url: { status: 400, meaning: 'The submitted `url` is not an http(s) URL the service may fetch: a private, loopback or reserved address (also after a redirect or at connect time), a port outside URL_FETCH_ALLOWED_PORTS, or a host that does not resolve within DNS_TIMEOUT_MS.' },
+  url_fetch_failed: { status: 422, meaning: 'The submitted `url` could not be fetched: the server answered no file (a non-2xx status, too many redirects), broke the connection, or did not deliver it within URL_FETCH_TIMEOUT_SEC.' },
+  upload_missing: { status: 409, meaning: 'The direct upload was submitted before anything was PUT to its URL.' },
+  upload_used: { status: 409, meaning: 'The direct upload was submitted already; each upload is submitted once.' },
+  upload_expired: { status: 410, meaning: 'The direct upload\'s URL expired (DIRECT_UPLOAD_EXPIRY_SEC) before it was submitted; its file is removed.' },
+  bad_idempotency_key: { status: 400, meaning: 'The `Idempotency-Key` header is not 1 to 255 visible ASCII characters.' },
+  idempotency_key_reused: { status: 422, meaning: 'The `Idempotency-Key` was used within IDEMPOTENCY_TTL_SEC for another request (another body, file, upload or URL).' },
+  idempotency_in_progress: { status: 409, meaning: 'A request with the same `Idempotency-Key` is still being answered; retry after Retry-After to get its answer.' },
   // Access
   unauthorized: { status: 401, meaning: 'API keys are on and the request carries none, or an unknown one (`Authorization: Bearer <key>` or `X-API-Key`).' },
   cross_site: { status: 403, meaning: 'A state-changing request from a web page on another site without `X-Requested-With` or a JSON body (cross-site request forgery guard).' },

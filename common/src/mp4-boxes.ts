@@ -157,11 +157,16 @@ function audioObjectType(asc: Uint8Array): number {
  * track — "a video without an audio track" —, another codec, fragmented MP4), corrupt (sizes beyond
  * the file, missing tables), empty.
  */
-export function parseMp4Aac(b: Uint8Array): Mp4AacTrack {
-  return parseGuarded('MP4', () => parseMp4AacUnguarded(b));
+export function parseMp4Aac(b: Uint8Array, fileLength = b.length): Mp4AacTrack {
+  return parseGuarded('MP4', () => parseMp4AacUnguarded(b, fileLength));
 }
 
-function parseMp4AacUnguarded(b: Uint8Array): Mp4AacTrack {
+/**
+ * `fileLength`: the size of the file the boxes come from, when `b` holds its boxes but not its media
+ * data (rest's streamed upload keeps ftyp and moov only, rest/src/ingest/probe.ts): samples are
+ * checked against it. The sample tables (`offsets`) then point into that file, not into `b`.
+ */
+function parseMp4AacUnguarded(b: Uint8Array, fileLength: number): Mp4AacTrack {
   if (!isMp4(b)) throw new AudioInputError('unsupported_format', 'not an MP4 file (no ftyp box)');
   const image = mp4BrandName(b);
   if (image) throw new AudioInputError('unsupported_format', `the file is ${image}, not audio`);
@@ -188,13 +193,13 @@ function parseMp4AacUnguarded(b: Uint8Array): Mp4AacTrack {
     const handler = hdlr && hdlr.body + 12 <= hdlr.end ? String.fromCharCode(...b.subarray(hdlr.body + 8, hdlr.body + 12)) : '';
     kinds.push(handler);
     if (handler !== 'soun') continue;
-    return parseSoundTrack(b, view, trakKids, mdiaKids, movieTimescale, counter);
+    return parseSoundTrack(b, view, trakKids, mdiaKids, movieTimescale, counter, fileLength);
   }
   if (kinds.includes('vide')) throw new AudioInputError('unsupported_format', 'the file is a video without an audio track');
   throw new AudioInputError('unsupported_format', 'the file is an MP4 without an audio track');
 }
 
-function parseSoundTrack(b: Uint8Array, view: DataView, trakKids: Box[], mdiaKids: Box[], movieTimescale: number, counter: { n: number }): Mp4AacTrack {
+function parseSoundTrack(b: Uint8Array, view: DataView, trakKids: Box[], mdiaKids: Box[], movieTimescale: number, counter: { n: number }, fileLength: number): Mp4AacTrack {
   const mdhd = child(mdiaKids, 'mdhd');
   if (!mdhd || mdhd.end - mdhd.body < 24) throw new AudioInputError('corrupt', 'the MP4 sound track has no media header');
   const v1 = b[mdhd.body] === 1;
@@ -233,7 +238,7 @@ function parseSoundTrack(b: Uint8Array, view: DataView, trakKids: Box[], mdiaKid
   if (ch === 0) throw new AudioInputError('corrupt', 'the MP4 AAC track declares 0 channels');
 
   if (entryRate === 0) throw new AudioInputError('corrupt', 'the MP4 audio sample entry declares a sample rate of 0 Hz');
-  const table = checkSampleTable(b, view, stbl);
+  const table = checkSampleTable(b, view, stbl, fileLength);
   if (table.count === 0) throw new AudioInputError('empty', 'the M4A holds no audio (no samples in its sound track)');
   let duration = mediaDuration;
   if (!duration) {
@@ -313,7 +318,7 @@ interface SampleTable {
  * box, and every sample lies inside the file. The work is bounded by the bytes present: one step per
  * size entry (4 bytes each), chunk (4 or 8) and run (12); a fixed sample size makes a chunk one step.
  */
-function checkSampleTable(b: Uint8Array, view: DataView, stbl: Box[]): SampleTable {
+function checkSampleTable(b: Uint8Array, view: DataView, stbl: Box[], fileLength: number): SampleTable {
   const stsz = child(stbl, 'stsz');
   const stco = child(stbl, 'stco') ?? child(stbl, 'co64');
   const stsc = child(stbl, 'stsc');
@@ -323,7 +328,7 @@ function checkSampleTable(b: Uint8Array, view: DataView, stbl: Box[]): SampleTab
   const count = view.getUint32(stsz.body + 8);
   if (fixed === 0 && stsz.body + 12 + count * 4 > stsz.end) throw new AudioInputError('corrupt', 'the MP4 sample size table overruns its box');
   // Each sample takes at least one byte of the file (all of them `fixed` bytes): a larger count is a lie.
-  if (count * Math.max(1, fixed) > b.length) throw new AudioInputError('corrupt', `the MP4 claims ${count} samples of ${fixed || 'at least 1'} bytes in ${b.length} bytes`);
+  if (count * Math.max(1, fixed) > fileLength) throw new AudioInputError('corrupt', `the MP4 claims ${count} samples of ${fixed || 'at least 1'} bytes in ${fileLength} bytes`);
   const co64 = stco.type === 'co64';
   if (stco.end - stco.body < 8 || stsc.end - stsc.body < 8) throw new AudioInputError('corrupt', 'the MP4 chunk tables are cut short');
   const chunks = view.getUint32(stco.body + 4);
@@ -331,7 +336,7 @@ function checkSampleTable(b: Uint8Array, view: DataView, stbl: Box[]): SampleTab
   const runs = view.getUint32(stsc.body + 4);
   if (stsc.body + 8 + runs * 12 > stsc.end) throw new AudioInputError('corrupt', 'the MP4 sample-to-chunk table overruns its box');
   const table: SampleTable = { count, fixed, stsz, stco, co64, chunks, stsc, runs };
-  const placed = placeSamples(b, view, table, null);
+  const placed = placeSamples(view, table, null, fileLength);
   if (placed < count) throw new AudioInputError('corrupt', `the MP4 chunk tables place ${placed} of its ${count} samples`);
   return table;
 }
@@ -340,7 +345,7 @@ function checkSampleTable(b: Uint8Array, view: DataView, stbl: Box[]): SampleTab
  * Walks the chunks in decoding order, checking that every sample lies inside the file; with `out`,
  * writes each sample's offset and size. Returns how many samples the chunks place.
  */
-function placeSamples(b: Uint8Array, view: DataView, t: SampleTable, out: { offsets: Float64Array; sizes: Uint32Array } | null): number {
+function placeSamples(view: DataView, t: SampleTable, out: { offsets: Float64Array; sizes: Uint32Array } | null, fileLength: number): number {
   const sizeAt = (i: number): number => t.fixed || view.getUint32(t.stsz.body + 12 + i * 4);
   let sample = 0;
   for (let r = 0; r < t.runs && sample < t.count; r++) {
@@ -354,14 +359,14 @@ function placeSamples(b: Uint8Array, view: DataView, t: SampleTable, out: { offs
       const n = Math.min(perChunk, t.count - sample);
       if (t.fixed && !out) {
         // One step for the whole chunk.
-        if (start + n * t.fixed > b.length) throw truncated(sample + Math.max(0, Math.floor((b.length - start) / t.fixed)), start, t.fixed, b.length);
+        if (start + n * t.fixed > fileLength) throw truncated(sample + Math.max(0, Math.floor((fileLength - start) / t.fixed)), start, t.fixed, fileLength);
         sample += n;
         continue;
       }
       let off = start;
       for (let k = 0; k < n; k++, sample++) {
         const size = sizeAt(sample);
-        if (off + size > b.length) throw truncated(sample, off, size, b.length);
+        if (off + size > fileLength) throw truncated(sample, off, size, fileLength);
         if (out) {
           out.offsets[sample] = off;
           out.sizes[sample] = size;
@@ -380,6 +385,6 @@ function truncated(sample: number, off: number, size: number, length: number): A
 /** Byte offset and size of every sample, from a table checkSampleTable has accepted. */
 function buildSampleTable(b: Uint8Array, view: DataView, t: SampleTable): { offsets: Float64Array; sizes: Uint32Array } {
   const out = { offsets: new Float64Array(t.count), sizes: new Uint32Array(t.count) };
-  placeSamples(b, view, t, out);
+  placeSamples(view, t, out, b.length);
   return out;
 }

@@ -30,6 +30,14 @@ const isNotFound = (err: unknown): boolean => {
 };
 
 export const uploadKey = (hash: string): string => `${hash}.mp3`;
+/** Where an upload streams while its songhash is not known yet (queue bucket): `incoming/<random id>`. */
+export const incomingKey = (id: string): string => `${INCOMING_PREFIX}${id}`;
+export const INCOMING_PREFIX = 'incoming/';
+/** Where a client PUTs a direct upload (POST /apiv1/uploads; queue bucket): `direct/<upload id>`. */
+export const directUploadKey = (id: string): string => `${DIRECT_PREFIX}${id}`;
+export const DIRECT_PREFIX = 'direct/';
+/** S3's smallest part but the last: a streamed upload holds one such part in memory at a time. */
+export const STREAM_PART_BYTES = 5 * 1024 * 1024;
 /** A stem's object name, `<songhash>-<stem>.<ext>` (the lab's: `.mp3`). */
 export const stemKey = (hash: string, stem: Stem, ext: Extension = 'mp3'): string => `${hash}-${stem}.${ext}`;
 /** A progressive piece's object name in the output bucket: `live/<songhash>/<seq, 5 digits>.f32` (raw float32 LE, planar, STEMS' four model stems). */
@@ -51,10 +59,15 @@ export class ObjectStore {
   readonly client: Minio.Client;
 
   constructor(
-    endpoint: StoreEndpoint,
+    readonly endpoint: StoreEndpoint,
     readonly buckets: { queue: string; output: string },
   ) {
     this.client = new Minio.Client({ ...endpoint, pathStyle: true });
+  }
+
+  /** Presigned PUT URLs into the queue bucket at the address clients reach (`publicUrl`, default the store's own). */
+  uploadSigner(publicUrl: string | undefined): UploadSigner {
+    return new UploadSigner(this.endpoint, publicUrl, this.buckets.queue);
   }
 
   async ensureBuckets(): Promise<void> {
@@ -81,6 +94,48 @@ export class ObjectStore {
       'Content-Type': 'audio/mpeg',
       ...meta,
     });
+  }
+
+  /** A streamed upload into the queue bucket under `key` (incomingKey), one 5 MiB part in memory at a time. */
+  streamUpload(key: string, contentType = 'application/octet-stream', meta: Record<string, string> = {}): StreamingPut {
+    return new StreamingPut(this.client, this.buckets.queue, key, { 'Content-Type': contentType, ...meta });
+  }
+
+  /**
+   * Moves a staged object of the queue bucket (incoming/…, direct/…) to the song's upload key; when
+   * the song is stored already the staged copy is just dropped. The stored name is the songhash's.
+   */
+  async promoteUpload(stagedKey: string, hash: string): Promise<void> {
+    if (!(await this.hasUpload(hash))) {
+      await this.client.copyObject(this.buckets.queue, uploadKey(hash), `/${this.buckets.queue}/${stagedKey}`, new Minio.CopyConditions());
+    }
+    await this.removeStaged(stagedKey);
+  }
+
+  async statStaged(key: string): Promise<ObjectInfo | null> {
+    return this.stat(this.buckets.queue, key);
+  }
+
+  async getStaged(key: string): Promise<Readable> {
+    return this.client.getObject(this.buckets.queue, key);
+  }
+
+  async removeStaged(key: string): Promise<void> {
+    await this.client.removeObject(this.buckets.queue, key);
+  }
+
+  /** Staged objects (`incoming/`, `direct/`) last written before `before`, for the sweeper; at most `limit`. */
+  async staleStaged(prefix: string, before: Date, limit = 1000): Promise<string[]> {
+    const names: string[] = [];
+    const stream = this.client.listObjectsV2(this.buckets.queue, prefix, true);
+    for await (const o of stream as AsyncIterable<{ name?: string; lastModified?: Date }>) {
+      if (o.name && o.lastModified && o.lastModified < before) names.push(o.name);
+      if (names.length >= limit) {
+        stream.destroy();
+        break;
+      }
+    }
+    return names;
   }
 
   async getUpload(hash: string): Promise<Buffer> {
@@ -230,6 +285,95 @@ export class ObjectStore {
       if (isNotFound(err)) return null;
       throw err;
     }
+  }
+}
+
+/**
+ * One object written as it arrives: bytes fill a 5 MiB part; each full part goes up (multipart)
+ * before more is taken (`write` resolves then), so one part is in memory whatever the object's size.
+ * An object that never fills a part is one plain PUT at `finish`. Nothing is visible under `key`
+ * before `finish` completes; `abort` drops what was sent.
+ */
+export class StreamingPut {
+  private part = Buffer.allocUnsafe(STREAM_PART_BYTES);
+  private filled = 0;
+  private uploadId: string | null = null;
+  private readonly etags: { part: number; etag: string }[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly client: Minio.Client,
+    private readonly bucket: string,
+    readonly key: string,
+    private readonly headers: Record<string, string>,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.size;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < bytes.length) {
+      const n = Math.min(bytes.length - at, STREAM_PART_BYTES - this.filled);
+      this.part.set(bytes.subarray(at, at + n), this.filled);
+      this.filled += n;
+      this.size += n;
+      at += n;
+      if (this.filled === STREAM_PART_BYTES) await this.sendPart();
+    }
+  }
+
+  private async sendPart(): Promise<void> {
+    this.uploadId ??= await this.client.initiateNewMultipartUpload(this.bucket, this.key, this.headers);
+    const partNumber = this.etags.length + 1;
+    const { etag } = await this.client.uploadPart({ bucketName: this.bucket, objectName: this.key, uploadID: this.uploadId, partNumber, headers: {} }, this.part.subarray(0, this.filled));
+    this.etags.push({ part: partNumber, etag });
+    this.filled = 0;
+  }
+
+  async finish(): Promise<void> {
+    if (this.uploadId === null) {
+      await this.client.putObject(this.bucket, this.key, this.part.subarray(0, this.filled), this.filled, this.headers);
+    } else {
+      if (this.filled > 0) await this.sendPart();
+      await this.client.completeMultipartUpload(this.bucket, this.key, this.uploadId, this.etags);
+    }
+    this.part = Buffer.alloc(0);
+  }
+
+  /** Drops what was sent (a refused or failed upload); never throws. */
+  async abort(): Promise<void> {
+    this.part = Buffer.alloc(0);
+    if (this.uploadId !== null) await this.client.abortMultipartUpload(this.bucket, this.key, this.uploadId).catch(() => undefined);
+    await this.client.removeObject(this.bucket, this.key).catch(() => undefined);
+  }
+}
+
+/**
+ * Presigned URLs for the address clients reach the store at (STORE_PUBLIC_URL): a client of its
+ * own, as a V4 signature covers the Host header. Signing is local (no request to the store).
+ */
+export class UploadSigner {
+  private readonly client: Minio.Client;
+
+  constructor(
+    endpoint: StoreEndpoint,
+    publicUrl: string | undefined,
+    private readonly bucket: string,
+  ) {
+    const url = publicUrl ? new URL(publicUrl) : null;
+    const useSSL = url ? url.protocol === 'https:' : endpoint.useSSL;
+    this.client = new Minio.Client({
+      ...endpoint,
+      ...(url ? { endPoint: url.hostname.replace(/^\[|\]$/g, ''), port: url.port ? Number(url.port) : useSSL ? 443 : 80, useSSL } : {}),
+      pathStyle: true,
+    });
+  }
+
+  /** A URL the client PUTs the file to (any Content-Type), valid `expirySec`. */
+  presignPut(key: string, expirySec: number): Promise<string> {
+    return this.client.presignedPutObject(this.bucket, key, expirySec);
   }
 }
 

@@ -18,6 +18,7 @@ import { zipRouter } from './routes/zip.ts';
 import { mixRouter } from './routes/mix.ts';
 import { queueRouter } from './routes/queue.ts';
 import { separateRouter } from './routes/separate.ts';
+import { directUploadsFor, uploadsRouter } from './routes/uploads.ts';
 import { trackRouter } from './routes/track.ts';
 import { refuseEncodedBodies, refuseUnexpectedBodies } from './bodyGuard.ts';
 import { clusterRouter } from './routes/cluster.ts';
@@ -89,7 +90,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/apiv1', refuseUnknownQuery);
   app.use('/apiv1', refuseEncodedBodies);
   // Routes that take a body read it themselves (within their own limits); every other /apiv1 route refuses one.
-  app.use(separateRouter(deps));
+  const directUploads = directUploadsFor(deps);
+  app.use(separateRouter(deps, directUploads));
+  app.use(uploadsRouter(deps, directUploads));
   app.use('/apiv1', refuseUnexpectedBodies);
   app.use(infoRouter(deps));
   app.use(queueRouter(deps));

@@ -76,7 +76,7 @@ export async function buildRest(
     ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}),
   };
   const app = createApp(deps);
-  const sweeper = new RetentionSweeper({ queue, store, logger, livePiecesGraceSec: config.LIVE_PIECES_GRACE_SEC }, config.RETENTION_SWEEP_SEC * 1000);
+  const sweeper = new RetentionSweeper({ queue, store, logger, livePiecesGraceSec: config.LIVE_PIECES_GRACE_SEC, directUploadExpirySec: config.DIRECT_UPLOAD_EXPIRY_SEC }, config.RETENTION_SWEEP_SEC * 1000);
   // Always swept: besides retention, the sweep removes failed songs' uploads and finished songs' pieces.
   sweeper.start();
   return {

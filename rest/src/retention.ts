@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ObjectStore, Queue } from '@msaas/common';
+import { DIRECT_PREFIX, INCOMING_PREFIX, type ObjectStore, type Queue } from '@msaas/common';
 
 export interface RetentionDeps {
   queue: Queue;
@@ -8,7 +8,12 @@ export interface RetentionDeps {
   logger: Logger;
   /** How long a done or failed song's progressive pieces outlive its finish (LIVE_PIECES_GRACE_SEC; default 300). */
   livePiecesGraceSec?: number;
+  /** DIRECT_UPLOAD_EXPIRY_SEC: a direct upload not submitted this long after its URL was made is removed. */
+  directUploadExpirySec?: number;
 }
+
+/** An upload staged under `incoming/` (streaming to the store) this old was left by a rest that stopped mid-upload. */
+const INCOMING_MAX_AGE_SEC = 3600;
 
 /** Songs handled per sweep; the rest wait for the next one. */
 const BATCH = 100;
@@ -57,6 +62,8 @@ export class RetentionSweeper {
       if (removed > 0) logger.info(`retention: removed ${removed} song${removed === 1 ? '' : 's'} past their retention`);
       await this.dropFailedUploads();
       await sweepLivePieces(this.deps);
+      await sweepRangeOutputs(this.deps);
+      await sweepStaged(this.deps);
       if ((await queue.redis.get(queue.keys.sweepLock)) === token) await queue.redis.del(queue.keys.sweepLock);
       return removed;
     } catch (err) {
@@ -88,7 +95,7 @@ export class RetentionSweeper {
     const { queue, store, logger } = this.deps;
     if (!(await queue.expireSong(hash))) return false;
     try {
-      await Promise.all([store.removeAllStems(hash), store.removeUpload(hash), store.removePieces(hash)]);
+      await Promise.all([store.removeAllStems(hash), store.removeUpload(hash), store.removePieces(hash), store.removeRanges(hash)]);
       return true;
     } catch (err) {
       // The record is gone already; put the song back on the list so its objects go next time.
@@ -121,5 +128,56 @@ export async function sweepLivePieces(deps: RetentionDeps, nowMs = Date.now()): 
     }
   }
   if (removed > 0) logger.info(`retention: removed the progressive pieces of ${removed} song${removed === 1 ? '' : 's'}`);
+  return removed;
+}
+
+/**
+ * Staged uploads nobody will submit (issue 24): direct uploads (`direct/<id>`) whose URL expired
+ * (written at most DIRECT_UPLOAD_EXPIRY_SEC after the URL was made, so older than twice that is past
+ * any submit), and streamed uploads (`incoming/…`) a rest replica left when it stopped mid-upload.
+ * Returns how many objects were removed.
+ */
+export async function sweepStaged(deps: RetentionDeps, nowMs = Date.now()): Promise<number> {
+  const { store, logger } = deps;
+  const expirySec = deps.directUploadExpirySec ?? 3600;
+  let removed = 0;
+  for (const [prefix, ageSec] of [
+    [DIRECT_PREFIX, 2 * expirySec],
+    [INCOMING_PREFIX, INCOMING_MAX_AGE_SEC],
+  ] as const) {
+    for (const key of await store.staleStaged(prefix, new Date(nowMs - ageSec * 1000), BATCH)) {
+      try {
+        await store.removeStaged(key);
+        removed++;
+      } catch (err) {
+        logger.warn(`retention: staged upload ${key} not removed yet (${(err as Error).message}); retrying at the next sweep`);
+        return removed;
+      }
+    }
+  }
+  if (removed > 0) logger.info(`retention: removed ${removed} staged upload${removed === 1 ? '' : 's'} nobody submitted`);
+  return removed;
+}
+
+/**
+ * A split song's range outputs (`ranges/<songhash>/`, issue 23) are intermediate: the stitcher
+ * removes them when the song is done and the worker that failed it when it fails; what a crash or a
+ * delete left goes here, once the song is no longer queued or processing (or has no record).
+ * Returns the songs whose range outputs were removed.
+ */
+export async function sweepRangeOutputs(deps: RetentionDeps): Promise<number> {
+  const { queue, store, logger } = deps;
+  let removed = 0;
+  for (const hash of await store.rangeSongs(BATCH * 10)) {
+    const job = await queue.getJob(hash);
+    if (job && (job.state === 'queued' || job.state === 'processing')) continue;
+    try {
+      await store.removeRanges(hash);
+      removed++;
+    } catch (err) {
+      logger.warn({ job: hash }, `retention: range outputs not removed yet (${(err as Error).message}); retrying at the next sweep`);
+    }
+  }
+  if (removed > 0) logger.info(`retention: removed the range outputs of ${removed} song${removed === 1 ? '' : 's'}`);
   return removed;
 }
