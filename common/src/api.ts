@@ -51,7 +51,7 @@ export function rerunReason(before: { formats: readonly OutputFormat[]; stems: r
   return `separated before as ${before.formats.join(' + ')}; a new run makes ${makes || 'the missing stems'} (${after})`;
 }
 
-/** `GET /apiv1/jobs/:h/mix?drums=&bass=&other=&vocals=&format=`: gains 0..2 (default 1), format as at submit (default mp3). */
+/** `GET /apiv1/jobs/:h/mix?drums=&bass=&other=&vocals=&instrumental=&format=`: gains 0..2 (default 1) of the stems the song has, format default mp3. */
 export const MIX_MAX_GAIN = 2;
 
 /** `POST /apiv1/separate` */

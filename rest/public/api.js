@@ -4,6 +4,9 @@
 // loads those files; `tsc -p rest/tsconfig.page.json` checks this page against them).
 
 /** @typedef {import('../../common/src/tracks.ts').Track} Track */
+/** @typedef {import('../../common/src/tracks.ts').Stem} Stem */
+/** @typedef {import('../../common/src/formats.ts').OutputFormat} OutputFormat */
+/** @typedef {import('../../common/src/formats.ts').OutputFormatView} OutputFormatView */
 /** @typedef {import('../../common/src/job.ts').JobView} JobView */
 /** @typedef {import('../../common/src/job.ts').JobState} JobState */
 /** @typedef {import('../../common/src/api.ts').SubmitResponse} SubmitResponse */
@@ -188,7 +191,7 @@ export const getInfo = () => apiJson('/apiv1/info');
 export const getJob = (hash) => apiJson(`/apiv1/jobs/${hash}`);
 /** @param {string} hash @returns {Promise<DeleteSongResponse>} */
 export const deleteSong = (hash) => apiJson(`/apiv1/jobs/${hash}`, { method: 'DELETE' });
-/** @param {string} hash @param {Track} track @returns {Promise<RemoveStemResponse>} */
+/** @param {string} hash @param {Stem} track @returns {Promise<RemoveStemResponse>} */
 export const deleteStem = (hash, track) => apiJson(`/apiv1/track/${hash}/${track}`, { method: 'DELETE' });
 /** @param {string} hash */
 export const zipUrl = (hash) => `/apiv1/jobs/${hash}/zip`;

@@ -7,19 +7,22 @@
 import { deleteStem, fetchBinary, fetchBlob, getApiKey, mixUrl, removeOnServer, zipUrl } from './api.js';
 import { LIVE_RATE, PieceLoader } from './live.js';
 import { defaultMix, formatFragment, mixGains, parseFragment } from './mixstate.js';
+import { fillFormatSelect, stemFiles } from './formats.js';
 import { StemPlayer } from './player.js';
 import { $, announce, baseName, byId, cloneRow, confirmTwice, messageOf } from './ui.js';
 import { COLUMNS, Waveform, addPeaks, computePeaks } from './waveform.js';
 
 /** @typedef {import('./api.js').JobView} JobView */
-/** @typedef {import('./api.js').Track} Track */
+/** @typedef {import('./api.js').Stem} Track a stem's name (the model's four and instrumental) */
+/** @typedef {import('./api.js').OutputFormatView} OutputFormatView */
+/** @typedef {import('./formats.js').StemFile} StemFile */
 /** @typedef {import('./events.js').Bus} Bus */
 /** @typedef {'empty' | 'loading' | 'paused' | 'playing' | 'waiting' | 'error' | 'ready'} PlayerState */
 
 /** The stems' order until (or unless) `GET /apiv1/info` says otherwise. @type {readonly Track[]} */
-const FALLBACK_TRACKS = ['drums', 'bass', 'other', 'vocals'];
+const FALLBACK_TRACKS = ['drums', 'bass', 'other', 'vocals', 'instrumental'];
 /** Matches the `.c-<track>` colours in style.css. @type {Record<Track, string>} */
-const STEM_COLORS = { drums: '#fbbf24', bass: '#a78bfa', other: '#34d399', vocals: '#f472b6' };
+const STEM_COLORS = { drums: '#fbbf24', bass: '#a78bfa', other: '#34d399', vocals: '#f472b6', instrumental: '#60a5fa' };
 
 /** @param {number} s */
 function formatTime(s) {
@@ -40,8 +43,6 @@ function spokenTime(s) {
 const SILENT_DBFS = -60;
 /** Pixels a pointer must move across a waveform before it selects a loop instead of seeking. */
 const DRAG_PX = 6;
-/** Extensions of the mix formats. @type {Record<string, string>} */
-const FORMAT_EXT = { mp3: 'mp3', 'mp3-320': 'mp3', wav: 'wav', flac: 'flac' };
 
 /** Whether a key press there types text (so Space is not play/pause). @param {EventTarget | null} t */
 function typesText(t) {
@@ -155,6 +156,8 @@ export function setupMixer(bus) {
   const player = new StemPlayer();
   /** @type {readonly Track[]} */
   let order = FALLBACK_TRACKS;
+  /** @type {readonly OutputFormatView[]} the output formats (`GET /apiv1/info`) */
+  let formats = [];
   /** The open song's name, for download file names. */
   let songName = '';
   /** @type {string | null} the song whose stems are (being) loaded */
@@ -209,8 +212,25 @@ export function setupMixer(bus) {
     }
   }
 
-  /** @param {string} hash @param {Track} track @param {string} url */
-  function makeStemRow(hash, track, url) {
+  /**
+   * Points a row's download at the stem's file, named and labelled from what the file is
+   * (`<song>-vocals.flac`, "Download Vocals (FLAC)"); none yet (live): the link waits.
+   * @param {HTMLLIElement} row @param {Track} track @param {StemFile | null} file
+   */
+  function setRowFile(row, track, file) {
+    const dl = $('.download', HTMLAnchorElement, row);
+    const label = labelOf(track);
+    dl.href = file?.url ?? '';
+    row.dataset.ext = file?.format.ext ?? '';
+    row.dataset.format = file?.format.name ?? '';
+    dl.download = file ? `${baseName(songName)}-${track}.${file.format.ext}` : '';
+    const what = file ? `Download ${label} (${file.format.short})` : `Download ${label}`;
+    dl.setAttribute('aria-label', what);
+    dl.title = what;
+  }
+
+  /** @param {string} hash @param {Track} track @param {StemFile | null} file */
+  function makeStemRow(hash, track, file) {
     const row = cloneRow(el.stemRow);
     const label = labelOf(track);
     row.dataset.track = track;
@@ -229,10 +249,7 @@ export function setupMixer(bus) {
     const solo = $('.solo', HTMLButtonElement, row);
     solo.setAttribute('aria-label', `Solo ${label}`);
     const dl = $('.download', HTMLAnchorElement, row);
-    dl.href = url;
-    dl.download = `${baseName(songName)}-${track}.mp3`;
-    dl.setAttribute('aria-label', `Download ${label} (MP3)`);
-    dl.title = `Download ${label} (MP3)`;
+    setRowFile(row, track, file);
     const del = $('.delete', HTMLButtonElement, row);
     del.setAttribute('aria-label', `Delete the ${label} stem`);
     del.title = `Delete the ${label} stem`;
@@ -318,7 +335,8 @@ export function setupMixer(bus) {
     const token = ++loadToken;
     const streamed = Object.keys(live.streams);
     /** @type {Track[]} */
-    const tracks = order.filter((t) => live.stems.includes(t) && (streamed.length === 0 || streamed.includes(t)));
+    // the stems the song will have (`streams`; instrumental is summed from the pieces' parts), else the pieces' own
+    const tracks = order.filter((t) => (streamed.length > 0 ? streamed.includes(t) : /** @type {readonly string[]} */ (live.stems).includes(t)));
     const listed = live.pieceEnds[live.pieceEnds.length - 1] ?? 0;
     liveFrames = Math.max(listed, job.totalFrames ?? Math.round((job.audioSec ?? 0) * LIVE_RATE), 1);
     el.player.hidden = false;
@@ -332,7 +350,7 @@ export function setupMixer(bus) {
     setState('loading');
     say('Fetching the part that is separated already…');
     for (const t of tracks) {
-      const row = makeStemRow(job.hash, t, '');
+      const row = makeStemRow(job.hash, t, null);
       row.dataset.live = 'true';
       el.stems.append(row);
       const peaks = new Float32Array(COLUMNS);
@@ -389,12 +407,8 @@ export function setupMixer(bus) {
   async function finishLive(job) {
     const token = loadToken;
     loader?.update(job.pieceEnds);
-    /** @type {[Track, string][]} */
-    const stems = order.flatMap((t) => {
-      const url = job.stems[t];
-      return url && rows.has(t) ? [/** @type {[Track, string]} */ ([t, url])] : [];
-    });
-    const results = await Promise.allSettled(stems.map(async ([t, url]) => /** @type {[Track, AudioBuffer]} */ ([t, await player.decode(await fetchBinary(url))])));
+    const files = stemFiles(job, order, formats).filter((f) => rows.has(f.stem));
+    const results = await Promise.allSettled(files.map(async ({ stem, url }) => /** @type {[Track, AudioBuffer]} */ ([stem, await player.decode(await fetchBinary(url))])));
     if (token !== loadToken) return;
     loader?.stop();
     loader = null;
@@ -404,7 +418,7 @@ export function setupMixer(bus) {
     for (const r of results) if (r.status === 'fulfilled') buffers.set(r.value[0], r.value[1]);
     // A stem the job no longer lists (deleted meanwhile) goes; one that failed to load keeps its pieces.
     for (const [t, row] of [...rows]) {
-      if (job.stems[t]) continue;
+      if (files.some((f) => f.stem === t)) continue;
       player.removeStem(t);
       waves.get(t)?.destroy();
       waves.delete(t);
@@ -414,12 +428,13 @@ export function setupMixer(bus) {
     player.finish(buffers);
     livePeaks.clear();
     el.player.dataset.live = 'false';
-    for (const [t, url] of stems) {
+    for (const file of files) {
+      const t = file.stem;
       const row = rows.get(t);
       const buffer = buffers.get(t);
       if (!row) continue;
       row.dataset.live = 'false';
-      $('.download', HTMLAnchorElement, row).href = url;
+      setRowFile(row, t, file);
       if (!buffer) {
         row.dataset.loaded = 'error';
         continue;
@@ -429,8 +444,9 @@ export function setupMixer(bus) {
       markSilence(row, t, peaks);
       enableRow(row, true);
     }
-    const failed = stems.filter(([t]) => !buffers.has(t));
-    say(failed.length ? `Couldn’t load the finished ${failed.map(([t]) => t).join(', ')}: the separated part keeps playing.` : '');
+    const failed = files.filter((f) => !buffers.has(f.stem));
+    say(failed.length ? `Couldn’t load the finished ${failed.map((f) => f.stem).join(', ')}: the separated part keeps playing.` : '');
+    followSong(job);
     announce('Separation done: the finished stems are playing now.');
     updateTransport();
     scheduleFrame();
@@ -445,28 +461,25 @@ export function setupMixer(bus) {
       return;
     }
     const token = ++loadToken;
-    /** @type {[Track, string][]} */
-    const stems = order.flatMap((t) => {
-      const url = job.stems[t];
-      return url ? [/** @type {[Track, string]} */ ([t, url])] : [];
-    });
-    const tracks = stems.map(([t]) => t);
+    const files = stemFiles(job, order, formats);
+    const tracks = files.map((f) => f.stem);
+    followSong(job);
     el.player.hidden = false;
     el.stems.replaceChildren();
     rows.clear();
     player.clear();
-    if (stems.length === 0) {
+    if (files.length === 0) {
       setState('empty');
       say('No stems are left for this song. Delete it, or upload it again to separate it anew.');
       updateTransport();
       return;
     }
     setState('loading');
-    say(`Loading ${stems.length} stems…`);
-    for (const [t, url] of stems) el.stems.append(makeStemRow(job.hash, t, url));
+    say(`Loading ${files.length} stems…`);
+    for (const file of files) el.stems.append(makeStemRow(job.hash, file.stem, file));
     updateTransport();
     let loaded = 0;
-    const results = await Promise.allSettled(stems.map(async ([t, url]) => {
+    const results = await Promise.allSettled(files.map(async ({ stem: t, url }) => {
       const buffer = await player.decode(await fetchBinary(url));
       if (token !== loadToken) return;
       player.addStem(t, buffer);
@@ -479,7 +492,7 @@ export function setupMixer(bus) {
         enableRow(row, true);
       }
       loaded++;
-      say(`Loading stems… ${loaded} of ${stems.length}`);
+      say(`Loading stems… ${loaded} of ${files.length}`);
     }));
     if (token !== loadToken) return;
     /** @type {[Track, unknown][]} */
@@ -488,7 +501,7 @@ export function setupMixer(bus) {
       const row = rows.get(t);
       if (row) row.dataset.loaded = 'error';
     }
-    if (failed.length === stems.length) {
+    if (failed.length === files.length) {
       setState('error');
       say(`Couldn’t load the stems: ${messageOf(failed[0][1])}`);
     } else {
@@ -625,8 +638,23 @@ export function setupMixer(bus) {
       if (location.hash !== fragment) history.replaceState(null, '', fragment);
       const format = el.mixFormat.value;
       el.downloadMix.href = mixUrl(openHash, mixGains(mix, order.filter((t) => player.stems.has(t))), format);
-      el.downloadMix.download = `${baseName(songName)}-mix.${FORMAT_EXT[format] ?? format}`;
+      el.downloadMix.download = `${baseName(songName)}-mix.${formats.find((f) => f.name === format)?.ext ?? format}`;
     }, 150);
+  }
+
+  /**
+   * The mix follows the song: its format picker starts at the song's own format, and with no stem
+   * to mix the link is disabled, saying why.
+   * @param {JobView} job
+   */
+  function followSong(job) {
+    const own = job.formats.find((f) => formats.some((o) => o.name === f));
+    if (own) el.mixFormat.value = own;
+    const none = stemFiles(job, order, formats).length === 0;
+    el.downloadMix.setAttribute('aria-disabled', String(none));
+    el.downloadMix.title = none ? 'No stems are left to mix.' : 'The stems mixed on the server as you hear them';
+    if (none) el.downloadMix.removeAttribute('href');
+    syncMix();
   }
 
   function clear() {
@@ -776,12 +804,18 @@ export function setupMixer(bus) {
   downloadWithKey(el.downloadAll, say, signal);
   exposeForTests(player);
 
-  offs.push(bus.on('info', (info) => { order = info.tracks; }));
+  offs.push(bus.on('info', (info) => {
+    order = info.stems;
+    formats = info.formats;
+    fillFormatSelect(el.mixFormat, formats, (f) => f.short, el.mixFormat.value || info.defaultFormat);
+  }));
   /** @param {string} name */
   function nameDownloads(name) {
     songName = name;
     el.downloadAll.download = `${baseName(name)}-stems.zip`;
-    for (const [track, row] of rows) $('.download', HTMLAnchorElement, row).download = `${baseName(name)}-${track}.mp3`;
+    for (const [track, row] of rows) {
+      if (row.dataset.ext) $('.download', HTMLAnchorElement, row).download = `${baseName(name)}-${track}.${row.dataset.ext}`;
+    }
     syncMix();
   }
   offs.push(bus.on('opened', ({ hash, name }) => {

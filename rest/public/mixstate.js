@@ -4,7 +4,7 @@
 // Only what differs from the defaults is written. Pure functions; the mixer applies them.
 import { isSongHash } from './recent.js';
 
-/** @typedef {import('./api.js').Track} Track */
+/** @typedef {import('./api.js').Stem} Track a stem's name (the model's four and instrumental) */
 /**
  * @typedef {object} MixState
  * @property {Partial<Record<Track, number>>} volumes per stem, 0..1 (absent: 1)

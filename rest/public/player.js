@@ -7,7 +7,7 @@
 // its edge, and carries on as it grows by swapping to fresh sources at one audio-clock time (a
 // short crossfade of the same samples); `finish` swaps to the finished stems the same way.
 
-/** @typedef {import('./api.js').Track} Track */
+/** @typedef {import('./api.js').Stem} Track a stem's name (the model's four and instrumental) */
 /**
  * @typedef {object} Stem
  * @property {Track} name

@@ -22,6 +22,18 @@ const RESULT_NOTES = {
 /** @param {string} hash */
 const shortHash = (hash) => `${hash.slice(0, 10)}…`;
 
+/**
+ * What a finished song holds, in words: the stems it has ("the vocals and instrumental stems are
+ * ready"), never a number it may not have.
+ * @param {JobView} job
+ */
+function stemsReady(job) {
+  const names = Object.keys(job.stems);
+  if (names.length === 0) return 'no stems are left';
+  const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+  return `the ${list} ${names.length === 1 ? 'stem is' : 'stems are'} ready`;
+}
+
 /** `1:05` for a song position. @param {number} sec */
 const at = (sec) => clock(sec * 1000);
 
@@ -43,7 +55,7 @@ function jobSentence(job, progress = job.progress) {
       return `Separating… ${Math.round(progress * 100)}%${attempt}${ready}`;
     }
     case 'done':
-      return 'Done — the four stems are ready.';
+      return `Done — ${stemsReady(job)}.`;
     case 'failed':
       return `Separation failed: ${job.error || 'the worker gave no reason'}.`;
     default:
@@ -165,7 +177,7 @@ export function setupSong(bus) {
     document.title = `✓ ${state.name} is ready — MSaaS`;
     if (typeof Notification === 'function' && Notification.permission === 'granted') {
       try {
-        const n = new Notification('Stems ready', { body: `${state.name}: the four stems are ready to play.`, tag: job.hash });
+        const n = new Notification('Stems ready', { body: `${state.name}: ${stemsReady(job)} to play.`, tag: job.hash });
         n.addEventListener('click', () => window.focus());
       } catch {
         /* notifications unavailable here */

@@ -4,6 +4,7 @@
 import { ApiError, formatBytes, uploadSong } from './api.js';
 import { sniffFile } from './sniff.js';
 import { announce, byId, messageOf } from './ui.js';
+import { fillFormatSelect } from './formats.js';
 
 /** @typedef {import('./events.js').Bus} Bus */
 /** @typedef {'idle' | 'uploading' | 'done' | 'error'} UploadState */
@@ -128,6 +129,7 @@ export function setupUpload(bus) {
 
   bus.on('info', (info) => {
     maxUploadMb = info.maxUploadMb;
+    fillFormatSelect(el.uploadFormat, info.formats, (f) => f.label, el.uploadFormat.value || info.defaultFormat);
     el.limitHint.textContent = `WAV, FLAC, Ogg, M4A or MP3 up to ${info.maxUploadMb} MB · split into ${info.tracks.join(', ')}`;
   });
   bus.on('infoFailed', ({ message }) => {

@@ -2,7 +2,19 @@ import type { Readable } from 'node:stream';
 import { MPEGDecoder } from 'mpg123-decoder';
 import { FLACDecoder } from '@wasm-audio-decoders/flac';
 import { WAV_HEADER_BYTES, infoTagSamples } from '@msaas/common/audio-encode/index';
-import { streamToBuffer, type Extension, type ObjectStore, type Stem } from '@msaas/common';
+import { INSTRUMENTAL_PARTS, orderedStems, streamToBuffer, type Extension, type ObjectStore, type Stem } from '@msaas/common';
+
+/**
+ * The stems a mix of a song sums, from those it has: stems that do not overlap, so nothing is
+ * counted twice. `instrumental` is drums + bass + other: with all three of those it is left out (the
+ * parts give finer control), without them it stands for them (a `vocals,instrumental` song mixes
+ * as a karaoke pair). Empty when the song has none.
+ */
+export function mixStems(have: readonly Stem[]): Stem[] {
+  const parts = INSTRUMENTAL_PARTS.filter((p) => have.includes(p));
+  const useInstrumental = have.includes('instrumental') && parts.length < INSTRUMENTAL_PARTS.length;
+  return orderedStems(have.filter((s) => (s === 'instrumental' ? useInstrumental : !(useInstrumental && parts.includes(s as never)))));
+}
 
 /** Stereo float samples of one piece of a stem. */
 export type Stereo = [Float32Array, Float32Array];

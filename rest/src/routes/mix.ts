@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import {
-  MIX_MAX_GAIN, OUTPUT_FORMATS, TRACKS, FORMAT_INFO, DEFAULT_OUTPUT_FORMAT, isOutputFormat,
-  type Extension, type OutputFormat, type Track,
+  MIX_MAX_GAIN, OUTPUT_FORMATS, STEMS, FORMAT_INFO, DEFAULT_OUTPUT_FORMAT, EXTENSIONS, isOutputFormat, extensionOf,
+  type Extension, type OutputFormat, type Stem,
 } from '@msaas/common';
 import { setImmediate } from 'node:timers/promises';
 import { createStemEncoder, DEFAULT_MP3, WAV_HEADER_BYTES, type Mp3Quality } from '@msaas/common/audio-encode/index';
@@ -10,8 +10,8 @@ import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
-import { hasExtension, stemAccess, type StemAccess } from '../servable.ts';
-import { stemSamples, StemPuller, type Stereo } from '../mixSources.ts';
+import { hasExtension, stemAccess, storedStems, type StemAccess } from '../servable.ts';
+import { mixStems, stemSamples, StemPuller, type Stereo } from '../mixSources.ts';
 import { MixSlots } from '../mixLimits.ts';
 import { clientKeyOf } from '../clientAddress.ts';
 import { drained } from '../backpressure.ts';
@@ -24,10 +24,10 @@ const SAMPLE_RATE = 44_100;
 const BLOCK = 11_025;
 const GAIN_RE = /^(\d+(\.\d*)?|\.\d+)$/;
 
-/** `drums`, `bass`, `other`, `vocals`: each 0..2, default 1. */
-export function parseGains(query: Record<string, unknown>): Record<Track, number> {
-  const gains = {} as Record<Track, number>;
-  for (const t of TRACKS) {
+/** A gain per stem (`drums`, `bass`, `other`, `vocals`, `instrumental`): each 0..2, default 1. */
+export function parseGains(query: Record<string, unknown>): Record<Stem, number> {
+  const gains = {} as Record<Stem, number>;
+  for (const t of STEMS) {
     const raw = query[t];
     if (raw === undefined || raw === '') {
       gains[t] = 1;
@@ -40,9 +40,10 @@ export function parseGains(query: Record<string, unknown>): Record<Track, number
   return gains;
 }
 
-/** The stored copy the mix decodes: lossless when the song has it. */
+/** The stored copy the mix decodes: lossless when the song has it (FORMAT_INFO's `lossless`), else MP3. */
 function sourceExtension(access: StemAccess): Extension {
-  for (const ext of ['flac', 'wav'] as const) if (access.kind === 'claim' && hasExtension(access, ext)) return ext;
+  const lossless = EXTENSIONS.filter((ext) => OUTPUT_FORMATS.some((f) => FORMAT_INFO[f].lossless && extensionOf(f) === ext));
+  for (const ext of lossless) if (access.kind === 'claim' && hasExtension(access, ext)) return ext;
   return 'mp3';
 }
 
@@ -52,8 +53,9 @@ function mp3Quality(config: AppDeps['config']): Mp3Quality {
 }
 
 /**
- * `GET /apiv1/jobs/:songhash/mix?drums=&bass=&other=&vocals=&format=`: the four model stems
- * summed with those gains (0..2, default 1), as a download in `format` (default mp3).
+ * `GET /apiv1/jobs/:songhash/mix?drums=&bass=&other=&vocals=&instrumental=&format=`: the stems the
+ * song has (mixSources.ts mixStems: the four model stems, or e.g. vocals + instrumental) summed with
+ * those gains (0..2, default 1), as a download in `format` (default DEFAULT_OUTPUT_FORMAT).
  *
  * What one request may cost is bounded before any stem is read: a mix takes one of the process's
  * MAX_CONCURRENT_MIXES slots and one of its client's MIXES_PER_CLIENT (mixLimits.ts). The stored
@@ -80,14 +82,17 @@ export function mixRouter(deps: AppDeps): Router {
     const format: OutputFormat = rawFormat ?? DEFAULT_OUTPUT_FORMAT;
     const tenant = tenantOf(res);
     const missing = `no stems for ${hash} (not separated yet, or removed)`;
-    /** What a mix of this song reads (its stored stems' extension) and answers with (headers); 404 when it cannot be made. */
-    const prepare = async (): Promise<{ ext: Extension; headers: Record<string, string> }> => {
+    /**
+     * What a mix of this song reads (its stored stems' extension, the stems it has: mixStems) and
+     * answers with (headers); 404 when it has no stem to mix.
+     */
+    const prepare = async (): Promise<{ ext: Extension; stems: Stem[]; headers: Record<string, string> }> => {
       const access = await stemAccess(deps, tenant, hash, missing);
-      for (const t of TRACKS) {
-        if (access.kind === 'claim' && !access.visible.includes(t)) throw notFound(`the ${t} stem of ${hash} was removed; a mix needs all four model stems`);
-      }
+      const ext = sourceExtension(access);
+      const stems = mixStems(access.kind === 'claim' ? access.visible : await storedStems(deps, hash, access, ext));
+      if (stems.length === 0) throw notFound(missing);
       const name = downloadName(await songFilename(deps.queue, hash, tenant.id), hash, 'mix', FORMAT_INFO[format].ext);
-      return { ext: sourceExtension(access), headers: { 'Content-Type': FORMAT_INFO[format].contentType, 'Content-Disposition': contentDisposition('attachment', name), 'Cache-Control': 'no-store' } };
+      return { ext, stems, headers: { 'Content-Type': FORMAT_INFO[format].contentType, 'Content-Disposition': contentDisposition('attachment', name), 'Cache-Control': 'no-store' } };
     };
     if (req.method === 'HEAD') {
       // Headers only: nothing is mixed for an answer without a body, and no slot is taken.
@@ -106,11 +111,11 @@ export function mixRouter(deps: AppDeps): Router {
     };
     res.once('close', stop);
     try {
-      const { ext, headers } = await prepare();
+      const { ext, stems, headers } = await prepare();
       // Between every step: a client that has gone costs no further store request, decoder or encoder.
-      const total = await stemSamples(store, hash, 'vocals', ext);
+      const total = await stemSamples(store, hash, stems[0]!, ext);
       if (total === null) throw notFound(missing);
-      for (const t of TRACKS.filter((t) => gains[t] > 0)) {
+      for (const t of stems.filter((t) => gains[t] > 0)) {
         if (gone) return;
         const stream = await store.getStem(hash, t, undefined, ext);
         pullers.push(new StemPuller(stream, ext, gains[t]));
