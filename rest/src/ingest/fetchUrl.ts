@@ -13,6 +13,8 @@ export interface UrlFetchPolicy {
   guard: CallbackPolicy;
   timeoutMs: number;
   maxBytes: number;
+  /** The connections' agent (default Node's global one); tests route a public name to a local server with one. */
+  agent?: http.Agent;
 }
 
 export function urlFetchPolicy(config: Config, resolve?: (host: string) => Promise<string[]>): UrlFetchPolicy {
@@ -55,7 +57,7 @@ export async function fetchUrl(raw: string, policy: UrlFetchPolicy): Promise<Fet
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), policy.timeoutMs);
   timer.unref();
-  const seconds = (policy.timeoutMs / 1000).toFixed(0);
+  const seconds = String(policy.timeoutMs / 1000);
   const describe = (err: unknown): ApiError => {
     if (controller.signal.aborted) return failed(`the URL did not deliver the whole file within ${seconds} s (URL_FETCH_TIMEOUT_SEC)`);
     const e = err as { code?: string; message?: string };
@@ -68,7 +70,7 @@ export async function fetchUrl(raw: string, policy: UrlFetchPolicy): Promise<Fet
     for (let hop = 0; ; hop++) {
       const verdict = await checkCallbackUrl(current, policy.guard);
       if (!verdict.ok) throw badRequest('bad_url', `${hop > 0 ? `the URL redirects to ${current.slice(0, 200)}, which is refused: ` : ''}${asUrlReason(verdict.reason)}`);
-      const res = await get(verdict.url, policy.guard, controller.signal).catch((err: unknown) => {
+      const res = await get(verdict.url, policy, controller.signal).catch((err: unknown) => {
         throw describe(err);
       });
       const status = res.statusCode ?? 0;
@@ -105,10 +107,10 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
-function get(url: URL, guard: CallbackPolicy, signal: AbortSignal): Promise<http.IncomingMessage> {
+function get(url: URL, policy: UrlFetchPolicy, signal: AbortSignal): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const lib = url.protocol === 'https:' ? https : http;
-    const req = lib.get(url, { lookup: guardedLookup(guard), signal, headers: { 'user-agent': 'MSaaS-TS url-submit', accept: 'audio/*, application/octet-stream;q=0.9, */*;q=0.5' } }, resolve);
+    const req = lib.get(url, { lookup: guardedLookup(policy.guard), signal, ...(policy.agent ? { agent: policy.agent } : {}), headers: { 'user-agent': 'MSaaS-TS url-submit', accept: 'audio/*, application/octet-stream;q=0.9, */*;q=0.5' } }, resolve);
     req.on('error', reject);
   });
 }
