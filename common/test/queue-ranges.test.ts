@@ -1,0 +1,172 @@
+/**
+ * Issue 23 at the queue level, against real Redis: a song split into ranges (split-7.lua), each
+ * range claimed, finished, failed, handed back and reaped like a song, the last range's worker made
+ * the stitcher, fair order counting ranges, and a delete taking the waiting ranges with the song.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { Queue, TRACKS, makeKeys, parseRangeItem, type Claimed } from '../src/index.ts';
+import { REDIS_URL, deletePrefix, uniquePrefix } from '../../test/helpers/env.ts';
+
+let redis: Redis;
+let blocking: Redis;
+let prefix: string;
+let queue: Queue;
+const h = (n: number): string => n.toString(16).padStart(56, 'a');
+const STRIDE = 257_985;
+
+beforeAll(() => {
+  prefix = uniquePrefix('qranges');
+  redis = new Redis(REDIS_URL);
+  blocking = new Redis(REDIS_URL);
+  queue = new Queue(redis, makeKeys(prefix), { retentionSec: 60 });
+});
+afterAll(async () => {
+  await deletePrefix(prefix);
+  redis.disconnect();
+  blocking.disconnect();
+});
+
+async function claim(worker: string): Promise<Claimed> {
+  const c = await queue.claim(blocking, worker, 1);
+  if (!c) throw new Error(`${worker} found nothing to claim`);
+  return c;
+}
+
+/** Submits a song as `tenant`, lets `worker` take it and split it into ranges starting at `chunks`. */
+async function splitSong(hash: string, tenant: string, worker: string, chunks: number[]): Promise<void> {
+  expect(await queue.enqueue({ hash, tenant, sizeBytes: 1, audioSec: 600 })).toBe('enqueued');
+  const c = await claim(worker);
+  expect(c).toEqual({ hash, attempt: 1 });
+  expect(await queue.split(worker, hash, { chunks, stride: STRIDE, estimatedFrames: 600 * 44_100 })).toBe('split');
+}
+
+describe('a song split into ranges', () => {
+  it('queues its ranges, shows them in the record, and makes the last range’s worker the stitcher', async () => {
+    const hash = h(1);
+    await splitSong(hash, 't1', 'w1', [0, 4, 8]);
+    expect(await queue.held('w1')).toEqual([]);
+    const split = (await queue.getJob(hash))!;
+    expect(split.state).toBe('processing');
+    expect(split.ranges!.map((r) => [r.fromSec, r.state, r.worker])).toEqual([
+      [0, 'queued', null],
+      [Math.round((4 * STRIDE * 1000) / 44_100) / 1000, 'queued', null],
+      [Math.round((8 * STRIDE * 1000) / 44_100) / 1000, 'queued', null],
+    ]);
+    expect(split.ranges!.at(-1)!.toSec).toBe(600);
+    expect(await queue.length()).toBe(3);
+    expect(await queue.waiting()).toEqual([]); // ranges are work, not songs waiting
+
+    const a = await claim('w1');
+    const b = await claim('w2');
+    const c = await claim('w3');
+    expect([a, b, c].map((x) => x.range?.index)).toEqual([0, 1, 2]);
+    expect((await queue.getJob(hash))!.ranges!.map((r) => [r.state, r.worker, r.attempts])).toEqual([
+      ['processing', 'w1', 1],
+      ['processing', 'w2', 1],
+      ['processing', 'w3', 1],
+    ]);
+    // finishing order: 2, 0, 1 — the worker of range 1 finishes last and stitches
+    expect(await queue.rangeDone('w3', c.range!)).toEqual({ outcome: 'done', done: [false, false, true] });
+    expect(await queue.rangeDone('w1', a.range!)).toEqual({ outcome: 'done', done: [true, false, true] });
+    expect(await queue.rangeDone('w1', a.range!)).toMatchObject({ outcome: 'lost' });
+    expect(await queue.rangeDone('w2', b.range!)).toEqual({ outcome: 'stitch', done: [true, true, true] });
+    expect(await queue.held('w2')).toEqual([hash]);
+    expect((await queue.getJob(hash))!.worker).toBe('w2');
+    expect(await queue.recordStems('w2', hash, TRACKS)).toBe('owned');
+    expect((await queue.complete('w2', hash, 3)).outcome).toBe('done');
+    expect((await queue.getJob(hash))!.state).toBe('done');
+  });
+
+  it('lists pieces over the contiguous prefix only, whichever range finishes first', async () => {
+    const hash = h(2);
+    await splitSong(hash, 't1', 'w1', [0, 4, 8]);
+    const splitId = (await redis.hget(makeKeys(prefix).job(hash), 'splitId'))!;
+    const range = (i: number) => parseRangeItem(`${hash}#${i}#${splitId}`)!;
+    expect(await queue.rangePiece(range(1), 8 * STRIDE, null)).toBe('owned');
+    let job = (await queue.getJob(hash))!;
+    expect([job.readyFrames, job.pieceEnds]).toEqual([0, []]);
+    expect(await queue.rangePiece(range(0), 4 * STRIDE, null)).toBe('owned');
+    job = (await queue.getJob(hash))!;
+    expect([job.readyFrames, job.pieceEnds]).toEqual([8 * STRIDE, [4 * STRIDE, 8 * STRIDE]]);
+    await queue.dropClaim(hash, 't1');
+    expect(await queue.length()).toBe(0); // its waiting ranges left with it
+    expect(await queue.rangePiece(range(2), 9 * STRIDE, 9 * STRIDE)).toBe('gone');
+  });
+
+  it('retries a failing range with its attempts counted, then fails the song with the range’s reason', async () => {
+    const hash = h(3);
+    await splitSong(hash, 't1', 'w1', [0, 4]);
+    const first = await claim('w1');
+    expect(first.range!.index).toBe(0);
+    const second = await claim('w2');
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const c = attempt === 1 ? second : await claim('w2');
+      expect(c.range!.index).toBe(1);
+      expect(c.attempt).toBe(attempt);
+      const outcome = await queue.failRange('w2', c.range!, 'Error: the model ran out of memory', { retryable: true, maxAttempts: 3 });
+      expect(outcome).toBe(attempt < 3 ? 'retry' : 'dead');
+    }
+    const failed = (await queue.getJob(hash))!;
+    expect(failed.state).toBe('failed');
+    expect(failed.error).toMatch(/^range 2 of 2 \(23\.4 s to the end\) failed after 3 attempts: Error: the model ran out of memory$/);
+    expect(await queue.dead()).toContain(hash);
+    // the range still running elsewhere learns it at its finish, and its item leaves w1's list
+    expect(await queue.runState('w1', first.range!.item)).toBe('superseded');
+    expect((await queue.rangeDone('w1', first.range!)).outcome).toBe('gone');
+    expect(await queue.held('w1')).toEqual([]);
+  });
+
+  it('hands a dead worker’s range to the front of the queue, and a shutdown’s back without counting it', async () => {
+    const hash = h(4);
+    await queue.heartbeat('w1', 1);
+    await splitSong(hash, 't1', 'w1', [0, 4]);
+    const a = await claim('w1');
+    expect(a.range!.index).toBe(0);
+    expect(await queue.release('w1', a.range!.item)).toBe(true);
+    const again = await claim('w1');
+    expect([again.range!.index, again.attempt]).toEqual([0, 1]);
+    await new Promise((r) => setTimeout(r, 1200)); // w1's heartbeat expires
+    const reaped = await queue.reap(3);
+    expect(reaped.requeued).toBe(1);
+    const job = (await queue.getJob(hash))!;
+    expect(job.ranges![0]).toMatchObject({ state: 'queued', worker: null, attempts: 1 });
+    expect(job.error).toMatch(/worker w1 stopped responding during range 1 of 2/);
+    const next = await claim('w2');
+    expect([next.range!.index, next.attempt]).toEqual([0, 2]); // front of the queue, ahead of range 2
+    expect(await queue.runState('w2', next.range!.item)).toBe('owned');
+    expect(await queue.runState('w1', next.range!.item)).toBe('lost');
+  });
+
+  it('interleaves two tenants’ long songs range by range (fair order counts ranges)', async () => {
+    const keys = makeKeys(prefix);
+    await redis.del(keys.toWorker);
+    const x = h(5);
+    const y = h(6);
+    expect(await queue.enqueue({ hash: x, tenant: 'alice', sizeBytes: 1, audioSec: 600 })).toBe('enqueued');
+    expect(await queue.enqueue({ hash: y, tenant: 'bob', sizeBytes: 1, audioSec: 600 })).toBe('enqueued');
+    for (const hash of [x, y]) {
+      expect((await claim('w1')).hash).toBe(hash);
+      expect(await queue.split('w1', hash, { chunks: [0, 2, 4, 6], stride: STRIDE, estimatedFrames: 600 * 44_100 })).toBe('split');
+    }
+    const order: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = await claim('w9');
+      order.push(`${c.hash === x ? 'alice' : 'bob'}${c.range!.index}`);
+    }
+    // alice's ranges were queued first, yet the two songs share the workers range by range
+    expect(order).toEqual(['alice0', 'bob0', 'alice1', 'bob1', 'alice2', 'bob2', 'alice3', 'bob3']);
+  });
+
+  it('drops a range of a song deleted while it waited, at the claim', async () => {
+    const keys = makeKeys(prefix);
+    await redis.del(keys.toWorker);
+    const hash = h(7);
+    await splitSong(hash, 't1', 'w1', [0, 4]);
+    const item = (await redis.lrange(keys.toWorker, 0, -1))[0]!;
+    await redis.del(keys.job(hash)); // as if deleted between the BLMOVE and the start
+    await redis.rpush(keys.toWorker, item);
+    expect(await queue.claim(blocking, 'w5', 1)).toBeNull();
+    expect(await queue.held('w5')).toEqual([]);
+  });
+});

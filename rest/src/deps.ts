@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { Config, ObjectStore, Queue } from '@msaas/common';
+import type { JobEvents } from './events.ts';
+import type { RestMetrics } from './metrics.ts';
+import type { ClusterInfo } from './cluster.ts';
+
+/** Everything the app needs, built by `buildRest` in bootstrap.ts (or a test) and passed in. */
+export interface AppDeps {
+  config: Config;
+  queue: Queue;
+  store: ObjectStore;
+  events: JobEvents;
+  logger: Logger;
+  metrics: RestMetrics;
+  cluster?: ClusterInfo;
+  /** Folder with the web page; GET / serves its index.html. */
+  publicDir?: string;
+  /** DNS resolution for the callback SSRF check (tests inject one). */
+  resolveHost?: (host: string) => Promise<string[]>;
+}

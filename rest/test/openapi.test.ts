@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { API_ERRORS, ERROR_CODES, songhash, type ErrorCode } from '@msaas/common';
+import type { RestService } from '../src/bootstrap.ts';
+import { ROUTES, errorsOf } from '../src/apiRoutes.ts';
+import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
+import { storeSeparated } from '../../common/test/testWorker.ts';
+import { DocumentChecker, fromSupertest } from '../../test/helpers/openapi.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+
+let under: RestUnderTest;
+let rest: RestService;
+let doc: Record<string, unknown>;
+let checker: DocumentChecker;
+
+beforeAll(async () => {
+  under = await restUnderTest('openapi', { RATE_LIMIT_PER_MIN: '100000', SUBMIT_RATE_LIMIT_PER_MIN: '100000' });
+  rest = under.rest;
+  doc = (await request(rest.app).get('/openapi.json')).body as Record<string, unknown>;
+  checker = new DocumentChecker(doc);
+});
+
+afterAll(async () => {
+  await under?.close();
+});
+
+interface Layer {
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle?: { stack?: Layer[] };
+}
+
+/** Every `METHOD path` the Express app routes (routers mounted at the root, recursively). */
+function mountedRoutes(stack: Layer[]): string[] {
+  const out: string[] = [];
+  for (const layer of stack) {
+    if (layer.route) {
+      for (const path of [layer.route.path].flat()) for (const m of Object.keys(layer.route.methods)) if (m !== '_all') out.push(`${m.toUpperCase()} ${path}`);
+    } else if (layer.handle?.stack) out.push(...mountedRoutes(layer.handle.stack));
+  }
+  return out;
+}
+
+describe('the API document (GET /openapi.json)', () => {
+  it('is valid OpenAPI 3.1 by an independent validator (@seriousme/openapi-schema-validator)', async () => {
+    expect(doc.openapi).toBe('3.1.0');
+    const result = await new Validator().validate(doc as Parameters<Validator["validate"]>[0]);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it('documents every route the Express app serves, and no route it does not serve', () => {
+    const mounted = new Set(mountedRoutes((rest.app as unknown as { router: { stack: Layer[] } }).router.stack));
+    const documented = new Set(ROUTES.filter((r) => !r.middleware).map((r) => `${r.method.toUpperCase()} ${r.path}`));
+    const undocumented = [...mounted].filter((r) => !documented.has(r));
+    const unserved = [...documented].filter((r) => !mounted.has(r));
+    expect(undocumented, 'routes missing from rest/src/apiRoutes.ts').toEqual([]);
+    expect(unserved, 'routes in rest/src/apiRoutes.ts the app does not mount').toEqual([]);
+    expect(mounted.size).toBeGreaterThan(15);
+    const paths = doc.paths as Record<string, Record<string, unknown>>;
+    for (const r of ROUTES) expect(paths[r.path.replace(/:(\w+)/g, '{$1}')]?.[r.method], `${r.method} ${r.path}`).toBeDefined();
+  });
+
+  it('lists every code of the error table with its statuses, and each code under some route', () => {
+    const table = doc['x-error-codes'] as Record<string, { status: number[]; meaning: string }>;
+    expect(Object.keys(table).sort()).toEqual([...ERROR_CODES].sort());
+    for (const code of ERROR_CODES) expect(table[code]!.status[0]).toBe(API_ERRORS[code].status);
+    const used = new Set<ErrorCode>(ROUTES.flatMap(errorsOf));
+    // `internal` is a fault, never documented as an answer; `not_found` for an unknown path has no route.
+    expect(ERROR_CODES.filter((c) => !used.has(c) && c !== 'internal')).toEqual([]);
+  });
+
+  it('describes the event stream as text/event-stream and the live stream as chunked audio/mpeg', () => {
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }>; description?: string }>>;
+    expect(Object.keys(paths['/apiv1/jobs/{songhash}/events']!.get!.responses['200']!.content!)).toEqual(['text/event-stream']);
+    const live = paths['/apiv1/jobs/{songhash}/live/{file}']!.get!;
+    expect(Object.keys(live.responses['200']!.content!)).toEqual(['audio/mpeg']);
+    expect(live.description).toMatch(/chunked/);
+  });
+
+  it('says which model weights run and their terms, as /apiv1/info does', async () => {
+    const info = await request(rest.app).get('/apiv1/info');
+    checker.check('GET', '/apiv1/info', fromSupertest(info));
+    expect(info.body.weights).toMatchObject({ file: 'htdemucs.onnx', bundled: true, terms: expect.stringMatching(/personal and research use only/) });
+    const schema = ((doc.components as Record<string, Record<string, { properties: Record<string, unknown> }>>).schemas.InfoResponse)!;
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['weights', 'stems', 'inputFormats', 'outputFormats']));
+  });
+});
+
+describe('the reference page (GET /docs)', () => {
+  it('renders every route and the error table from the document, with no script and nothing from another origin', async () => {
+    const res = await request(rest.app).get('/docs');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/text\/html/);
+    expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    for (const r of ROUTES) expect(res.text).toContain(r.path.replace(/:(\w+)/g, '{$1}'));
+    for (const code of ERROR_CODES) expect(res.text).toContain(`id="error-${code}"`);
+    expect(res.text).not.toMatch(/<script|https?:\/\/(?!json-schema\.org|www\.npmjs)/i);
+    const css = await request(rest.app).get('/docs.css');
+    expect(css.status).toBe(200);
+    expect(css.headers['content-type']).toMatch(/text\/css/);
+  });
+});
+
+describe('strict parameters', () => {
+  it('answers 400 unknown_field for mix?drum=0, naming the typo and the known parameters', async () => {
+    const res = await request(rest.app).get(`/apiv1/jobs/${'a'.repeat(56)}/mix?drum=0`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('unknown_field');
+    expect(res.body.detail).toMatch(/`drum`/);
+    expect(res.body.detail).toMatch(/drums, bass, other, vocals, format/);
+    checker.check('GET', `/apiv1/jobs/${'a'.repeat(56)}/mix`, fromSupertest(res));
+  });
+
+  it('refuses unknown query parameters on routes that take none, and misspelt library ones', async () => {
+    const q = await request(rest.app).get('/apiv1/queue?verbose=1');
+    expect(q.status).toBe(400);
+    expect(q.body).toMatchObject({ error: 'unknown_field', detail: expect.stringMatching(/`verbose`.*takes none/) });
+    const lib = await request(rest.app).get('/apiv1/jobs?limt=5');
+    expect(lib.body).toMatchObject({ error: 'unknown_field', detail: expect.stringMatching(/`limt`.*limit, cursor/) });
+  });
+
+  it('keeps every parameter a client of the API uses today (mix gains and format, zip format, library limit and cursor)', async () => {
+    const mp3 = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 41 }));
+    const h = songhash(mp3);
+    await storeSeparated(rest.deps, h, mp3);
+    const mix = await request(rest.app).get(`/apiv1/jobs/${h}/mix?drums=0&bass=1&other=0.5&vocals=2&format=wav`);
+    expect(mix.status).toBe(200);
+    expect((await request(rest.app).get(`/apiv1/jobs/${h}/zip?format=mp3`)).status).toBe(200);
+    expect((await request(rest.app).get('/apiv1/jobs?limit=5&cursor=99999999999')).status).toBe(200);
+  });
+
+  it('keeps the lab\'s requests unchanged: JSON {mp3, callback} and GET /apiv1/queue with the body null', async () => {
+    const mp3 = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 42 }));
+    const sub = await request(rest.app)
+      .post('/apiv1/separate')
+      .set('Content-type', 'application/json')
+      .send(JSON.stringify({ mp3: mp3.toString('base64'), callback: { url: 'http://localhost:5000', data: { mp3: 'x.mp3', data: 'to be returned' } } }));
+    expect(sub.status).toBe(200);
+    checker.check('POST', '/apiv1/separate', fromSupertest(sub));
+    const q = await request(rest.app).get('/apiv1/queue').set('Content-type', 'application/json').send('null');
+    expect(q.status).toBe(200);
+    checker.check('GET', '/apiv1/queue', fromSupertest(q));
+  });
+
+  it('names the field "file" when a multipart upload puts its audio in another field', async () => {
+    const mp3 = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 43 }));
+    const res = await request(rest.app).post('/apiv1/separate').attach('audio', mp3, 'song.mp3');
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('bad_multipart');
+    expect(res.body.detail).toMatch(/"audio".*"file"/);
+    checker.check('POST', '/apiv1/separate', fromSupertest(res));
+  });
+});

@@ -1,0 +1,249 @@
+import type { Logger } from 'pino';
+import {
+  TRACKS,
+  isTransientStoreError,
+  withRetry,
+  withTimeout,
+  type Config,
+  type JobRecord,
+  type ObjectStore,
+  type OutputFormat,
+  type Queue,
+  type RangeItem,
+  type Stem,
+} from '@msaas/common';
+import type { OutputSink, OutputSpec, RangeOutput, StreamedFile } from './separation/index.ts';
+import { stitchOverlap, transitionWeight } from './separation/index.ts';
+import { SEGMENT } from './separation/model.ts';
+import { pieceBytes } from './pieces.ts';
+import { StemUpload, UploadStaging, type StoreAttempt } from './stem-upload.ts';
+import { JobGone, JobLost } from './job.ts';
+
+/**
+ * One song, many workers (issue 23). A song longer than SPLIT_MIN_SEC is split by the worker that
+ * took it into ranges of consecutive chunks (split-7.lua); any worker takes any range, separates only
+ * its chunks and stores what it made (`ranges/<songhash>/<i>.f32`); the worker finishing the last
+ * range stitches the song (range-done-3.lua decides which, atomically) and encodes its stems.
+ * Stitching redoes the single pass's overlap-add at the range edges with the same float32 operations
+ * (chunking.ts stitchOverlap), so a split song's stems are bit-identical to the song run whole.
+ */
+
+/** What the range and stitch steps need from the separation engine. */
+export interface RangeSeparator {
+  separateRange(bytes: Uint8Array, range: { firstChunk: number; endChunk: number | null }, opts?: { signal?: AbortSignal; onProgress?: (f: number) => void }): Promise<RangeOutput>;
+  encodeToSinks(
+    output: OutputSpec,
+    open: (stem: Stem, format: OutputFormat) => OutputSink,
+    produce: (write: (source: number, left: Float32Array, right: Float32Array) => void, ready: () => Promise<void>) => Promise<void>,
+  ): Promise<{ files: StreamedFile[] }>;
+  readonly stride: number;
+}
+
+export interface RangeDeps {
+  config: Config;
+  queue: Queue;
+  store: ObjectStore;
+  logger: Logger;
+  workerId: string;
+  separator: RangeSeparator;
+}
+
+/**
+ * Where the ranges of a song of `frames` frames start, in chunks (the first 0), or null to run it
+ * whole. About `rangeChunks` chunks each, evened out; the last range keeps at least two chunks, so
+ * an estimate of the length off by up to a chunk never puts a range's end at the song's end.
+ */
+export function planSplit(frames: number, stride: number, rangeChunks: number): number[] | null {
+  const chunks = Math.ceil(frames / stride);
+  const n = Math.ceil(chunks / rangeChunks);
+  if (n < 2) return null;
+  const starts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = Math.min(Math.round((i * chunks) / n), chunks - 2);
+    if (a > (starts.at(-1) ?? -1)) starts.push(a);
+  }
+  return starts.length >= 2 ? starts : null;
+}
+
+const MAGIC = 0x31474e52; // 'RNG1'
+const HEADER_WORDS = 8;
+
+/**
+ * A range's output as stored: 8 uint32 (magic, startFrame, final frames, head frames, tail frames,
+ * song frames + 1 (0 = unknown), 0, 0), then float32 LE planar: the final samples (per stem left then
+ * right, TRACKS order), the head likewise, the tail's Σ w·out likewise, and the tail's Σ w.
+ */
+export function rangeBytes(out: RangeOutput): Uint8Array {
+  const finalFrames = out.final[0]![0]!.length;
+  const headFrames = out.head?.[0]?.[0]?.length ?? 0;
+  const tailFrames = out.tail?.weightSum.length ?? 0;
+  const floats = 8 * finalFrames + 8 * headFrames + 9 * tailFrames;
+  const buf = new ArrayBuffer(4 * (HEADER_WORDS + floats));
+  new Uint32Array(buf, 0, HEADER_WORDS).set([MAGIC, out.startFrame, finalFrames, headFrames, tailFrames, out.songFrames === null ? 0 : out.songFrames + 1, 0, 0]);
+  const f = new Float32Array(buf, 4 * HEADER_WORDS);
+  let at = 0;
+  const put = (a: Float32Array): void => {
+    f.set(a, at);
+    at += a.length;
+  };
+  for (const [l, r] of out.final) put(l!), put(r!);
+  for (const [l, r] of out.head ?? []) put(l!), put(r!);
+  if (out.tail) {
+    for (const [l, r] of out.tail.acc) put(l!), put(r!);
+    put(out.tail.weightSum);
+  }
+  return new Uint8Array(buf);
+}
+
+export type StoredRange = Omit<RangeOutput, 'stats'>;
+
+export function readRange(bytes: Uint8Array): StoredRange {
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  const header = new Uint32Array(aligned.buffer, aligned.byteOffset, HEADER_WORDS);
+  if (header[0] !== MAGIC) throw new Error('not a range output (bad magic)');
+  const [, startFrame, finalFrames, headFrames, tailFrames, song] = header as unknown as number[];
+  const f = new Float32Array(aligned.buffer, aligned.byteOffset + 4 * HEADER_WORDS, (aligned.byteLength - 4 * HEADER_WORDS) / 4);
+  let at = 0;
+  const take = (n: number): Float32Array => f.subarray(at, (at += n));
+  const pairs = (n: number): Float32Array[][] => TRACKS.map(() => [take(n), take(n)]);
+  const final = pairs(finalFrames!);
+  const head = headFrames! > 0 ? pairs(headFrames!) : null;
+  const tail = tailFrames! > 0 ? { acc: pairs(tailFrames!), weightSum: take(tailFrames!) } : null;
+  return { startFrame: startFrame!, final, head, tail, songFrames: song! > 0 ? song! - 1 : null };
+}
+
+const WEIGHT = transitionWeight(SEGMENT);
+
+/** Range i's piece: its overlap with range i-1 stitched (from `prev`'s tail), then its final samples. */
+function pieceOf(prev: StoredRange | null, own: StoredRange): Float32Array[][] {
+  if (!own.head || !prev?.tail) return own.final;
+  const { tracks } = stitchOverlap(prev.tail, own.head, WEIGHT);
+  return own.final.map((pair, s) =>
+    pair.map((x, c) => {
+      const joined = new Float32Array(tracks[s]![c]!.length + x.length);
+      joined.set(tracks[s]![c]!);
+      joined.set(x, tracks[s]![c]!.length);
+      return joined;
+    }),
+  );
+}
+
+function attemptFor(deps: { config: Config; logger: Logger }, hash: string, signal: AbortSignal): StoreAttempt {
+  const ms = deps.config.STORE_TIMEOUT_SEC * 1000;
+  return (what, op) =>
+    withRetry(() => withTimeout(op(), ms, `${what} got no answer within ${ms / 1000} s`, 'ETIMEDOUT'), {
+      shouldRetry: isTransientStoreError,
+      maxWaitMs: 5 * 60_000,
+      signal,
+      onRetry: (err: unknown, attempt: number, delay: number) => deps.logger.warn({ job: hash }, `${what} failed (${(err as Error).message}); retry ${attempt} in ${delay} ms`),
+    });
+}
+
+/**
+ * One range: download the upload, separate the range's chunks, store its output, mark it done.
+ * Returns `stitch` when it was the song's last range (the song is now this worker's to stitch).
+ * Throws JobLost / JobGone when the range or the song is no longer this worker's.
+ */
+export async function runRange(deps: RangeDeps, range: RangeItem, record: JobRecord, signal: AbortSignal): Promise<'stitch' | 'done'> {
+  const { store, queue, separator, logger, workerId } = deps;
+  const split = record.split!;
+  const attempt = attemptFor(deps, range.hash, signal);
+  const firstChunk = split.chunks[range.index]!;
+  const endChunk = split.chunks[range.index + 1] ?? null;
+  const bytes = await attempt('download', () => store.getUpload(range.hash));
+  const started = performance.now();
+  const out = await separator.separateRange(bytes, { firstChunk, endChunk }, { signal });
+  logger.info({ job: range.hash }, `range ${range.index + 1}/${split.chunks.length} (chunks ${firstChunk}–${endChunk ?? 'end'}) separated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await attempt(`range ${range.index} output`, () => store.putRange(range.hash, range.index, rangeBytes(out)));
+  const { outcome, done } = await queue.rangeDone(workerId, range);
+  if (outcome === 'lost') throw new JobLost('another worker owns the range now');
+  if (outcome === 'gone') {
+    await store.removeRanges(range.hash).catch(() => 0);
+    throw new JobGone('gone');
+  }
+  if (deps.config.PROGRESSIVE_PIECES) await publishPieces(deps, range, record, out, done, attempt).catch((err: Error) => logger.warn({ job: range.hash }, `pieces of range ${range.index} not published: ${err.message}`));
+  return outcome;
+}
+
+/**
+ * The pieces this range's finish made final (issue 23 item 4): piece i is range i with its
+ * overlap with range i-1, final once both are done. The worker that saw both done publishes it —
+ * its own piece when the range before is done, and the next range's piece when that one is done —
+ * and range-piece-2.lua lists pieces over the song's contiguous prefix only.
+ */
+async function publishPieces(deps: RangeDeps, range: RangeItem, record: JobRecord, out: StoredRange, done: boolean[], attempt: StoreAttempt): Promise<void> {
+  const { store, queue } = deps;
+  const i = range.index;
+  const n = record.split!.chunks.length;
+  const publish = async (seq: number, prev: StoredRange | null, own: StoredRange): Promise<void> => {
+    const tracks = pieceOf(prev, own);
+    const end = own.startFrame + own.final[0]![0]!.length;
+    await attempt(`piece ${seq}`, () => store.putPiece(range.hash, seq, pieceBytes(tracks.map(([l, r]) => [l!, r!] as const))));
+    await queue.rangePiece({ ...range, index: seq }, end, seq === n - 1 ? end : (out.songFrames ?? null));
+  };
+  if (i === 0) await publish(0, null, out);
+  else if (done[i - 1]) await publish(i, readRange(await attempt(`range ${i - 1} output`, () => store.getRange(range.hash, i - 1))), out);
+  if (i + 1 < n && done[i + 1]) await publish(i + 1, out, readRange(await attempt(`range ${i + 1} output`, () => store.getRange(range.hash, i + 1))));
+}
+
+/**
+ * The stitcher: reads the ranges' outputs in song order, stitches each edge, and encodes the stems
+ * through the same encoders and streamed uploads as a whole run (stem-upload.ts). Returns the stems
+ * uploaded and the time spent stitching and encoding.
+ */
+export async function stitchSong(
+  deps: RangeDeps,
+  hash: string,
+  record: JobRecord,
+  signal: AbortSignal,
+): Promise<{ stems: Stem[]; files: StreamedFile[]; stitchSec: number; encodeSec: number; songFrames: number }> {
+  const { store, separator } = deps;
+  const split = record.split!;
+  const attempt = attemptFor(deps, hash, signal);
+  const output: OutputSpec = { formats: record.formats, stems: record.wanted };
+  const staging = new UploadStaging();
+  const uploads: StemUpload[] = [];
+  let stitchMs = 0;
+  let encodeMs = 0;
+  let frames = 0;
+  try {
+    const open = (stem: Stem, format: OutputFormat): StemUpload => {
+      const upload = new StemUpload(store, hash, stem, format, attempt, staging);
+      uploads.push(upload);
+      return upload;
+    };
+    const { files } = await separator.encodeToSinks(output, open, async (write, ready) => {
+      let prev: StoredRange | null = null;
+      for (let i = 0; i < split.chunks.length; i++) {
+        if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+        const t0 = performance.now();
+        const own = readRange(await attempt(`range ${i} output`, () => store.getRange(hash, i)));
+        const tracks = pieceOf(prev, own);
+        const t1 = performance.now();
+        stitchMs += t1 - t0;
+        // in blocks of a stride, as a whole run feeds its encoders
+        const len = tracks[0]![0]!.length;
+        for (let at = 0; at < len; at += split.stride) {
+          for (let s = 0; s < tracks.length; s++) write(s, tracks[s]![0]!.subarray(at, at + split.stride), tracks[s]![1]!.subarray(at, at + split.stride));
+          await ready();
+        }
+        encodeMs += performance.now() - t1;
+        frames += len;
+        prev = own;
+      }
+    });
+    const t2 = performance.now();
+    const uploaded: Stem[] = [];
+    for (const [i, file] of files.entries()) {
+      await uploads[i]!.finish(file.head);
+      if (!uploaded.includes(file.stem)) uploaded.push(file.stem);
+    }
+    encodeMs += performance.now() - t2;
+    return { stems: uploaded, files, stitchSec: stitchMs / 1000, encodeSec: encodeMs / 1000, songFrames: frames };
+  } catch (err) {
+    await Promise.all(uploads.map((u) => u.abort()));
+    throw err;
+  } finally {
+    staging.remove();
+  }
+}
