@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { directUploadKey, type Config, type ObjectStore, type UploadSigner } from '@msaas/common';
 import type { DirectUploadResponse } from '@msaas/common';
-import { apiError, notFound } from '../errors.ts';
+import { apiError, notFound, type ApiError } from '../errors.ts';
 
 /** A direct upload's record in Redis: whose it is and what it may hold. */
 interface UploadRecord {
@@ -67,12 +67,12 @@ export class DirectUploads {
       await this.store.removeStaged(key).catch(() => undefined);
       throw apiError('upload_expired', `upload ${id} expired at ${record.expiresAt}; make a new one with POST /apiv1/uploads`);
     }
+    const used = (): ApiError => apiError('upload_used', `upload ${id} was submitted already; each upload is submitted once (its song is in GET /apiv1/jobs)`);
+    if ((await this.redis.exists(this.takenKey(id))) === 1) throw used();
     const info = await this.store.statStaged(key);
     if (!info) throw apiError('upload_missing', `nothing was uploaded to upload ${id} yet: PUT the file to its url first (until ${record.expiresAt})`);
     const ttl = Math.max(1, Math.ceil((Date.parse(record.expiresAt) - Date.now()) / 1000) + RECORD_GRACE_SEC);
-    if ((await this.redis.set(this.takenKey(id), '1', 'EX', ttl, 'NX')) !== 'OK') {
-      throw apiError('upload_used', `upload ${id} was submitted already; each upload is submitted once (its song is in GET /apiv1/jobs)`);
-    }
+    if ((await this.redis.set(this.takenKey(id), '1', 'EX', ttl, 'NX')) !== 'OK') throw used();
     if (info.size > record.maxBytes) {
       await this.store.removeStaged(key).catch(() => undefined);
       throw apiError('payload_too_large', `upload ${id} holds ${(info.size / 2 ** 20).toFixed(1)} MiB, over its limit of ${(record.maxBytes / 2 ** 20).toFixed(0)} MiB (MAX_UPLOAD_MB); it was removed`);
