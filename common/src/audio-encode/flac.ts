@@ -5,8 +5,9 @@ import type { StemEncoder } from './stem-encoder.ts';
  * A 24-bit FLAC encoder, pure TypeScript, fed chunk by chunk. Each block of 4,096 samples is one
  * frame; each channel (or the side channel of a left/side pair, whichever is smaller) is a
  * subframe coded with the best of the fixed predictors of order 0–4 and partitioned Rice codes
- * (RICE2, 5-bit parameters), or verbatim when that is smaller. No LPC: the output is ~5–15 %
- * larger than libFLAC's, and it is lossless and spec-conformant (RFC 9639). STREAMINFO carries
+ * (RICE2, 5-bit parameters), or verbatim when that is smaller. No LPC: somewhat larger than
+ * libFLAC's output (docs/separation.md, "FLAC: ours against libFLAC", `npm run bench:flac`), and
+ * lossless and spec-conformant (RFC 9639). STREAMINFO carries
  * the total sample count; its MD5 is left 0 ("not computed"), which decoders accept.
  */
 export const FLAC_BLOCK = 4096;
