@@ -81,6 +81,13 @@ describe('every documented route, against a real stack', () => {
     expect((await call('POST', '/apiv1/separate', { body: form })).status).toBe(200);
     const lab = JSON.stringify({ mp3: Buffer.from(variant(song, 7)).toString('base64'), callback: { url: 'http://localhost:5000', data: { a: 1 } } });
     expect((await call('POST', '/apiv1/separate', { body: lab, headers: { 'Content-Type': 'application/json' } })).status).toBe(200);
+    // A direct upload: the presigned URL, the PUT to the store, the submit by id.
+    const direct = await call('POST', '/apiv1/uploads', { body: JSON.stringify({ filename: 'direct.mp3' }), headers: { 'Content-Type': 'application/json', 'Idempotency-Key': `walk-${hash.slice(0, 8)}` } });
+    expect(direct.status).toBe(201);
+    const { id, url, method, headers } = direct.body as { id: string; url: string; method: string; headers: Record<string, string> };
+    expect((await fetch(url, { method, headers, body: new Uint8Array(variant(song, 9)) })).status).toBe(200);
+    expect((await call('POST', '/apiv1/separate', { body: JSON.stringify({ upload: id }), headers: { 'Content-Type': 'application/json' } })).status).toBe(200);
+    expect((await call('POST', '/apiv1/separate', { body: JSON.stringify({ upload: id }), headers: { 'Content-Type': 'application/json' } })).status).toBeGreaterThanOrEqual(400);
     // The event stream follows the job to its end.
     const events = await call('GET', `/apiv1/jobs/${hash}/events`);
     expect(new TextDecoder().decode(events.bytes)).toMatch(/"state":"done"/);
@@ -114,6 +121,10 @@ describe('every documented route, against a real stack', () => {
       ['POST', '/apiv1/separate', { body: '{"mp3": "!!"}', headers: { 'Content-Type': 'application/json' } }],
       ['POST', '/apiv1/separate', { body: '{"mp3": ', headers: { 'Content-Type': 'application/json' } }],
       ['POST', '/apiv1/separate', { body: JSON.stringify({ mp3: 'aGVsbG8=' }), headers: { 'Content-Type': 'application/json' } }],
+      ['POST', '/apiv1/separate', { body: JSON.stringify({ mp3: 'aGVsbG8=', calback: {} }), headers: { 'Content-Type': 'application/json' } }],
+      ['POST', '/apiv1/separate', { body: JSON.stringify({ url: 'http://10.0.0.1/song.mp3' }), headers: { 'Content-Type': 'application/json' } }],
+      ['POST', '/apiv1/separate', { body: JSON.stringify({ upload: 'nope' }), headers: { 'Content-Type': 'application/json' } }],
+      ['POST', '/apiv1/uploads', { body: JSON.stringify({ name: 'x' }), headers: { 'Content-Type': 'application/json' } }],
       ['DELETE', `/apiv1/jobs/${'0'.repeat(56)}`, { body: 'x'.repeat(100_000), headers: { 'Content-Type': 'application/json' } }],
     ];
     for (const [method, p, init] of mistakes) {

@@ -24,14 +24,10 @@ function schemaOf(schema: z.ZodType): Json {
   return id ? { $ref: `${REF_BASE}${id}` } : inline(schema);
 }
 
-/** The named schemas, each once, their references to each other by `$ref`. */
+/** The named schemas (every zod schema with an `id`: contract.ts, ingestContract.ts), each once, their references to each other by `$ref`. */
 function components(): Record<string, Json> {
-  const registry = z.registry<{ id: string }>();
-  for (const s of NAMED_SCHEMAS) {
-    const meta = z.globalRegistry.get(s);
-    if (meta?.id) registry.add(s, { ...meta, id: meta.id });
-  }
-  const { schemas } = z.toJSONSchema(registry, { target: 'draft-2020-12', unrepresentable: 'any', io: 'output', uri: (id) => `${REF_BASE}${id}` }) as { schemas: Record<string, Json> };
+  void NAMED_SCHEMAS; // imported for its registrations
+  const { schemas } = z.toJSONSchema(z.globalRegistry, { target: 'draft-2020-12', unrepresentable: 'any', io: 'output', uri: (id) => `${REF_BASE}${id}` }) as { schemas: Record<string, Json> };
   for (const s of Object.values(schemas)) {
     delete s.$schema;
     delete s.$id; // a fragment is no $id in JSON Schema 2020-12; the component's name says it
@@ -96,7 +92,13 @@ function operation(route: RouteSpec): Json {
     ...(route.description ? { description: route.description } : {}),
     ...(params.length ? { parameters: params } : {}),
     ...(route.requestBody
-      ? { requestBody: { required: true, description: route.requestBody.description, content: Object.fromEntries(Object.entries(route.requestBody.content).map(([t, s]) => [t, { schema: schemaOf(s) }])) } }
+      ? {
+          requestBody: {
+            required: route.requestBody.required ?? true,
+            description: route.requestBody.description,
+            content: Object.fromEntries(Object.entries(route.requestBody.content).map(([t, s]) => [t, { schema: Array.isArray(s) ? { oneOf: s.map(schemaOf) } : schemaOf(s) }])),
+          },
+        }
       : {}),
     responses,
     // Keys are optional (API_KEYS unset: open, as the lab); `{}` says the call may go without.

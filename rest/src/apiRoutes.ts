@@ -13,7 +13,8 @@ import {
   DeleteSongResponseSchema, ErrorBodySchema, HealthResponseSchema, InfoResponseSchema, LibraryQuerySchema, LibraryResponseSchema,
   MixQuerySchema, NoQuerySchema, NotReadyResponseSchema, QueueResponseSchema, ReadyResponseSchema, RemoveStemResponseSchema,
   SeparateJsonSchema, SeparateMultipartSchema, SonghashSchema, STEMS, SubmitResponseSchema, JobViewSchema, ClusterStatusSchema,
-  ZipQuerySchema, EXTENSIONS, type ErrorCode,
+  ZipQuerySchema, EXTENSIONS, IdempotencyKeySchema, SeparateUploadJsonSchema, SeparateUrlJsonSchema, CreateUploadRequestSchema, DirectUploadResponseSchema,
+  type ErrorCode,
 } from '@msaas/common';
 
 export type Method = 'get' | 'post' | 'delete';
@@ -41,7 +42,8 @@ export interface RouteSpec {
   query?: z.ZodObject;
   /** Request headers it reads. */
   headers?: Record<string, { description: string; schema?: z.ZodType }>;
-  requestBody?: { description: string; content: Record<string, z.ZodType> };
+  /** Each media type's schema; several: any one of them (`oneOf`). */
+  requestBody?: { description: string; required?: boolean; content: Record<string, z.ZodType | z.ZodType[]> };
   responses: Record<number, ResponseSpec>;
   /** The error codes of this route's own checks (the ones every /apiv1 route may give are added: API_WIDE_ERRORS). */
   errors: ErrorCode[];
@@ -66,6 +68,13 @@ const audio = (description: string, types: string[] = ['audio/mpeg', 'audio/wav'
 });
 const retryAfter = { 'Retry-After': 'seconds to wait before retrying' };
 const songErrors: ErrorCode[] = ['bad_hash', 'not_found'];
+const idempotencyKey = {
+  'Idempotency-Key': {
+    description: 'a repeat with the same key and the same request within IDEMPOTENCY_TTL_SEC (24 h) answers the first response again (with `Idempotent-Replayed: true`); keys are scoped per tenant',
+    schema: IdempotencyKeySchema,
+  },
+};
+const idempotencyErrors: ErrorCode[] = ['bad_idempotency_key', 'idempotency_key_reused', 'idempotency_in_progress'];
 
 /** Codes any /apiv1 route may answer, whatever it does: access, limits, the body guard, the backing services. */
 export const API_WIDE_ERRORS: ErrorCode[] = ['unknown_field', 'unauthorized', 'rate_limited', 'unsupported_encoding', 'unavailable', 'storage_full'];
@@ -81,15 +90,34 @@ export const ROUTES: RouteSpec[] = [
     tag: 'lab',
     summary: 'Submit a song for separation',
     description:
-      'JSON `{"mp3": "<base64>", "callback"?, "model"?, "format"?, "stems"?}` (the lab\'s request) or multipart/form-data with the audio in the field `file`. ' +
-      'The same bytes are one job whoever sends them: the answer says whether it was enqueued, is already queued, or is already separated. ' +
-      'Unknown body fields are a 400 `unknown_field` naming the known ones.',
-    requestBody: { description: 'the audio and what to make of it', content: { 'application/json': SeparateJsonSchema, 'multipart/form-data': SeparateMultipartSchema } },
+      'The audio one way: JSON `{"mp3": "<base64>"}` (the lab\'s request, up to JSON_UPLOAD_MAX_MB), JSON `{"upload": "<id>"}` (a direct upload, POST /apiv1/uploads), ' +
+      'JSON `{"url": "https://…"}` (fetched by the service), or multipart/form-data with the file in the field `file` (streamed to the store, up to MAX_UPLOAD_MB); ' +
+      'each with the optional `callback`, `model`, `format`, `stems`. The same bytes are one job whoever sends them: the answer says whether it was enqueued, ' +
+      'is already queued, or is already separated. Unknown body fields are a 400 `unknown_field` naming the known ones.',
+    headers: idempotencyKey,
+    requestBody: {
+      description: 'the audio and what to make of it',
+      content: { 'application/json': [SeparateJsonSchema, SeparateUploadJsonSchema, SeparateUrlJsonSchema], 'multipart/form-data': SeparateMultipartSchema },
+    },
     responses: { 200: json(SubmitResponseSchema, 'the submission\'s result and the job as the caller sees it') },
     errors: [
-      'bad_request', 'bad_json', 'bad_multipart', 'aborted', 'missing_file', 'bad_base64', 'bad_callback', 'bad_model', 'bad_format', 'bad_stems', 'empty',
-      'unsupported_format', 'not_mp3', 'corrupt', 'too_long', 'cross_site', 'payload_too_large', 'quota_exceeded', 'too_many_uploads',
+      'bad_request', 'unknown_field', 'bad_json', 'bad_multipart', 'aborted', 'missing_file', 'bad_base64', 'bad_callback', 'bad_model', 'bad_format', 'bad_stems', 'empty',
+      'unsupported_format', 'not_mp3', 'corrupt', 'too_long', 'bad_url', 'url_fetch_failed', 'upload_missing', 'upload_used', 'upload_expired',
+      ...idempotencyErrors, 'cross_site', 'payload_too_large', 'quota_exceeded', 'too_many_uploads',
     ],
+  },
+  {
+    method: 'post',
+    path: '/apiv1/uploads',
+    tag: 'songs',
+    summary: 'A direct upload: a presigned URL to PUT one file to the object store',
+    description:
+      'PUT the file\'s bytes to `url` before `expiresAt`, then submit it with POST /apiv1/separate `{"upload": id}`. The body is optional (`{"filename"}`). ' +
+      'Counts against the submission rate like a submit.',
+    headers: idempotencyKey,
+    requestBody: { description: 'optional: the file\'s name for the library', required: false, content: { 'application/json': CreateUploadRequestSchema } },
+    responses: { 201: json(DirectUploadResponseSchema, 'where and until when to PUT the file') },
+    errors: ['bad_request', 'bad_json', 'aborted', ...idempotencyErrors, 'cross_site', 'payload_too_large'],
   },
   {
     method: 'get',

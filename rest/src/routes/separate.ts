@@ -18,6 +18,7 @@ import {
   type OutputRequest,
   type SubmitResponse,
   type SubmitResult,
+  SUBMIT_FIELDS,
 } from '@msaas/common';
 import { randomUUID } from 'node:crypto';
 import { outputReason, parseOutputRequest } from '../outputRequest.ts';
@@ -28,6 +29,7 @@ import { rateLimit, tenantOf } from '../auth.ts';
 import { callbackAtSubmit, callbackPolicy } from '../submitCallback.ts';
 import { base64Member, jsonBodyReader } from '../jsonBody.ts';
 import { uploadSlots } from '../uploadSlots.ts';
+import { refuseUnknownFields } from '../strictParams.ts';
 import { answeredBefore, idempotency } from '../idempotency.ts';
 import { IngestStorage, type Staged, type StagedFile } from '../ingest/multipart.ts';
 import { audioRefusal, ingest, type IngestLimits } from '../ingest/ingest.ts';
@@ -103,6 +105,7 @@ function readSubmission(req: Request, jsonMaxBytes: number): Submission {
   const file = req.file as StagedFile | undefined;
   if (file) {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    refuseUnknownFields(Object.keys(body), SUBMIT_FIELDS, 'multipart field of POST /apiv1/separate (the file goes in "file")');
     return {
       source: { kind: 'staged', staged: file.staged },
       callback: parseCallbackField(body.callback),
@@ -116,6 +119,7 @@ function readSubmission(req: Request, jsonMaxBytes: number): Submission {
     throw badRequest('bad_request', 'send JSON {"mp3": "<base64>", "callback": {"url", "data"}}, {"upload": "<id>"} or {"url": "https://…"}, or a multipart upload with field "file"');
   }
   const body = req.body as Record<string, unknown>;
+  refuseUnknownFields(Object.keys(body), [...SOURCES, ...SUBMIT_FIELDS], 'field of POST /apiv1/separate');
   const given = SOURCES.filter((k) => body[k] !== undefined);
   if (given.length > 1) throw badRequest('bad_request', `send the audio one way: ${given.join(' and ')} were both given (one of mp3, upload, url)`);
   if (given[0] === 'upload') {
