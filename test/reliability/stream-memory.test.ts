@@ -14,8 +14,11 @@ import { sineWav } from './sine-wav.ts';
  * ~480 MiB more than a 30 s one). A real worker process with the stand-in model, one job after the
  * other; its peak RSS (VmHWM) is read after each and reset in between (clear_refs).
  */
-const SHORT_SEC = 30;
-const LONG_SEC = 120;
+// The suite runs 30 s against 120 s; the issue's 60 s against 900 s is the same test with
+// MEMORY_SHORT_SEC=60 MEMORY_LONG_SEC=900 (a run of several minutes, so not in the suite).
+const SHORT_SEC = Number(process.env.MEMORY_SHORT_SEC ?? 30);
+const LONG_SEC = Number(process.env.MEMORY_LONG_SEC ?? 120);
+const JOB_TIMEOUT_MS = Math.max(240_000, LONG_SEC * 2_000);
 const FORMATS: OutputFormat[] = ['wav', 'flac', 'mp3-320'];
 let stack: Stack;
 printLinesOnFailure(() => stack?.lines);
@@ -24,7 +27,7 @@ const peakKiB = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFil
 const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
 beforeAll(async () => {
-  stack = await startStack({ worker: false, env: { RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000', MAX_ACTIVE_JOBS_PER_KEY: '0' } });
+  stack = await startStack({ worker: false, env: { RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000', MAX_ACTIVE_JOBS_PER_KEY: '0', MAX_UPLOAD_MB: '200' } });
 }, 120_000);
 
 afterAll(async () => {
@@ -42,11 +45,11 @@ describe('worker memory with stems streamed to the store', () => {
     const worker = await stack.addWorker({ MODEL_PATH: standinModelPath() });
     const pid = worker.pid!;
     resetPeak(pid); // ready: the model is loaded and warmed up; from here on the peak is the jobs'
-    const shortDone = await waitJob(stack.api, songhash(short), (j) => j.state === 'done', 240_000, 'short song done');
+    const shortDone = await waitJob(stack.api, songhash(short), (j) => j.state === 'done', JOB_TIMEOUT_MS, 'short song done');
     const shortPeak = peakKiB(pid);
     resetPeak(pid);
     const t0 = Date.now();
-    const longDone = await waitJob(stack.api, songhash(long), (j) => j.state === 'done', 240_000, 'long song done');
+    const longDone = await waitJob(stack.api, songhash(long), (j) => j.state === 'done', JOB_TIMEOUT_MS, 'long song done');
     const longPeak = peakKiB(pid);
     const longMs = Date.now() - t0;
     for (const done of [shortDone, longDone]) expect([...done.formats].sort()).toEqual([...FORMATS].sort());
@@ -60,5 +63,5 @@ describe('worker memory with stems streamed to the store', () => {
     const growthMiB = (longPeak - shortPeak) / 1024;
     report('stream-memory', { shortSec: SHORT_SEC, longSec: LONG_SEC, shortPeakMiB: Math.round(shortPeak / 1024), longPeakMiB: Math.round(longPeak / 1024), growthMiB: Math.round(growthMiB), longJobMs: longMs }, stack.lines);
     expect(growthMiB).toBeLessThan(100);
-  }, 600_000);
+  }, 3 * JOB_TIMEOUT_MS);
 });
