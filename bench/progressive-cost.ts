@@ -4,7 +4,7 @@
  * server; runs alternate without and with the worker's PiecePublisher (copy, upload in the
  * background, one progress transition per chunk), the lab's four MP3 stems encoded in both.
  *
- *   npx tsx worker/src/progressive-cost.ts [--seconds 60] [--rounds 2]
+ *   npm run bench:progressive-cost -- [--seconds 60] [--rounds 2]
  *
  * Prints one line per run and a summary (median wall time each way, overhead, peak RSS each way).
  */
@@ -15,9 +15,10 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { DEFAULT_OUTPUT_FORMAT, Queue, createObjectStore, loadConfig, makeKeys, startEmbeddedStore } from '@msaas/common';
-import { createEngine, DEFAULT_OUTPUT } from './separation/index.ts';
-import { PiecePublisher } from './pieces.ts';
-import { synthesizeMp3 } from '../fixtures/synth.ts';
+import { createEngine, DEFAULT_OUTPUT } from '../worker/src/separation/index.ts';
+import { PiecePublisher } from '../worker/src/pieces.ts';
+import { synthesizeMp3 } from '../worker/fixtures/synth.ts';
+import { loadAverage } from './load-average.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, rounds: { type: 'string', default: '2' } } });
 const seconds = Number(values.seconds);
@@ -41,6 +42,7 @@ const blocking = new Redis(config.REDIS_URL);
 await queue.claim(blocking, 'bench', 1);
 blocking.disconnect();
 
+console.log(`# bench:progressive-cost — ${seconds} s synthesized song, ${rounds} rounds alternating; load ${loadAverage()}`);
 const mp3 = await synthesizeMp3({ seconds, seed: 5 });
 const engine = await createEngine({});
 await engine.warmUp();
@@ -73,7 +75,7 @@ const off = median(runs.off.map((x) => x.ms));
 const on = median(runs.on.map((x) => x.ms));
 console.log(
   `summary (${seconds} s song, ${rounds} rounds): off ${(off / 1000).toFixed(2)} s, on ${(on / 1000).toFixed(2)} s, overhead ${(((on - off) / off) * 100).toFixed(1)} %; ` +
-    `peak RSS off ${Math.max(...runs.off.map((x) => x.peak)).toFixed(0)} MiB, on ${Math.max(...runs.on.map((x) => x.peak)).toFixed(0)} MiB`,
+    `peak RSS off ${Math.max(...runs.off.map((x) => x.peak)).toFixed(0)} MiB, on ${Math.max(...runs.on.map((x) => x.peak)).toFixed(0)} MiB (targets: ≤ 5 %, ≤ +100 MB); load ${loadAverage()}`,
 );
 await engine.close();
 await store.removePieces(hash);
