@@ -26,7 +26,7 @@ export type SessionOptions = Pick<
   'intraOpNumThreads' | 'interOpNumThreads' | 'graphOptimizationLevel' | 'enableCpuMemArena' | 'enableMemPattern' | 'executionMode' | 'extra'
 >;
 
-interface ValueMeta {
+export interface ValueMeta {
   name: string;
   isTensor: boolean;
   type?: string;
@@ -60,20 +60,57 @@ function describe(list: ValueMeta[]): string {
   return list.map((m) => `${m.name} ${m.type ?? '?'} [${(m.shape ?? []).join(',')}]`).join(', ');
 }
 
+const shapeText = (shape: ReadonlyArray<number | string> | undefined): string => `[${(shape ?? []).join(',')}]`;
+
+/**
+ * What in a graph's signature differs from HTDemucs', one clause each ("the time-branch output
+ * time is [1,6,2,343980], HTDemucs' is [1,4,2,343980]"); empty when it matches. A value of the
+ * right shape is taken whatever its name; a wrong one is reported against the expected value of
+ * the same rank it stands in for.
+ */
+export function signatureDifferences(inputs: readonly ValueMeta[], outputs: readonly ValueMeta[]): string[] {
+  const diffs: string[] = [];
+  const side = (kind: 'input' | 'output', found: readonly ValueMeta[], wanted: { role: string; dims: number[] }[]): void => {
+    if (found.length !== wanted.length) diffs.push(`it has ${found.length} ${kind}s, HTDemucs ${wanted.length}`);
+    const used = new Set<ValueMeta>();
+    const missing: { role: string; dims: number[] }[] = [];
+    for (const w of wanted) {
+      const m = found.find((v) => !used.has(v) && sameDims(v.shape, w.dims));
+      if (!m) {
+        missing.push(w);
+        continue;
+      }
+      used.add(m);
+      if (m.type !== undefined && m.type !== 'float32') diffs.push(`the ${w.role} ${kind} ${m.name} is ${m.type}, HTDemucs' is float32`);
+    }
+    for (const w of missing) {
+      const stand = found.find((v) => !used.has(v) && (v.shape?.length ?? -1) === w.dims.length) ?? found.find((v) => !used.has(v));
+      if (stand) used.add(stand);
+      diffs.push(stand ? `the ${w.role} ${kind} ${stand.name} is ${shapeText(stand.shape)}, HTDemucs' is [${w.dims}]` : `no ${w.role} ${kind} [${w.dims}]`);
+    }
+  };
+  side('input', inputs, [{ role: 'waveform', dims: WAVE_DIMS }, { role: 'spectrogram', dims: SPEC_DIMS }]);
+  side('output', outputs, [{ role: 'frequency-branch', dims: FREQ_OUT_DIMS }, { role: 'time-branch', dims: TIME_OUT_DIMS }]);
+  return diffs;
+}
+
 /**
  * Finds the waveform/spectrogram inputs and the frequency/time outputs by shape, so weights
- * exported with other value names still work; anything else is a ModelFileError.
+ * exported with other value names still work; anything else is a ModelFileError whose sentence
+ * names what differs (signatureDifferences).
  */
-function bindGraph(path: string, inputs: ValueMeta[], outputs: ValueMeta[]): { inputOrder: [string, string]; outputOrder: [string, string] } {
+export function bindGraph(path: string, inputs: ValueMeta[], outputs: ValueMeta[]): { inputOrder: [string, string]; outputOrder: [string, string] } {
   const wave = inputs.find((m) => sameDims(m.shape, WAVE_DIMS));
   const spec = inputs.find((m) => m !== wave && sameDims(m.shape, SPEC_DIMS));
   const freq = outputs.find((m) => sameDims(m.shape, FREQ_OUT_DIMS));
   const time = outputs.find((m) => m !== freq && sameDims(m.shape, TIME_OUT_DIMS));
   const floatOk = [wave, spec, freq, time].every((m) => !m || m.type === undefined || m.type === 'float32');
   if (inputs.length !== 2 || outputs.length !== 2 || !wave || !spec || !freq || !time || !floatOk) {
+    const differs = signatureDifferences(inputs, outputs);
     throw new ModelFileError(
       path,
-      `not an HTDemucs graph: expected inputs float32 [${WAVE_DIMS}] and [${SPEC_DIMS}], outputs [${FREQ_OUT_DIMS}] and [${TIME_OUT_DIMS}]; ` +
+      `has another signature than HTDemucs: ${differs.join('; ') || 'its values do not bind'}. ` +
+        `Expected inputs float32 [${WAVE_DIMS}] and [${SPEC_DIMS}], outputs [${FREQ_OUT_DIMS}] and [${TIME_OUT_DIMS}]; ` +
         `found inputs ${describe(inputs)}; outputs ${describe(outputs)}`,
     );
   }
