@@ -36,6 +36,11 @@ export interface S3Proxy {
   holdOnce(match: Match): Trap;
   /** The next matching request's response stalls after `afterBytes` body bytes until release(). */
   stallOnce(match: Match & { afterBytes: number }): Trap;
+  /**
+   * Every matching request is answered with an S3 error (403 AccessDenied, a refusal no client
+   * retries) without reaching the store, until the returned function is called. Counts the refusals.
+   */
+  refuse(match: Match): { count: () => number; stop: () => void };
   close(): Promise<void>;
 }
 
@@ -100,8 +105,17 @@ export async function startS3Proxy(upstream: { host?: string; port: number }): P
     req.pipe(up);
   };
 
+  const refusals: { match: Match; count: number }[] = [];
   const server = http.createServer((req, res) => {
     log.push(`${req.method} ${req.url}`);
+    const refusal = refusals.find((r) => r.match.method === req.method && r.match.path.test(req.url ?? ''));
+    if (refusal) {
+      refusal.count++;
+      req.resume();
+      res.writeHead(403, { 'Content-Type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied (test proxy)</Message></Error>');
+      return;
+    }
     const rule = take(req.method ?? '', req.url ?? '');
     if (rule?.kind === 'hold') {
       // Nothing reaches the store until release(); a client that dies meanwhile leaves no trace.
@@ -153,6 +167,11 @@ export async function startS3Proxy(upstream: { host?: string; port: number }): P
     log,
     holdOnce: (match) => trap('hold', match),
     stallOnce: (match) => trap('stall', match, match.afterBytes),
+    refuse: (match) => {
+      const r = { match, count: 0 };
+      refusals.push(r);
+      return { count: () => r.count, stop: () => void refusals.splice(refusals.indexOf(r), 1) };
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -24,8 +24,10 @@ if redis.call('HGET', jobKey, 'state') ~= 'processing' then
   return 'gone'
 end
 redis.call('LREM', processingKey, 0, hash)
+-- a split run lists its pieces anew (range-piece-2.lua): forget those of an earlier split of this run
+for i = 0, range_count(jobKey) - 1 do redis.call('HDEL', jobKey, 'p' .. i) end
 redis.call('HSET', jobKey, 'rangeChunks', chunks, 'rangeStride', stride, 'splitId', splitId, 'rangesDone', '0',
-  'rangeFrames', estimatedFrames, 'updatedAt', now)
+  'rangeFrames', estimatedFrames, 'pieceEnds', '', 'readyFrames', '0', 'updatedAt', now)
 local tenant = redis.call('HGET', jobKey, 'tenant') or 'default'
 local n = range_count(jobKey)
 for i = 0, n - 1 do
