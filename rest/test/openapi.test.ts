@@ -97,6 +97,7 @@ describe('the reference page (GET /docs)', () => {
     for (const code of ERROR_CODES) expect(res.text).toContain(`id="error-${code}"`);
     expect(res.text).not.toMatch(/<script/i);
     expect(res.text).not.toMatch(/(src|href)="(https?:)?\/\//i);
+    expect((await request(rest.app).get('/')).text).toContain('href="/docs"');
     const css = await request(rest.app).get('/docs.css');
     expect(css.status).toBe(200);
     expect(css.headers['content-type']).toMatch(/text\/css/);
