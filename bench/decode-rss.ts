@@ -16,7 +16,7 @@ if (mode === 'make' && target) {
   const only = process.argv.slice(5);
   mkdirSync(target, { recursive: true });
   // The encoders are loaded only here, so that a decode run's RSS holds the decoders alone.
-  const { encodeMp3 } = await import('../worker/src/separation/encode.ts');
+  const { encodeMp3 } = await import('@msaas/common/audio-encode/index');
   const { synthesizeSong } = await import('../worker/fixtures/synth.ts');
   const { encodeFlac, encodeOggOpus, encodeOggVorbis, encodeM4a, encodeWav } = await import('../worker/fixtures/encode-formats.ts');
   const song = synthesizeSong({ seconds, seed: 1 });

@@ -75,7 +75,7 @@ async function childOurs(mp3Path: string, outDir: string, tapDir: string | undef
     for (const t of TRACKS) taps.set(t, openSync(path.join(tapDir, `${t}.f32`), 'w'));
   }
   const t1 = performance.now();
-  const { stems, stats: s } = await engine.separateMp3(bytes, {
+  const { stems, stats: s } = await engine.separateAudio(bytes, {
     // Raw float stems for the SDR comparison, interleaved L/R per chunk, streamed to disk.
     onSamples: tapDir
       ? (track, l, r) => {

@@ -5,7 +5,7 @@
  * (SDR, WAV job as reference), beside how far MP3 coding moves the mix itself.
  */
 import { createEngine, decodeAudio, TRACKS, type Track } from '../worker/src/separation/index.ts';
-import { encodeMp3 } from '../worker/src/separation/encode.ts';
+import { encodeMp3 } from '@msaas/common/audio-encode/index';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
 import { encodeWav } from '../worker/fixtures/encode-formats.ts';
 import { sdr } from '../worker/fixtures/sdr.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS, songhash, probeAudio } from '@msaas/common';
 import { decodeAudio } from '../worker/src/separation/index.ts';
-import { encodeMp3 } from '../worker/src/separation/encode.ts';
+import { encodeMp3 } from '@msaas/common/audio-encode/index';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
 import { encodeAs, type FixtureFormat } from '../worker/fixtures/encode-formats.ts';
 import { sdr } from '../worker/fixtures/sdr.ts';

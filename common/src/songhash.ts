@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** The lab's song identity: SHA-224 of the MP3 bytes, 56 lowercase hex characters. */
+/** The lab's song identity: SHA-224 of the uploaded bytes (any input format), 56 lowercase hex characters. */
 export function songhash(bytes: Uint8Array): string {
   return createHash('sha224').update(bytes).digest('hex');
 }

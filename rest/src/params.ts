@@ -4,7 +4,7 @@ import { badRequest } from './errors.ts';
 /** `:songhash` must be 56 lowercase hex characters: never a path into storage. */
 export function songhashParam(value: unknown): string {
   const s = typeof value === 'string' ? value : '';
-  if (!isSonghash(s)) throw badRequest('bad_hash', 'songhash must be 56 lowercase hexadecimal characters (SHA-224 of the MP3)');
+  if (!isSonghash(s)) throw badRequest('bad_hash', 'songhash must be 56 lowercase hexadecimal characters (SHA-224 of the uploaded song)');
   return s;
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS, type Track } from '@msaas/common';
-import { encodeMp3 } from '../../worker/src/separation/encode.ts';
+import { encodeMp3 } from '@msaas/common/audio-encode/index';
 import { RATE, chromiumProblem, launchChromium, pageServer, songBytes, tone, type PageServer } from './helpers/pageUnderTest.ts';
 
 const problem = chromiumProblem();

@@ -14,7 +14,7 @@ describe('stand-in HTDemucs graph', () => {
     const engine = await createEngine({ modelPath: standinModelPath() });
     try {
       const mp3 = await clip(4);
-      const { stems } = await engine.separateMp3(mp3);
+      const { stems } = await engine.separateAudio(mp3);
       const mix = (await decodeMp3(mp3)).channels[0];
       const rms = (a: Float32Array, from: number, to: number): number => {
         let s = 0;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { TRACKS, isTransientStoreError, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
+import { DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, isTransientStoreError, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
 import type { OutputSink, OutputSpec, SeparatedPiece, StemFile, StreamedFile } from './separation/index.ts';
 import { PiecePublisher } from './pieces.ts';
 import { StemUpload, UploadStaging, type StoreAttempt } from './stem-upload.ts';
@@ -10,10 +10,8 @@ type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSig
 
 /** What the job loop needs from the separation engine (the real one, or a stand-in in tests). */
 export interface Separator {
-  /** The lab's output: the four model stems as VBR MP3. */
-  separateMp3(mp3: Uint8Array, opts?: SeparateCall): Promise<{ stems: Record<Track, Uint8Array> }>;
-  /** Any stems in any formats (the engine has it; a stand-in without it serves only the lab's output). */
-  separateToFiles?(bytes: Uint8Array, output: OutputSpec, opts?: SeparateCall): Promise<{ files: StemFile[] }>;
+  /** Any stems in any formats, each file whole at the end. */
+  separateToFiles(bytes: Uint8Array, output: OutputSpec, opts?: SeparateCall): Promise<{ files: StemFile[] }>;
   /** Any stems in any formats, each file streamed to a sink as it is encoded, its head returned at the end (the engine has it). */
   separateToSinks?(
     bytes: Uint8Array,
@@ -33,15 +31,9 @@ export function rangeSeparator(separator: Separator): RangeSeparator | null {
   return separateRange && encodeToSinks && stride ? { separateRange, encodeToSinks, stride } : null;
 }
 
-const isLabOutput = (o: OutputSpec): boolean =>
-  o.formats.length === 1 && o.formats[0] === 'mp3' && o.stems.length === TRACKS.length && TRACKS.every((t) => o.stems.includes(t));
-
 /** Separates to the files the job's record asks for: `formats` × `wanted` (the lab's four MP3s when it names none). */
 async function separateFor(separator: Separator, bytes: Uint8Array, output: OutputSpec, opts: SeparateCall): Promise<StemFile[]> {
-  if (separator.separateToFiles && !isLabOutput(output)) return (await separator.separateToFiles(bytes, output, opts)).files;
-  if (!isLabOutput(output)) throw new Error(`this separator makes only the four MP3 stems, not ${output.formats.join('+')} ${output.stems.join(',')}`);
-  const { stems } = await separator.separateMp3(bytes, opts);
-  return TRACKS.map((stem) => ({ stem, format: 'mp3' as const, bytes: stems[stem] }));
+  return (await separator.separateToFiles(bytes, output, opts)).files;
 }
 
 export interface JobDeps {
@@ -90,7 +82,7 @@ function timed<T>(op: () => Promise<T>, ms: number, what: string): () => Promise
 }
 
 /**
- * One job: download the upload, separate with progress, upload the four stems, record them.
+ * One job: download the upload, separate with progress, upload the stems it asks for (`wanted` × `formats`), record them.
  * Marking done and releasing the job is the caller's (so a shutdown can hand it back instead).
  * Throws JobLost when the job is no longer this worker's: its new owner records and finishes it.
  */
@@ -109,11 +101,11 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
 
   // What this run makes: read once it is ours (submissions while it waited may have added to it).
   const record = await queue.getJob(hash);
-  const output: OutputSpec = { formats: record?.formats ?? ['mp3'], stems: record?.wanted ?? TRACKS };
-  const mp3 = await withRetry(timed(() => store.getUpload(hash), timeoutMs, 'download'), retrying('download'));
+  const output: OutputSpec = { formats: record?.formats ?? [DEFAULT_OUTPUT_FORMAT], stems: record?.wanted ?? DEFAULT_STEMS };
+  const upload = await withRetry(timed(() => store.getUpload(hash), timeoutMs, 'download'), retrying('download'));
   if (signal.aborted) throw new JobAborted('shutdown');
   // The minutes quota from the decoded length, before any inference (issue 22 #5, decoded-charge.ts).
-  await chargeDecodedLength(deps, hash, mp3);
+  await chargeDecodedLength(deps, hash, upload);
 
   // A long song is split into ranges any worker takes (issue 23, ranges.ts); this worker goes on to the next item.
   const ranges = rangeSeparator(separator);
@@ -129,7 +121,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
       return { stems: [], split: chunks.length };
     }
   }
-  logger.info({ job: hash }, `separating ${(mp3.length / 1024).toFixed(0)} kB`);
+  logger.info({ job: hash }, `separating ${(upload.length / 1024).toFixed(0)} kB`);
 
   // The job stops as soon as a progress transition says it is not ours any more (issue 22 #8).
   const notOurs = new AbortController();
@@ -189,7 +181,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
         uploads.push(upload);
         return upload;
       };
-      const { files } = await separator.separateToSinks(mp3, output, open, call);
+      const { files } = await separator.separateToSinks(upload, output, open, call);
       await Promise.all([pending, pieces?.flush()]);
       stopIfNotOurs();
       for (const [i, file] of files.entries()) {
@@ -199,7 +191,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
         stopIfNotOurs();
       }
     } else {
-      const files = await separateFor(separator, mp3, output, call);
+      const files = await separateFor(separator, upload, output, call);
       await pending;
       stopIfNotOurs();
       for (const [i, { stem, format, bytes }] of files.entries()) {

@@ -306,7 +306,7 @@ export class Worker {
   /**
    * The upload in bucket `queue` has served its purpose once the job is recorded done by the worker
    * that owned it (a worker that lost the job to the reaper leaves it to the new owner). A
-   * re-separation request uploads the MP3 again. Failed jobs keep theirs for inspection.
+   * re-separation request uploads the song again. Failed jobs keep theirs for inspection.
    */
   private dropUpload(hash: string): void {
     const { store, logger } = this.deps;

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { decodeMp3, encodeMp3, AudioInputError, scanMp3 } from '../src/separation/index.ts';
 import { parseFrameHeader } from '@msaas/common';
-import { LAME_ENCODER_DELAY, crc16 } from '../src/separation/mp3-info-tag.ts';
+import { LAME_ENCODER_DELAY, crc16 } from '@msaas/common/audio-encode/mp3-info-tag';
 import { synthesizeMp3, synthesizeSong } from '../fixtures/synth.ts';
 import { bestLag, snrAligned, id3v2Tag, id3v1Tag, concat, rms, sameSamples, peakIndex } from './helpers/audio.ts';
 

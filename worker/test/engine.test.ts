@@ -33,7 +33,7 @@ describe('createEngine', () => {
   });
 });
 
-describe('Engine.separateMp3', () => {
+describe('Engine.separateAudio', () => {
   let engine: DetailedEngine;
   let song: Uint8Array;
   beforeAll(async () => {
@@ -46,7 +46,7 @@ describe('Engine.separateMp3', () => {
 
   it('turns an MP3 into four stereo MP3 stems of the same length, reporting progress', async () => {
     const progress: number[] = [];
-    const { stems, stats } = await engine.separateMp3(song, { onProgress: (f) => progress.push(f) });
+    const { stems, stats } = await engine.separateAudio(song, { onProgress: (f) => progress.push(f) });
     expect(Object.keys(stems).sort()).toEqual([...TRACKS].sort());
     const mix = (await decodeMp3(song)).channels;
     const sum = [new Float32Array(mix[0].length), new Float32Array(mix[1].length)];
@@ -72,7 +72,7 @@ describe('Engine.separateMp3', () => {
   });
 
   it('rejects bad audio with AudioInputError before running the model', async () => {
-    const err = await engine.separateMp3(new Uint8Array(4000).fill(7)).catch((e: unknown) => e);
+    const err = await engine.separateAudio(new Uint8Array(4000).fill(7)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AudioInputError);
     expect((err as AudioInputError).code).toBe('unsupported_format');
   });
@@ -80,13 +80,13 @@ describe('Engine.separateMp3', () => {
   it('stops when its signal is aborted, and stays usable', async () => {
     const ac = new AbortController();
     ac.abort(new Error('job cancelled'));
-    await expect(engine.separateMp3(song, { signal: ac.signal })).rejects.toThrow('job cancelled');
+    await expect(engine.separateAudio(song, { signal: ac.signal })).rejects.toThrow('job cancelled');
     // Aborted mid-way (after the first chunk was prepared): its buffers must come back.
     const mid = new AbortController();
     const onProgress = (): void => mid.abort(new Error('cancelled mid-way'));
-    await expect(engine.separateMp3(song, { signal: mid.signal, onProgress })).rejects.toThrow('cancelled mid-way');
+    await expect(engine.separateAudio(song, { signal: mid.signal, onProgress })).rejects.toThrow('cancelled mid-way');
     const twoChunks = await synthesizeMp3({ seconds: 6.5, seed: 6 });
-    const { stems, stats } = await engine.separateMp3(twoChunks);
+    const { stems, stats } = await engine.separateAudio(twoChunks);
     expect(stats.chunks).toBe(2);
     expect(stems.vocals.length).toBeGreaterThan(1000);
   }, 120_000);

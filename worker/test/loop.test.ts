@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { IMPLICIT_TENANT, Queue, TRACKS, createObjectStore, createRedis, makeKeys, songhash, type Config, type Track } from '@msaas/common';
+import { IMPLICIT_TENANT, Queue, TRACKS, createObjectStore, createRedis, makeKeys, songhash, type Config } from '@msaas/common';
 import { buildWorker } from '../src/bootstrap.ts';
 import type { Separator } from '../src/job.ts';
 import type { Worker } from '../src/worker.ts';
@@ -13,17 +13,15 @@ import { deletePrefix, startTestStore, testConfig, uniquePrefix, waitFor, type T
  */
 class BadAudio extends Error {}
 const standIn = (delayMs = 50): Separator => ({
-  async separateMp3(mp3, opts) {
-    if (mp3[0] === 0x00) throw new BadAudio('decodes to nothing');
-    if (mp3[0] === 0x01) throw new Error('decoder crashed');
+  async separateToFiles(upload, output, opts) {
+    if (upload[0] === 0x00) throw new BadAudio('decodes to nothing');
+    if (upload[0] === 0x01) throw new Error('decoder crashed');
     for (let i = 1; i <= 4; i++) {
       await new Promise((r) => setTimeout(r, delayMs));
       if (opts?.signal?.aborted) throw new Error('aborted');
       opts?.onProgress?.(i / 4);
     }
-    const stems = {} as Record<Track, Uint8Array>;
-    for (const t of TRACKS) stems[t] = Buffer.concat([Buffer.from(t), mp3]);
-    return { stems };
+    return { files: output.stems.flatMap((stem) => output.formats.map((format) => ({ stem, format, bytes: Buffer.concat([Buffer.from(stem), upload]) }))) };
   },
 });
 

@@ -48,7 +48,7 @@ beforeAll(async () => {
   queue = new Queue(createRedis(config.REDIS_URL, 'worker'), makeKeys(prefix), { retentionSec: 3 });
   engine = await createEngine({ modelPath: standinModelPath(), graph: 'original', threads: 1 });
   const failing: Separator = {
-    separateMp3: () => Promise.reject(new Error('not used')),
+    separateToFiles: () => Promise.reject(new Error('not used')),
     async separateToSinks(bytes, output, open, opts) {
       await engine.separateToSinks(bytes, output, open, opts);
       throw new DiskFull('the encoder ran out of disk');

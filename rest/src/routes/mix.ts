@@ -68,7 +68,7 @@ function mp3Quality(config: AppDeps['config']): Mp3Quality {
 export function mixRouter(deps: AppDeps): Router {
   const { store, config } = deps;
   const slots = new MixSlots({ perProcess: config.MAX_CONCURRENT_MIXES, perClient: config.MIXES_PER_CLIENT });
-  const mp3 = mp3Quality(config);
+  const vbr = mp3Quality(config);
   const router = Router();
 
   router.get('/apiv1/jobs/:songhash/mix', async (req, res) => {
@@ -124,7 +124,7 @@ export function mixRouter(deps: AppDeps): Router {
 
       let pending: Uint8Array[] = [];
       // The encoder's bytes are its own until its next call: copied as they are queued for the socket.
-      const encoder = await createStemEncoder(format, SAMPLE_RATE, 2, mp3, { totalSamples: total, onBytes: (b) => void pending.push(b.slice()) });
+      const encoder = await createStemEncoder(format, SAMPLE_RATE, 2, vbr, { totalSamples: total, onBytes: (b) => void pending.push(b.slice()) });
       if (gone) return;
       if (format === 'wav') headers['Content-Length'] = String(WAV_HEADER_BYTES + total * 6);
       res.set(headers);

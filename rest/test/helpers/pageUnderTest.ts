@@ -10,7 +10,7 @@ import request from 'supertest';
 import { chromium, type Browser } from 'playwright-core';
 import { TRACKS, songhash, type Track } from '@msaas/common';
 import { TestWorker } from '../../../common/test/testWorker.ts';
-import { encodeMp3 } from '../../../worker/src/separation/encode.ts';
+import { encodeMp3 } from '@msaas/common/audio-encode/index';
 import { synthesizeMp3 } from '../../../worker/fixtures/synth.ts';
 import { restUnderTest, type RestUnderTest } from './restUnderTest.ts';
 

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { AudioInputError, DEFAULT_OUTPUT_FORMAT, DEFAULT_PROFILE, type QualityProfile, DEFAULT_STEMS, INSTRUMENTAL_PARTS, TRACKS, orderedStems, type OutputFormat, type Stem, type Track } from '@msaas/common';
 import { DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
 import { openAudioStream } from './decode-audio.ts';
-import { createHeadLastEncoder, DEFAULT_MP3, type HeadLastEncoder, type Mp3Quality } from './encode.ts';
+import { createHeadLastEncoder, DEFAULT_MP3, type HeadLastEncoder, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import { ByteSink } from '@msaas/common/audio-encode/pcm24';
 import { Spectrogram } from './stft.ts';
 import { SEGMENT, defaultModelPath, type SessionOptions } from './model.ts';
@@ -18,9 +18,9 @@ export interface EngineOptions {
   /** intraOpNumThreads; default os.availableParallelism(). */
   threads?: number;
   /**
-   * enableCpuMemArena. Default true: with the memory pattern off (as set here) a whole 60 s
-   * separation is ~15 % faster for ~0.7 GB more peak RSS, and the memory stays resident; false is
-   * the lean profile. See docs/separation.md, "Session options".
+   * enableCpuMemArena. Default true: with the memory pattern off (as set here) a separation is
+   * faster for more peak RSS, and the memory stays resident; false is the lean profile. The
+   * figures: docs/separation.md, "Session options".
    */
   memoryArena?: boolean;
   /** Chunk overlap, default 0.25. */
@@ -41,9 +41,9 @@ export interface EngineOptions {
   /**
    * What the optimized graph trades for speed. Default 'exact' (outputs within 1e-4 of the
    * weights' graph). 'int8-transformer' runs the cross-transformer's weight products in int8:
-   * ×0.84–0.95 wall time on a minute of audio (benchmark runs 10–12), stems 23–49 dB SDR from
-   * 'exact' (docs/separation.md, "Quality profiles"). Needs graph 'optimized'; falls back to the
-   * exact original graph, warned, if its rewrite cannot be produced.
+   * faster and approximate (the measured time and SDR: docs/separation.md, "Quality profiles").
+   * Needs graph 'optimized'; falls back to the exact original graph, warned, if its rewrite cannot
+   * be produced.
    */
   profile?: QualityProfile;
   /** Where the optimized graph is cached when the weights' directory is not writable. Default os.tmpdir(). */
@@ -125,8 +125,6 @@ export interface Separated<S> {
 export interface Engine {
   /** Separates an upload of any supported format (MP3, WAV, FLAC, Ogg Vorbis/Opus, M4A/AAC: common/src/audio-format.ts). */
   separateAudio(bytes: Uint8Array, opts?: SeparateOptions): Promise<Separated<Uint8Array>>;
-  /** The same as separateAudio (the name from when MP3 was the only input). */
-  separateMp3(bytes: Uint8Array, opts?: SeparateOptions): Promise<Separated<Uint8Array>>;
   /**
    * Separates an upload (any input format, as separateAudio) and encodes `output.stems` in each of
    * `output.formats`; `instrumental` is drums + bass + other, summed from the float stems before
@@ -421,7 +419,6 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     encodeToSinks,
     stride,
     separateAudio,
-    separateMp3: separateAudio,
     separateToFiles,
     separateToSinks,
     separateFloat,

@@ -1,8 +1,8 @@
 // Transparent huge pages for onnxruntime's tensors. glibc's malloc asks the kernel for huge pages
 // (madvise(MADV_HUGEPAGE) on its mmap'd chunks) only when the process starts with the tunable
-// `glibc.malloc.hugetlb=1`; the model's ~3 GB of activations then take 2 MiB pages instead of 4 KiB
-// ones: the first runs stop paying ~780k page faults, and steady runs stop paying TLB misses
-// (docs/separation.md › Huge pages: a whole 60 s CLI separation ×0.79 wall, +57 MB peak RSS).
+// `glibc.malloc.hugetlb=1`; the model's activations then take 2 MiB pages instead of 4 KiB ones:
+// the first runs stop paying page faults, and steady runs stop paying TLB misses (the measured
+// gain and cost: docs/separation.md › Huge pages).
 // glibc reads GLIBC_TUNABLES once, at start: processes that run the model are started with it
 // (the worker image's ENV, `npm start`'s worker, the CLI re-executing itself, the benchmark's child).
 import { spawn } from 'node:child_process';
