@@ -36,7 +36,11 @@ const passwordOf: Record<User, string> = {
 type ScriptName = Parameters<typeof scriptSource>[0];
 const SCRIPTS_BY_USER: Record<'rest' | 'worker', ScriptName[]> = {
   rest: ['submit-12', 'remove-stem-4', 'drop-claim-10', 'expire-song-5'],
-  worker: ['start-4', 'progress-3', 'record-stems-3', 'complete-6', 'fail-10', 'release-6', 'reap-9', 'heartbeat-2', 'set-callback-status-3', 'charge-decoded-4'],
+  worker: [
+    'start-4', 'progress-3', 'record-stems-3', 'complete-6', 'fail-10', 'release-6', 'reap-9', 'heartbeat-2', 'set-callback-status-3', 'charge-decoded-4',
+    // a song split over workers (issue 23)
+    'split-7', 'range-start-5', 'range-done-3', 'range-piece-2', 'range-fail-10', 'range-release-6', 'reap-ranges-8',
+  ],
 };
 /** KEDA's redis scaler (pkg/scalers/redis_scaler.go): one EVAL of this on the list. */
 const KEDA_SCRIPT = `local listName = KEYS[1]
@@ -188,7 +192,7 @@ describe('each user can run what its service runs', () => {
     await events.subscribe(keys.events);
 
     const hash = 'a'.repeat(64);
-    expect(await rest.enqueue({ hash, tenant: 'acme', sizeBytes: 1000, audioSec: 10, filename: 'song.mp3', maxActive: 5, maxAudioSecPerDay: 3600 })).toBe('enqueued');
+    expect((await rest.submit({ hash, tenant: 'acme', sizeBytes: 1000, audioSec: 10, filename: 'song.mp3', maxActive: 5, maxAudioSecPerDay: 3600 })).result).toBe('enqueued');
     expect(await rest.length()).toBe(1);
     expect(await rest.waiting('acme')).toEqual([hash]);
     expect(await rest.position(hash)).toBe(0);
@@ -219,7 +223,7 @@ describe('each user can run what its service runs', () => {
 
     // A second song: failed, handed back, reaped after its worker's heartbeat is gone, deleted.
     const other = 'b'.repeat(64);
-    expect(await rest.enqueue({ hash: other, tenant: 'acme', sizeBytes: 1000 })).toBe('enqueued');
+    expect((await rest.submit({ hash: other, tenant: 'acme', sizeBytes: 1000 })).result).toBe('enqueued');
     await worker.heartbeat('w2', 30);
     await worker.claim(blocking, 'w2', 1);
     expect(await worker.fail('w2', other, 'decode failed', { retryable: true, maxAttempts: 3 })).toBe('retry');
@@ -232,9 +236,42 @@ describe('each user can run what its service runs', () => {
     expect(await rest.dropClaim(other, 'acme')).toBe('last');
     expect(await rest.length()).toBe(0);
 
+    // A third song, split over workers (issue 23): split, ranges claimed, watched, failed, handed
+    // back, reaped and done, the last one's worker stitching; deleted while a range waits.
+    const long = 'c'.repeat(64);
+    expect((await rest.submit({ hash: long, tenant: 'acme', sizeBytes: 1000, audioSec: 300 })).result).toBe('enqueued');
+    await worker.heartbeat('w3', 30);
+    await worker.claim(blocking, 'w3', 1);
+    expect(await worker.split('w3', long, { chunks: [0, 4], stride: 257_985, estimatedFrames: 300 * 44_100 })).toBe('split');
+    const r0 = (await worker.claim(blocking, 'w3', 1))!.range!;
+    expect(await worker.runState('w3', r0.item)).toBe('owned');
+    expect(await worker.failRange('w3', r0, 'store refused', { retryable: true, maxAttempts: 3 })).toBe('retry');
+    const r1 = (await worker.claim(blocking, 'w3', 1))!.range!;
+    expect(await worker.release('w3', r1.item)).toBe(true);
+    await worker.claim(blocking, 'w3', 1);
+    await worker.claim(blocking, 'w3', 1);
+    await worker.clearHeartbeat('w3');
+    expect((await worker.reap(3)).ranges.requeued).toBe(2);
+    await worker.heartbeat('w4', 30);
+    const a = (await worker.claim(blocking, 'w4', 1))!.range!;
+    const b = (await worker.claim(blocking, 'w4', 1))!.range!;
+    expect((await worker.rangeDone('w4', a)).outcome).toBe('done');
+    expect(await worker.rangePiece(a, 4 * 257_985, null)).toBe('owned');
+    expect((await worker.rangeDone('w4', b)).outcome).toBe('stitch');
+    expect(await worker.recordStems('w4', long, TRACKS)).toBe('owned');
+    expect((await worker.complete('w4', long, 30)).outcome).toBe('done');
+    const cut = 'd'.repeat(64);
+    expect((await rest.submit({ hash: cut, tenant: 'acme', sizeBytes: 1000, audioSec: 300 })).result).toBe('enqueued');
+    await worker.claim(blocking, 'w4', 1);
+    expect(await worker.split('w4', cut, { chunks: [0, 4], stride: 257_985, estimatedFrames: 300 * 44_100 })).toBe('split');
+    expect(await rest.dropClaim(cut, 'acme')).toBe('last');
+    expect(await rest.length()).toBe(0);
+    await worker.clearHeartbeat('w4');
+
     await new Promise((r) => setTimeout(r, 100));
     expect(seen).toContain(hash);
     expect(seen).toContain(other);
+    expect(seen).toContain(long);
   });
 
   it('rest can keep its rate-limit windows, the retention sweep lock and the log list; the worker its logs', async () => {

@@ -11,6 +11,8 @@ export interface WorkerMetrics {
   stitchSeconds: Histogram;
   /** A split song's encoding and stem uploads after stitching. */
   encodeSeconds: Histogram;
+  /** Songs and ranges this worker's reaper took from workers whose heartbeat expired: back in the queue, or failed for good. */
+  reaped: Counter<'kind' | 'outcome'>;
 }
 
 export function createWorkerMetrics(): WorkerMetrics {
@@ -31,6 +33,12 @@ export function createWorkerMetrics(): WorkerMetrics {
       name: 'msaas_worker_stitch_seconds',
       help: "Time a split song's stitcher spent reading the ranges' outputs and overlap-adding their edges",
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    reaped: new Counter({
+      name: 'msaas_worker_reaped_total',
+      help: 'Songs and ranges taken from workers whose heartbeat expired, by kind (song, range) and outcome (requeued, dead)',
+      labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
     }),
     encodeSeconds: new Histogram({

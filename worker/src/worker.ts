@@ -82,6 +82,11 @@ export class Worker {
     if (!mayReap()) return;
     try {
       const r = await (this.deps.reaper ?? this.deps.queue).reap(this.deps.config.MAX_ATTEMPTS, mayReap);
+      const m = this.deps.metrics.reaped;
+      m.inc({ kind: 'range', outcome: 'requeued' }, r.ranges.requeued);
+      m.inc({ kind: 'range', outcome: 'dead' }, r.ranges.dead);
+      m.inc({ kind: 'song', outcome: 'requeued' }, r.requeued - r.ranges.requeued);
+      m.inc({ kind: 'song', outcome: 'dead' }, r.dead - r.ranges.dead);
       if (r.requeued + r.dead > 0) {
         this.deps.logger.warn(`reaped jobs of stopped workers ${r.workers.join(', ')}: ${r.requeued} back in the queue, ${r.dead} dead`);
       }

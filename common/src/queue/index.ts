@@ -140,12 +140,10 @@ export class Queue {
     this.failedHoldSec = opts.failedHoldSec ?? FAILED_HOLD_SEC;
   }
 
-  /** One tenant's submission (submit-12.lua): joins the shared work or queues a new run in fair order. */
-  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    return (await this.submit(input)).result;
-  }
-
-  /** `enqueue`, telling also what the submission did to the song's formats and stems. */
+  /**
+   * One tenant's submission (submit-12.lua): joins the shared work or queues a new run in fair
+   * order; tells also what it did to the song's formats and stems (`result` is the outcome).
+   */
   async submit(input: EnqueueInput): Promise<SubmitOutcome> {
     const tenant = input.tenant ?? IMPLICIT_TENANT.id;
     const nowMs = Date.now();
@@ -451,12 +449,14 @@ export class Queue {
   async runState(workerId: string, item: string): Promise<ProgressOutcome> {
     const range = parseRangeItem(item);
     const hash = range?.hash ?? item;
-    const tx = this.redis.multi().lpos(this.keys.processing(workerId), item).hmget(this.keys.job(hash), 'state', 'splitId', `r${range?.index ?? 0}`);
+    // HGET each (the worker's Redis user has no HMGET: redis/base/users.acl)
+    const job = this.keys.job(hash);
+    const tx = this.redis.multi().lpos(this.keys.processing(workerId), item).hget(job, 'state').hget(job, 'splitId').hget(job, `r${range?.index ?? 0}`);
     const reply = (await tx.exec()) ?? [];
     const failed = reply.find(([err]) => err);
     if (failed) throw failed[0];
     const pos = reply[0]?.[1] as number | null;
-    const [state, splitId, r] = (reply[1]?.[1] ?? []) as (string | null)[];
+    const [state, splitId, r] = [1, 2, 3].map((i) => reply[i]?.[1] as string | null);
     if (!state) return 'gone';
     if (state !== 'processing') return 'superseded';
     if (pos === null) return 'lost';
@@ -569,12 +569,16 @@ export class Queue {
   }
 
   /**
-   * Returns the jobs of workers whose heartbeat expired to the queue (or to `dead`). `mayReap` is
+   * Returns the jobs of workers whose heartbeat expired to the queue (or to `dead`); the counts
+   * include ranges of split songs, also given apart (`ranges`). `mayReap` is
    * asked before each worker: the caller stops as soon as it can no longer judge heartbeats.
    */
-  async reap(maxAttempts: number, mayReap: () => boolean = () => true): Promise<{ requeued: number; dead: number; workers: string[] }> {
+  async reap(
+    maxAttempts: number,
+    mayReap: () => boolean = () => true,
+  ): Promise<{ requeued: number; dead: number; workers: string[]; ranges: { requeued: number; dead: number } }> {
     const ids = await this.redis.smembers(this.keys.workers);
-    const result = { requeued: 0, dead: 0, workers: [] as string[] };
+    const result = { requeued: 0, dead: 0, workers: [] as string[], ranges: { requeued: 0, dead: 0 } };
     for (const id of ids) {
       if (!mayReap()) break;
       const k = this.keys;
@@ -588,6 +592,8 @@ export class Queue {
       )) as [number, number];
       result.requeued += ranges[0];
       result.dead += ranges[1];
+      result.ranges.requeued += ranges[0];
+      result.ranges.dead += ranges[1];
       const reply = (await runScript(
         this.redis,
         'reap-9',
