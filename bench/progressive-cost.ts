@@ -37,7 +37,7 @@ const prefix = `bench:progressive-cost:${process.pid}:`;
 const redis = new Redis(config.REDIS_URL);
 const queue = new Queue(redis, makeKeys(prefix));
 const hash = '0'.repeat(56);
-await queue.enqueue({ hash, sizeBytes: 1, format: DEFAULT_OUTPUT_FORMAT });
+await queue.submit({ hash, sizeBytes: 1, format: DEFAULT_OUTPUT_FORMAT });
 const blocking = new Redis(config.REDIS_URL);
 await queue.claim(blocking, 'bench', 1);
 blocking.disconnect();

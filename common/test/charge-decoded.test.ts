@@ -34,7 +34,7 @@ afterAll(async () => {
 
 /** Queues `hash` for `tenant` with `audioSec` from its header and has worker `w` take it. */
 async function running(hash: string, tenant: string, audioSec: number, w = 'w1'): Promise<void> {
-  expect(await queue.enqueue({ hash, tenant, sizeBytes: 10, audioSec })).toBe('enqueued');
+  expect((await queue.submit({ hash, tenant, sizeBytes: 10, audioSec })).result).toBe('enqueued');
   const claimed = await queue.claim(blocking, w, 1);
   expect(claimed?.hash).toBe(hash);
 }
@@ -68,9 +68,9 @@ describe('charge-decoded-4.lua', () => {
     await running(h(2), 'carol', 1);
     await queue.recordStems('w1', h(2), TRACKS);
     await queue.complete('w1', h(2), 1);
-    expect(await queue.enqueue({ hash: h(2), tenant: 'alice', sizeBytes: 10, audioSec: 1, format: 'flac' })).toBe('enqueued');
-    expect(await queue.enqueue({ hash: h(2), tenant: 'bob', sizeBytes: 10, audioSec: 1, format: 'flac' })).toBe('queued');
-    expect(await queue.enqueue({ hash: h(2), tenant: 'dan', sizeBytes: 10, audioSec: 1 })).toBe('done');
+    expect((await queue.submit({ hash: h(2), tenant: 'alice', sizeBytes: 10, audioSec: 1, format: 'flac' })).result).toBe('enqueued');
+    expect((await queue.submit({ hash: h(2), tenant: 'bob', sizeBytes: 10, audioSec: 1, format: 'flac' })).result).toBe('queued');
+    expect((await queue.submit({ hash: h(2), tenant: 'dan', sizeBytes: 10, audioSec: 1 })).result).toBe('done');
     expect((await queue.claim(blocking, 'w1', 1))?.hash).toBe(h(2));
     const before = { alice: await queue.usageSec('alice'), bob: await queue.usageSec('bob'), carol: await queue.usageSec('carol'), dan: await queue.usageSec('dan') };
     const r = await queue.chargeDecoded('w1', h(2), 31, { maxAudioSecPerDay: 0 });
@@ -88,7 +88,7 @@ describe('charge-decoded-4.lua', () => {
     // dave is near his limit, erin is not: the run goes on.
     await redis.incrbyfloat(queue.keys.usage('dave', new Date().toISOString().slice(0, 10)), 50);
     await running(h(3), 'dave', 0);
-    expect(await queue.enqueue({ hash: h(3), tenant: 'erin', sizeBytes: 10, audioSec: 0 })).toBe('queued');
+    expect((await queue.submit({ hash: h(3), tenant: 'erin', sizeBytes: 10, audioSec: 0 })).result).toBe('queued');
     const shared = await queue.chargeDecoded('w1', h(3), 20, { maxAudioSecPerDay: 60 });
     expect(shared.outcome).toBe('charged');
     expect(shared.usedSec).toEqual({ dave: 70, erin: 20 });

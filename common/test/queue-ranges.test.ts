@@ -35,7 +35,7 @@ async function claim(worker: string): Promise<Claimed> {
 
 /** Submits a song as `tenant`, lets `worker` take it and split it into ranges starting at `chunks`. */
 async function splitSong(hash: string, tenant: string, worker: string, chunks: number[]): Promise<void> {
-  expect(await queue.enqueue({ hash, tenant, sizeBytes: 1, audioSec: 600 })).toBe('enqueued');
+  expect((await queue.submit({ hash, tenant, sizeBytes: 1, audioSec: 600 })).result).toBe('enqueued');
   const c = await claim(worker);
   expect(c).toEqual({ hash, attempt: 1 });
   expect(await queue.split(worker, hash, { chunks, stride: STRIDE, estimatedFrames: 600 * 44_100 })).toBe('split');
@@ -143,8 +143,8 @@ describe('a song split into ranges', () => {
     await redis.del(keys.toWorker);
     const x = h(5);
     const y = h(6);
-    expect(await queue.enqueue({ hash: x, tenant: 'alice', sizeBytes: 1, audioSec: 600 })).toBe('enqueued');
-    expect(await queue.enqueue({ hash: y, tenant: 'bob', sizeBytes: 1, audioSec: 600 })).toBe('enqueued');
+    expect((await queue.submit({ hash: x, tenant: 'alice', sizeBytes: 1, audioSec: 600 })).result).toBe('enqueued');
+    expect((await queue.submit({ hash: y, tenant: 'bob', sizeBytes: 1, audioSec: 600 })).result).toBe('enqueued');
     for (const hash of [x, y]) {
       expect((await claim('w1')).hash).toBe(hash);
       expect(await queue.split('w1', hash, { chunks: [0, 2, 4, 6], stride: STRIDE, estimatedFrames: 600 * 44_100 })).toBe('split');

@@ -27,8 +27,8 @@ afterAll(async () => {
 
 describe('queue', () => {
   it('is first in, first out and never queues a song twice', async () => {
-    for (const n of [1, 2, 3]) expect(await queue.enqueue({ hash: h(n), sizeBytes: 10 })).toBe('enqueued');
-    expect(await queue.enqueue({ hash: h(2), sizeBytes: 10 })).toBe('queued');
+    for (const n of [1, 2, 3]) expect((await queue.submit({ hash: h(n), sizeBytes: 10 })).result).toBe('enqueued');
+    expect((await queue.submit({ hash: h(2), sizeBytes: 10 })).result).toBe('queued');
     expect(await queue.waiting()).toEqual([h(1), h(2), h(3)]);
     expect(await queue.position(h(1))).toBe(0);
     expect(await queue.position(h(3))).toBe(2);
@@ -47,7 +47,7 @@ describe('queue', () => {
     expect(await queue.held('w1')).toEqual([]);
     const done = await queue.getJob(h(1));
     expect(done).toMatchObject({ state: 'done', progress: 1, durationSec: 1.5 });
-    expect(await queue.enqueue({ hash: h(1), sizeBytes: 10 })).toBe('done');
+    expect((await queue.submit({ hash: h(1), sizeBytes: 10 })).result).toBe('done');
   });
 
   it('returns an empty claim after the timeout', async () => {
@@ -57,8 +57,8 @@ describe('queue', () => {
   });
 
   it('a job held by a worker whose heartbeat expired goes back to the queue and another worker does it', async () => {
-    await queue.enqueue({ hash: h(10), sizeBytes: 1 });
-    await queue.enqueue({ hash: h(11), sizeBytes: 1 });
+    await queue.submit({ hash: h(10), sizeBytes: 1 });
+    await queue.submit({ hash: h(11), sizeBytes: 1 });
     await queue.heartbeat('dying', 1);
     const taken = await queue.claim(blocking, 'dying', 1);
     expect(taken!.hash).toBe(h(10));
@@ -79,7 +79,7 @@ describe('queue', () => {
 
   it('after MAX_ATTEMPTS failures a job lands in `dead` with its last error and state failed', async () => {
     await queue.heartbeat('w2', 10);
-    await queue.enqueue({ hash: h(20), sizeBytes: 1 });
+    await queue.submit({ hash: h(20), sizeBytes: 1 });
     const results: string[] = [];
     for (let i = 0; i < 3; i++) {
       const job = await queue.claim(blocking, 'w2', 1);
@@ -93,14 +93,14 @@ describe('queue', () => {
   });
 
   it('a non-retryable failure goes straight to dead; a lost job cannot be failed by its old owner', async () => {
-    await queue.enqueue({ hash: h(30), sizeBytes: 1 });
+    await queue.submit({ hash: h(30), sizeBytes: 1 });
     const job = await queue.claim(blocking, 'w2', 1);
     expect(await queue.fail('w2', job!.hash, 'bad audio: not an mp3', { retryable: false, maxAttempts: 3 })).toBe('dead');
     expect(await queue.fail('w2', job!.hash, 'again', { retryable: true, maxAttempts: 3 })).toBe('lost');
   });
 
   it('a worker that dies on a job MAX_ATTEMPTS times sends it to dead', async () => {
-    await queue.enqueue({ hash: h(40), sizeBytes: 1 });
+    await queue.submit({ hash: h(40), sizeBytes: 1 });
     for (let i = 0; i < 2; i++) {
       await queue.heartbeat(`crashy${i}`, 1);
       await queue.claim(blocking, `crashy${i}`, 1);
@@ -113,8 +113,8 @@ describe('queue', () => {
   });
 
   it('a graceful hand-back puts the job at the front without counting the attempt', async () => {
-    await queue.enqueue({ hash: h(50), sizeBytes: 1 });
-    await queue.enqueue({ hash: h(51), sizeBytes: 1 });
+    await queue.submit({ hash: h(50), sizeBytes: 1 });
+    await queue.submit({ hash: h(51), sizeBytes: 1 });
     const job = await queue.claim(blocking, 'w3', 1);
     expect(await queue.release('w3', job!.hash)).toBe(true);
     expect(await queue.waiting()).toEqual([h(50), h(51)]);
@@ -164,14 +164,14 @@ describe('job events and ownership', () => {
   it('every transition of a job publishes its songhash exactly once on the events channel', async () => {
     const x = h(100);
     const steps: [string, () => Promise<unknown>][] = [
-      ['enqueue', () => q.enqueue({ hash: x, sizeBytes: 1 })],
+      ['enqueue', () => q.submit({ hash: x, sizeBytes: 1 })],
       ['claim', () => q.claim(blocking, 'ev', 1)],
       ['progress', () => q.progress('ev', x, 0.5)],
       ['recordStems', () => q.recordStems('ev', x, ['vocals', 'drums'])],
       ['complete', () => q.complete('ev', x, 2)],
       ['setCallbackStatus', async () => q.setCallbackStatus(x, T, 'sent (200)', (await q.getJob(x))!.finishedAt!)],
       ['removeStem', () => q.removeStem(x, T, 'drums')],
-      ['enqueue again (re-run: a stem is missing)', () => q.enqueue({ hash: x, sizeBytes: 1 })],
+      ['enqueue again (re-run: a stem is missing)', () => q.submit({ hash: x, sizeBytes: 1 })],
       ['claim again', () => q.claim(blocking, 'ev', 1)],
       ['fail, retried', () => q.fail('ev', x, 'flaky', { retryable: true, maxAttempts: 3 })],
       ['claim a third time', () => q.claim(blocking, 'ev', 1)],
@@ -188,8 +188,8 @@ describe('job events and ownership', () => {
 
   it('a transition that changes nothing publishes nothing', async () => {
     const x = h(101);
-    await q.enqueue({ hash: x, sizeBytes: 1 });
-    expect(await eventsOf(() => q.enqueue({ hash: x, sizeBytes: 1 }))).toEqual([]);
+    await q.submit({ hash: x, sizeBytes: 1 });
+    expect(await eventsOf(() => q.submit({ hash: x, sizeBytes: 1 }))).toEqual([]);
     expect(await eventsOf(() => q.progress('nobody', x, 0.5))).toEqual([]);
     expect(await eventsOf(() => q.release('nobody', x))).toEqual([]);
     expect(await eventsOf(() => q.fail('nobody', x, 'no', { retryable: true, maxAttempts: 3 }))).toEqual([]);
@@ -201,8 +201,8 @@ describe('job events and ownership', () => {
   it('the reaper publishes once for each job it hands back or fails', async () => {
     const [a, b] = [h(110), h(111)];
     await q.heartbeat('gone', 10);
-    await q.enqueue({ hash: a, sizeBytes: 1 });
-    await q.enqueue({ hash: b, sizeBytes: 1 });
+    await q.submit({ hash: a, sizeBytes: 1 });
+    await q.submit({ hash: b, sizeBytes: 1 });
     expect((await q.claim(blocking, 'gone', 1))!.hash).toBe(a);
     expect(await q.fail('gone', a, 'flaky', { retryable: true, maxAttempts: 3 })).toBe('retry');
     expect(await q.claim(blocking, 'gone', 1)).toEqual({ hash: b, attempt: 1 });
@@ -220,7 +220,7 @@ describe('job events and ownership', () => {
 
   it('stems are recorded only by the worker whose processing list holds the job', async () => {
     const x = h(120);
-    await q.enqueue({ hash: x, sizeBytes: 1 });
+    await q.submit({ hash: x, sizeBytes: 1 });
     await q.claim(blocking, 'owner', 1);
     expect(await eventsOf(async () => expect(await q.recordStems('intruder', x, ['vocals'])).toBe('lost'))).toEqual([]);
     expect((await q.getJob(x))!.stems).toEqual([]);
@@ -235,7 +235,7 @@ describe('job events and ownership', () => {
 
   it('a callback status is recorded only for the outcome it reported: not after a re-run, not after deletion', async () => {
     const x = h(130);
-    await q.enqueue({ hash: x, sizeBytes: 1, callbackStatus: 'skipped: private address' });
+    await q.submit({ hash: x, sizeBytes: 1, callbackStatus: 'skipped: private address' });
     expect((await q.getClaim(x, T))!.callbackStatus).toBe('skipped: private address');
     await q.claim(blocking, 'cb', 1);
     await q.complete('cb', x, 1);
@@ -243,7 +243,7 @@ describe('job events and ownership', () => {
     expect(await eventsOf(async () => expect(await q.setCallbackStatus(x, T, 'sent (200)', '2000-01-01T00:00:00.000Z')).toBe(false))).toEqual([]);
     expect(await q.setCallbackStatus(x, T, 'sent (200)', finishedAt!)).toBe(true);
     expect((await q.getClaim(x, T))!.callbackStatus).toBe('sent (200)');
-    await q.enqueue({ hash: x, sizeBytes: 1 }); // no stems recorded: a re-run
+    await q.submit({ hash: x, sizeBytes: 1 }); // no stems recorded: a re-run
     expect(await q.setCallbackStatus(x, T, 'late', finishedAt!)).toBe(false);
     expect((await q.getClaim(x, T))!.callbackStatus).toBeNull();
     await q.dropClaim(x, T);
@@ -253,7 +253,7 @@ describe('job events and ownership', () => {
 
   it('removing a stem takes it off a listing record only, and never recreates a deleted one', async () => {
     const x = h(140);
-    await q.enqueue({ hash: x, sizeBytes: 1 });
+    await q.submit({ hash: x, sizeBytes: 1 });
     await q.claim(blocking, 'rm', 1);
     await q.recordStems('rm', x, ['vocals', 'drums', 'bass']);
     await q.complete('rm', x, 1);
@@ -313,21 +313,21 @@ describe('claims of several tenants', () => {
 
   it('shares one run between tenants, reports every claim at completion, and keeps each claim its own', async () => {
     const x = h(300);
-    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1, filename: 'a.mp3' })).toBe('enqueued');
-    expect(await q.enqueue({ hash: x, tenant: B, sizeBytes: 1, filename: 'b.mp3' })).toBe('queued');
+    expect((await q.submit({ hash: x, tenant: A, sizeBytes: 1, filename: 'a.mp3' })).result).toBe('enqueued');
+    expect((await q.submit({ hash: x, tenant: B, sizeBytes: 1, filename: 'b.mp3' })).result).toBe('queued');
     expect(await q.length()).toBe(1);
     expect(await separate(x)).toEqual([A, B]);
     expect((await q.getClaim(x, A))!.filename).toBe('a.mp3');
     expect((await q.getClaim(x, B))!.filename).toBe('b.mp3');
     // a third tenant joining later gets the stems at once, and its callback is not called
-    expect(await q.enqueue({ hash: x, tenant: 'carol', sizeBytes: 1, callback: { url: 'https://hooks.example.com/c' } })).toBe('done');
+    expect((await q.submit({ hash: x, tenant: 'carol', sizeBytes: 1, callback: { url: 'https://hooks.example.com/c' } })).result).toBe('done');
     expect((await q.getClaim(x, 'carol'))!.callbackStatus).toMatch(/^not sent: the song was already separated/);
   });
 
   it('removes a stem from one claim only, and from the job when the last claim that saw it removes it', async () => {
     const x = h(301);
-    await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
-    await q.enqueue({ hash: x, tenant: B, sizeBytes: 1 });
+    await q.submit({ hash: x, tenant: A, sizeBytes: 1 });
+    await q.submit({ hash: x, tenant: B, sizeBytes: 1 });
     await separate(x);
     expect(await q.removeStem(x, A, 'drums')).toBe('hidden');
     expect(await q.removeStem(x, A, 'drums')).toBe('absent');
@@ -336,13 +336,13 @@ describe('claims of several tenants', () => {
     expect(await q.removeStem(x, B, 'drums')).toBe('last');
     expect((await q.getJob(x))!.stems).not.toContain('drums');
     // a re-submission now needs a run again (a stem is gone for everyone)
-    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 })).toBe('enqueued');
+    expect((await q.submit({ hash: x, tenant: A, sizeBytes: 1 })).result).toBe('enqueued');
   });
 
   it('drops claims one by one; the song goes with the last, and a worker finishing it then records nothing', async () => {
     const x = h(302);
-    await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
-    await q.enqueue({ hash: x, tenant: B, sizeBytes: 1 });
+    await q.submit({ hash: x, tenant: A, sizeBytes: 1 });
+    await q.submit({ hash: x, tenant: B, sizeBytes: 1 });
     await q.claim(blocking, 'late', 1);
     expect(await q.dropClaim(x, 'mallory')).toBe('absent');
     expect(await q.dropClaim(x, A)).toBe('kept');
@@ -353,10 +353,10 @@ describe('claims of several tenants', () => {
     expect(await q.held('late')).toEqual([]);
     // deleted and submitted again while a worker ran the old one: the old run records nothing
     const y = h(303);
-    await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 });
+    await q.submit({ hash: y, tenant: A, sizeBytes: 1 });
     await q.claim(blocking, 'late', 1);
     await q.dropClaim(y, A);
-    expect(await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 })).toBe('enqueued');
+    expect((await q.submit({ hash: y, tenant: A, sizeBytes: 1 })).result).toBe('enqueued');
     expect((await q.complete('late', y, 1)).outcome).toBe('superseded');
     expect(await q.getJob(y)).toMatchObject({ state: 'queued', stems: [] });
     await q.dropClaim(y, A);
@@ -364,27 +364,27 @@ describe('claims of several tenants', () => {
 
   it('asks for the upload before queueing a new run, and refuses over a quota without writing anything', async () => {
     const x = h(310);
-    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1, uploaded: false })).toBe('upload');
+    expect((await q.submit({ hash: x, tenant: A, sizeBytes: 1, uploaded: false })).result).toBe('upload');
     expect(await q.getJob(x)).toBeNull();
-    expect(await q.enqueue({ hash: x, tenant: A, sizeBytes: 1, maxActive: 1 })).toBe('enqueued');
-    expect(await q.enqueue({ hash: h(311), tenant: A, sizeBytes: 1, maxActive: 1 })).toBe('over_active');
+    expect((await q.submit({ hash: x, tenant: A, sizeBytes: 1, maxActive: 1 })).result).toBe('enqueued');
+    expect((await q.submit({ hash: h(311), tenant: A, sizeBytes: 1, maxActive: 1 })).result).toBe('over_active');
     expect(await q.getJob(h(311))).toBeNull();
     // joining another tenant's waiting song also makes it one more active song of the joiner
-    expect(await q.enqueue({ hash: x, tenant: B, sizeBytes: 1, maxActive: 1 })).toBe('queued');
+    expect((await q.submit({ hash: x, tenant: B, sizeBytes: 1, maxActive: 1 })).result).toBe('queued');
     expect(await q.activeCount(B)).toBe(1);
     // once A's song is done, A has room again
     await separate(x);
-    expect(await q.enqueue({ hash: h(311), tenant: A, sizeBytes: 1, maxActive: 1 })).toBe('enqueued');
+    expect((await q.submit({ hash: h(311), tenant: A, sizeBytes: 1, maxActive: 1 })).result).toBe('enqueued');
     // audio minutes a day
     const used = await q.usageSec(B);
-    expect(await q.enqueue({ hash: h(312), tenant: B, sizeBytes: 1, audioSec: 50, maxAudioSecPerDay: used + 60 })).toBe('enqueued');
-    expect(await q.enqueue({ hash: h(313), tenant: B, sizeBytes: 1, audioSec: 20, maxAudioSecPerDay: used + 60 })).toBe('over_minutes');
+    expect((await q.submit({ hash: h(312), tenant: B, sizeBytes: 1, audioSec: 50, maxAudioSecPerDay: used + 60 })).result).toBe('enqueued');
+    expect((await q.submit({ hash: h(313), tenant: B, sizeBytes: 1, audioSec: 20, maxAudioSecPerDay: used + 60 })).result).toBe('over_minutes');
     expect(await q.usageSec(B)).toBe(used + 50);
   });
 
   it('gives a finished song and its claims the retention TTL, lists it for the sweep once due, and forgets it there', async () => {
     const x = h(320);
-    await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
+    await q.submit({ hash: x, tenant: A, sizeBytes: 1 });
     await separate(x);
     for (const key of [keys.job(x), keys.claim(x, A)]) {
       expect(await redis.ttl(key)).toBeGreaterThan(55);
@@ -400,19 +400,19 @@ describe('claims of several tenants', () => {
     expect(await redis.exists(keys.job(x), keys.claims(x), keys.claim(x, A))).toBe(0);
     // a song queued again is not expired, and leaves the sweep list
     const y = h(321);
-    await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 });
+    await q.submit({ hash: y, tenant: A, sizeBytes: 1 });
     await separate(y);
     await q.removeStem(y, A, 'vocals');
-    await q.enqueue({ hash: y, tenant: A, sizeBytes: 1 });
+    await q.submit({ hash: y, tenant: A, sizeBytes: 1 });
     expect(await redis.ttl(keys.job(y))).toBe(-1);
     expect(await q.dueForExpiry(10, Date.now() + 61_000)).not.toContain(y);
   });
 
   it('interleaves tenants in fair order and keeps one tenant first in, first out', async () => {
     const a = [h(400), h(401), h(402), h(403)];
-    for (const x of a) await q.enqueue({ hash: x, tenant: A, sizeBytes: 1 });
+    for (const x of a) await q.submit({ hash: x, tenant: A, sizeBytes: 1 });
     const b = [h(410), h(411)];
-    for (const x of b) await q.enqueue({ hash: x, tenant: B, sizeBytes: 1 });
+    for (const x of b) await q.submit({ hash: x, tenant: B, sizeBytes: 1 });
     const waiting = await q.waiting();
     expect(waiting.filter((x) => a.includes(x))).toEqual(a);
     expect(waiting.filter((x) => b.includes(x))).toEqual(b);
@@ -424,10 +424,10 @@ describe('claims of several tenants', () => {
   it("lists a tenant's library newest first, without other tenants' songs or deleted claims", async () => {
     const lib = [h(500), h(501), h(502)];
     for (const x of lib) {
-      await q.enqueue({ hash: x, tenant: 'lib-a', sizeBytes: 1, filename: `${x.slice(-3)}.mp3` });
+      await q.submit({ hash: x, tenant: 'lib-a', sizeBytes: 1, filename: `${x.slice(-3)}.mp3` });
       await new Promise((r) => setTimeout(r, 5));
     }
-    await q.enqueue({ hash: h(503), tenant: 'lib-b', sizeBytes: 1 });
+    await q.submit({ hash: h(503), tenant: 'lib-b', sizeBytes: 1 });
     expect((await q.library('lib-a', { limit: 10 })).map((c) => c.job.hash)).toEqual([...lib].reverse());
     expect((await q.library('lib-a', { limit: 2 })).map((c) => c.claim.filename)).toEqual([`${h(502).slice(-3)}.mp3`, `${h(501).slice(-3)}.mp3`]);
     await q.dropClaim(h(501), 'lib-a');
@@ -440,7 +440,7 @@ describe('output formats and stem sets at submit', () => {
   const worker = (): TestWorker => new TestWorker(queue);
 
   it('a record without formats is the lab\'s: mp3 and the four model stems', async () => {
-    await queue.enqueue({ hash: h(700), sizeBytes: 1 });
+    await queue.submit({ hash: h(700), sizeBytes: 1 });
     const job = await queue.getJob(h(700));
     expect(job).toMatchObject({ formats: ['mp3'], wanted: [...TRACKS] });
   });

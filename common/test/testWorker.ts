@@ -14,7 +14,7 @@ export class TestWorker {
   /** Claims `hash` ahead of the jobs waiting before it (enqueuing it first when it has no record). Returns the attempt. */
   async claim(hash: string): Promise<number> {
     const { redis, keys } = this.queue;
-    if (!(await this.queue.getJob(hash))) await this.queue.enqueue({ hash, sizeBytes: 1 });
+    if (!(await this.queue.getJob(hash))) await this.queue.submit({ hash, sizeBytes: 1 });
     await redis.multi().lrem(keys.toWorker, 0, hash).rpush(keys.toWorker, hash).exec();
     const blocking = redis.duplicate({ enableOfflineQueue: true });
     try {

@@ -184,7 +184,7 @@ describe('the cap on open streams', () => {
   it('admits STREAMS_PER_CLIENT of 1,000 stream attempts from one address and answers the rest 429 too_many_streams with Retry-After', async () => {
     const queue = queueOn(0, 'streams0:');
     const hash = newHash();
-    await queue.enqueue({ hash, sizeBytes: 1 });
+    await queue.submit({ hash, sizeBytes: 1 });
     const started = Date.now();
     const streams: Stream[] = [];
     for (let i = 0; i < 1000; i += 50) {
@@ -235,8 +235,8 @@ describe('the cap on open streams', () => {
   it('counts per API key when the request carries one, and refuses beyond STREAMS_PER_PROCESS naming that limit', async () => {
     const queue = queueOn(1, 'streams1:');
     const hash = newHash();
-    await queue.enqueue({ hash, tenant: 'alice', sizeBytes: 1 });
-    await queue.enqueue({ hash, tenant: 'bob', sizeBytes: 1 });
+    await queue.submit({ hash, tenant: 'alice', sizeBytes: 1 });
+    await queue.submit({ hash, tenant: 'bob', sizeBytes: 1 });
     const as = (key: string) => ({ 'X-API-Key': key });
     const alice = await Promise.all([0, 1, 2].map(() => openStream(keyed!.port, hash, as('alice-key-1'))));
     const opened: Stream[] = [...alice];
@@ -274,7 +274,7 @@ describe('the lifetime, and slots freed however a stream ends', () => {
   it('ends a stream within STREAM_MAX_LIFETIME_SEC, frees its slot, and the reconnect opens with the current state', async () => {
     const queue = queueOn(2, 'streams2:');
     const hash = newHash();
-    await queue.enqueue({ hash, sizeBytes: 1 });
+    await queue.submit({ hash, sizeBytes: 1 });
     const t0 = Date.now();
     const [first, second] = await Promise.all([openStream(short!.port, hash), openStream(short!.port, hash)]);
     try {
@@ -306,8 +306,8 @@ describe('the lifetime, and slots freed however a stream ends', () => {
     const queue = queueOn(0, 'streams0:');
     const address = '127.0.0.99';
     const [failing, deleted] = [newHash(), newHash()];
-    await queue.enqueue({ hash: failing, sizeBytes: 1 });
-    await queue.enqueue({ hash: deleted, sizeBytes: 1 });
+    await queue.submit({ hash: failing, sizeBytes: 1 });
+    await queue.submit({ hash: deleted, sizeBytes: 1 });
     // A song this client does not claim is a 404 that holds no slot (25 one after another, cap 20).
     for (let i = 0; i < 25; i++) {
       const s = await openStream(open!.port, newHash(), {}, address);
@@ -342,7 +342,7 @@ describe('the lifetime, and slots freed however a stream ends', () => {
   it('ends every open stream on SIGTERM, and the process exits', async () => {
     const queue = queueOn(2, 'streams2:');
     const hash = newHash();
-    await queue.enqueue({ hash, sizeBytes: 1 });
+    await queue.submit({ hash, sizeBytes: 1 });
     const streams = await Promise.all([openStream(short!.port, hash), openStream(short!.port, hash)]);
     expect(streams.map((s) => s.status)).toEqual([200, 200]);
     await Promise.all(streams.map((s) => s.next((f) => f.event === 'job')));
@@ -382,7 +382,7 @@ describe('one Redis read per job event', () => {
     // 300 streams need more than one address's 20: streams from 15 loopback addresses.
     for (const count of [1, 300]) {
       const hash = newHash();
-      await queue.enqueue({ hash, sizeBytes: 1 });
+      await queue.submit({ hash, sizeBytes: 1 });
       const worker = new TestWorker(queue);
       await worker.claim(hash);
       const streams: Stream[] = [];

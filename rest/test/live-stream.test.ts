@@ -109,7 +109,7 @@ const endsOf = (frames: number, every: number): number[] => {
 async function runningSong(stems: Song['stems'], ends: number[], opts: { wanted?: Stem[]; knownTotal?: boolean; format?: OutputFormat } = {}): Promise<Song> {
   const hash = randomBytes(28).toString('hex');
   const { queue } = under.rest.deps;
-  await queue.enqueue({ hash, sizeBytes: 1, tenant: 'alice', ...(opts.wanted ? { stems: opts.wanted } : {}), ...(opts.format ? { format: opts.format } : {}) });
+  await queue.submit({ hash, sizeBytes: 1, tenant: 'alice', ...(opts.wanted ? { stems: opts.wanted } : {}), ...(opts.format ? { format: opts.format } : {}) });
   const worker = new TestWorker(queue);
   await worker.claim(hash);
   return { hash, frames: ends.at(-1)!, stems, ends, worker, published: 0, knownTotal: opts.knownTotal ?? false };
@@ -595,7 +595,7 @@ describe('a stream on which nothing moves', () => {
       const { redis, keys } = stalling.rest.deps.queue;
       await waitFor(async () => ((await redis.pubsub('NUMSUB', keys.events)) as [string, number])[1] > 0, { timeoutMs: 10_000, what: 'the job-event subscription' });
       const hash = randomBytes(28).toString('hex');
-      await stalling.rest.deps.queue.enqueue({ hash, sizeBytes: 1 });
+      await stalling.rest.deps.queue.submit({ hash, sizeBytes: 1 });
       const started = Date.now();
       const ended = await new Promise<{ complete: boolean; status: number }>((resolve, reject) => {
         const where = { host: '127.0.0.1', port: (srv.address() as AddressInfo).port, path: livePath(hash, 'vocals'), agent: false };

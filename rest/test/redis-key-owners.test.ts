@@ -128,7 +128,7 @@ describe('Redis keys: a TTL or an owner for every one (issue 22 item 8)', () => 
 
     // a tenant with no active-songs limit leaves no active set behind
     const s4 = songhash(songs[3]!);
-    expect(await queue.enqueue({ hash: s4, tenant: 'unlimited', sizeBytes: 1, maxActive: 0 })).toBe('enqueued');
+    expect((await queue.submit({ hash: s4, tenant: 'unlimited', sizeBytes: 1, maxActive: 0 })).result).toBe('enqueued');
     expect(await redis.exists(keys.active('unlimited'))).toBe(0);
     await worker.claim(s4);
     await worker.recordStems(s4);

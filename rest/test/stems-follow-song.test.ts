@@ -29,7 +29,7 @@ async function separatedSong(stems: Record<string, Float32Array>, format: Output
   const hash = randomBytes(28).toString('hex');
   const { queue, store } = under.rest.deps;
   const names = Object.keys(stems) as Stem[];
-  await queue.enqueue({ hash, sizeBytes: 1, stems: names, format });
+  await queue.submit({ hash, sizeBytes: 1, stems: names, format });
   const worker = new TestWorker(queue);
   await worker.claim(hash);
   for (const [stem, samples] of Object.entries(stems)) {

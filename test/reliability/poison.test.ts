@@ -67,7 +67,7 @@ describe('poison jobs', () => {
 
   it(`a job that fails for another reason (its upload vanished) is retried ${MAX_ATTEMPTS} times, then failed and in dead; the worker keeps serving`, async () => {
     const hash = 'f'.repeat(56);
-    await queue.enqueue({ hash, sizeBytes: 1 });
+    await queue.submit({ hash, sizeBytes: 1 });
     const t0 = Date.now();
     const failed = await waitJob(stack.api, hash, (j) => j.state === 'failed' || j.state === 'done', 60_000, 'vanished-upload job failed');
     figures.retriedThenDead = { failedAfterMs: Date.now() - t0, attempts: failed.attempts, error: failed.error };

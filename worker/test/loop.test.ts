@@ -43,7 +43,7 @@ function startWorker(id: string, separator: Separator = standIn()): Worker {
 async function submit(bytes: Buffer, callback?: { url: string; data: unknown }): Promise<string> {
   const hash = songhash(bytes);
   await createObjectStore(store.endpoint, config).putUpload(hash, bytes);
-  await queue.enqueue({ hash, sizeBytes: bytes.length, callback: callback ?? null });
+  await queue.submit({ hash, sizeBytes: bytes.length, callback: callback ?? null });
   return hash;
 }
 

@@ -35,7 +35,7 @@ function startWorker(id: string, separator: Separator): Worker {
 async function submit(bytes: Buffer): Promise<string> {
   const hash = songhash(bytes);
   await store.putUpload(hash, bytes);
-  await queue.enqueue({ hash, sizeBytes: bytes.length });
+  await queue.submit({ hash, sizeBytes: bytes.length });
   return hash;
 }
 
@@ -94,7 +94,7 @@ describe('pieces of a failed job and their cleanup', () => {
     const b = 'b'.repeat(64);
     await store.putPiece(a, 0, new Uint8Array(64));
     await store.putPiece(b, 0, new Uint8Array(64));
-    await queue.enqueue({ hash: b, sizeBytes: 1 }); // queued: a song waiting or running keeps its pieces
+    await queue.submit({ hash: b, sizeBytes: 1 }); // queued: a song waiting or running keeps its pieces
     const deps = { queue, store, logger, livePiecesGraceSec: 0 };
     expect(await sweepLivePieces(deps)).toBe(1);
     expect(await store.listPieces(a)).toEqual([]);
@@ -106,7 +106,7 @@ describe('pieces of a failed job and their cleanup', () => {
 
   it('the retention sweep removes a done song\'s pieces with its stems, whatever the grace', async () => {
     const hash = 'c'.repeat(64);
-    await queue.enqueue({ hash, sizeBytes: 1 });
+    await queue.submit({ hash, sizeBytes: 1 });
     const blocking = createRedis(config.REDIS_URL, 'worker');
     expect((await queue.claim(blocking, 'retention-test', 1))?.hash).toBe(hash);
     blocking.disconnect();

@@ -24,7 +24,7 @@ afterAll(async () => {
 
 async function running(worker: string): Promise<string> {
   const hash = nextHash();
-  expect(await queue.enqueue({ hash, sizeBytes: 10 })).toBe('enqueued');
+  expect((await queue.submit({ hash, sizeBytes: 10 })).result).toBe('enqueued');
   expect((await queue.claim(blocking, worker, 1))?.hash).toBe(hash);
   return hash;
 }
@@ -79,7 +79,7 @@ describe('progress-3.lua with progressive pieces', () => {
   it('deleted and submitted again while it runs: superseded, the new record untouched', async () => {
     const hash = await running('p6');
     expect(await queue.dropClaim(hash, 'default')).toBe('last');
-    expect(await queue.enqueue({ hash, sizeBytes: 10 })).toBe('enqueued');
+    expect((await queue.submit({ hash, sizeBytes: 10 })).result).toBe('enqueued');
     expect(await queue.reportProgress('p6', hash, 0.5, { readyFrames: 100, totalFrames: null, pieceEnds: [100] })).toBe('superseded');
     expect(await queue.getJob(hash)).toMatchObject({ state: 'queued', readyFrames: 0, pieceEnds: [], progress: 0 });
     expect(await queue.held('p6')).toEqual([]);
