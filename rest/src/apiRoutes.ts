@@ -77,7 +77,7 @@ const idempotencyKey = {
 const idempotencyErrors: ErrorCode[] = ['bad_idempotency_key', 'idempotency_key_reused', 'idempotency_in_progress'];
 
 /** Codes any /apiv1 route may answer, whatever it does: access, limits, the body guard, the backing services. */
-export const API_WIDE_ERRORS: ErrorCode[] = ['unknown_field', 'unauthorized', 'rate_limited', 'unsupported_encoding', 'unavailable', 'storage_full'];
+export const API_WIDE_ERRORS: ErrorCode[] = ['bad_request', 'unknown_field', 'unauthorized', 'rate_limited', 'unsupported_encoding', 'unavailable', 'storage_full'];
 /** Also for routes that take no body (a body over a few bytes is refused) and for state changes (the cross-site guard). */
 export const NO_BODY_ERRORS: ErrorCode[] = ['payload_too_large'];
 export const STATE_CHANGE_ERRORS: ErrorCode[] = ['cross_site'];
@@ -117,7 +117,7 @@ export const ROUTES: RouteSpec[] = [
     headers: idempotencyKey,
     requestBody: { description: 'optional: the file\'s name for the library', required: false, content: { 'application/json': CreateUploadRequestSchema } },
     responses: { 201: json(DirectUploadResponseSchema, 'where and until when to PUT the file') },
-    errors: ['bad_request', 'bad_json', 'aborted', ...idempotencyErrors, 'cross_site', 'payload_too_large'],
+    errors: ['bad_request', 'unknown_field', 'bad_json', 'aborted', ...idempotencyErrors, 'cross_site', 'payload_too_large'],
   },
   {
     method: 'get',

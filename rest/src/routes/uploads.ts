@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import { CreateUploadRequestSchema, stripControl } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { badRequest } from '../errors.ts';
+import { refuseUnknownFields } from '../strictParams.ts';
 import { rateLimit, tenantOf } from '../auth.ts';
 import { answeredBefore, idempotency } from '../idempotency.ts';
 import type { DirectUploads } from '../ingest/directUploads.ts';
@@ -24,6 +25,7 @@ export function uploadsRouter(deps: AppDeps, directUploads: DirectUploads): Rout
   const router = Router();
   router.post('/apiv1/uploads', submissions, idempotent, json, async (req, res) => {
     const raw: unknown = req.body === undefined || req.body === null ? {} : req.body;
+    if (typeof raw === 'object' && !Array.isArray(raw)) refuseUnknownFields(Object.keys(raw as object), Object.keys(CreateUploadRequestSchema.shape), 'field of POST /apiv1/uploads');
     const parsed = CreateUploadRequestSchema.safeParse(raw);
     if (!parsed.success) throw badRequest('bad_request', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
     if (answeredBefore(req, res, parsed.data)) return;
