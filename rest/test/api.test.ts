@@ -5,6 +5,7 @@ import type { RestService } from '../src/bootstrap.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { TestWorker, storeSeparated } from '../../common/test/testWorker.ts';
 import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { expectDocumented } from '../../test/helpers/openapi.ts';
 
 let under: RestUnderTest;
 let rest: RestService;
@@ -24,7 +25,9 @@ afterAll(async () => {
 
 const app = () => rest.app;
 
-function expectJsonError(res: request.Response, status: number, code?: string): void {
+/** Also: the answer is one the API document lists for its route (status, type, body). */
+async function expectJsonError(res: request.Response, status: number, code?: string): Promise<void> {
+  await expectDocumented(res as unknown as Parameters<typeof expectDocumented>[0]);
   expect(res.status).toBe(status);
   expect(res.headers['content-type']).toMatch(/application\/json/);
   expect(typeof res.body.error).toBe('string');
@@ -100,46 +103,46 @@ describe('lab-compatible endpoints', () => {
 
 describe('bad input gets a 4xx JSON {error, detail}', () => {
   it('400 for invalid base64', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: '!!!not base64!!!' }), 400, 'bad_base64');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: '!!!not base64!!!' }), 400, 'bad_base64');
   });
   it('400 unsupported_format for bytes that are no audio format taken', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: Buffer.from('hello world, not audio').toString('base64') }), 400, 'unsupported_format');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: Buffer.from('hello world, not audio').toString('base64') }), 400, 'unsupported_format');
   });
   it('400 for a missing mp3 field and for wrong types', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').send({}), 400, 'bad_request');
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: 42 }), 400, 'bad_request');
-    expectJsonError(await request(app()).post('/apiv1/separate').send([1, 2]), 400, 'bad_request');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({}), 400, 'bad_request');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: 42 }), 400, 'bad_request');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send([1, 2]), 400, 'bad_request');
   });
   it('400 for malformed JSON', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').set('Content-Type', 'application/json').send('{"mp3":'), 400, 'bad_json');
+    await expectJsonError(await request(app()).post('/apiv1/separate').set('Content-Type', 'application/json').send('{"mp3":'), 400, 'bad_json');
   });
   it('400 for a malformed callback, 400 for an unknown model', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: { url: 'ftp://x' } }), 400, 'bad_callback');
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: 'nope' }), 400);
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), model: 'spleeter' }), 400, 'bad_model');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: { url: 'ftp://x' } }), 400, 'bad_callback');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), callback: 'nope' }), 400);
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: mp3.toString('base64'), model: 'spleeter' }), 400, 'bad_model');
   });
   it('413 for a JSON upload over MAX_UPLOAD_MB', async () => {
     const huge = Buffer.alloc(1.2 * 2 ** 20, 0xff).toString('base64');
-    expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: huge }), 413, 'payload_too_large');
+    await expectJsonError(await request(app()).post('/apiv1/separate').send({ mp3: huge }), 413, 'payload_too_large');
   });
   it('413 for a multipart upload over MAX_UPLOAD_MB', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').attach('file', Buffer.alloc(1.1 * 2 ** 20, 1), 'big.mp3'), 413, 'payload_too_large');
+    await expectJsonError(await request(app()).post('/apiv1/separate').attach('file', Buffer.alloc(1.1 * 2 ** 20, 1), 'big.mp3'), 413, 'payload_too_large');
   });
   it('400 for multipart without a file, and for an empty file', async () => {
-    expectJsonError(await request(app()).post('/apiv1/separate').field('callback', '{}'), 400);
-    expectJsonError(await request(app()).post('/apiv1/separate').attach('file', Buffer.alloc(0), 'empty.mp3'), 400);
+    await expectJsonError(await request(app()).post('/apiv1/separate').field('callback', '{}'), 400);
+    await expectJsonError(await request(app()).post('/apiv1/separate').attach('file', Buffer.alloc(0), 'empty.mp3'), 400);
   });
   it('400 for a bad songhash (including path traversal) and a bad track; 404 for an absent stem and a song not done yet', async () => {
-    expectJsonError(await request(app()).get('/apiv1/track/abc/bass.mp3'), 400, 'bad_hash');
-    expectJsonError(await request(app()).get(`/apiv1/track/..%2F..%2Fetc%2Fpasswd/bass`), 400, 'bad_hash');
-    expectJsonError(await request(app()).get(`/apiv1/track/${hash}/guitar.mp3`), 400, 'bad_track');
-    expectJsonError(await request(app()).get(`/apiv1/track/${'e'.repeat(56)}/bass.mp3`), 404, 'not_found');
-    expectJsonError(await request(app()).get(`/apiv1/track/${hash}/bass.mp3`), 404, 'not_ready');
-    expectJsonError(await request(app()).get(`/apiv1/remove/${hash}/drums`), 404, 'not_found');
+    await expectJsonError(await request(app()).get('/apiv1/track/abc/bass.mp3'), 400, 'bad_hash');
+    await expectJsonError(await request(app()).get(`/apiv1/track/..%2F..%2Fetc%2Fpasswd/bass`), 400, 'bad_hash');
+    await expectJsonError(await request(app()).get(`/apiv1/track/${hash}/guitar.mp3`), 400, 'bad_track');
+    await expectJsonError(await request(app()).get(`/apiv1/track/${'e'.repeat(56)}/bass.mp3`), 404, 'not_found');
+    await expectJsonError(await request(app()).get(`/apiv1/track/${hash}/bass.mp3`), 404, 'not_ready');
+    await expectJsonError(await request(app()).get(`/apiv1/remove/${hash}/drums`), 404, 'not_found');
   });
   it('404 JSON for an unknown route and an unknown job', async () => {
-    expectJsonError(await request(app()).get('/apiv1/nope'), 404, 'not_found');
-    expectJsonError(await request(app()).get(`/apiv1/jobs/${'0'.repeat(56)}`), 404, 'not_found');
+    await expectJsonError(await request(app()).get('/apiv1/nope'), 404, 'not_found');
+    await expectJsonError(await request(app()).get(`/apiv1/jobs/${'0'.repeat(56)}`), 404, 'not_found');
   });
 });
 
@@ -173,7 +176,7 @@ describe('jobs, stems, removal', () => {
     const part = await request(app()).get(`/apiv1/track/${h}/vocals`).set('Range', 'bytes=10-19');
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 10-19/${done.length}`);
-    expectJsonError(await request(app()).get(`/apiv1/track/${h}/vocals`).set('Range', `bytes=${done.length + 10}-`), 416);
+    await expectJsonError(await request(app()).get(`/apiv1/track/${h}/vocals`).set('Range', `bytes=${done.length + 10}-`), 416);
 
     const job = await request(app()).get(`/apiv1/jobs/${h}`);
     expect(Object.keys(job.body.stems).sort()).toEqual([...TRACKS].sort());
@@ -197,8 +200,8 @@ describe('jobs, stems, removal', () => {
     const rerun = await request(app()).post('/apiv1/separate').send({ mp3: done.toString('base64') });
     expect(rerun.body.reason).toBe('Song enqueued for separation');
     // while it is separated again, the stem left in the bucket is not served as the song's
-    expectJsonError(await request(app()).get(`/apiv1/track/${h}/vocals`), 404, 'not_ready');
-    expectJsonError(await request(app()).get(`/apiv1/jobs/${h}/zip`), 404, 'not_ready');
+    await expectJsonError(await request(app()).get(`/apiv1/track/${h}/vocals`), 404, 'not_ready');
+    await expectJsonError(await request(app()).get(`/apiv1/jobs/${h}/zip`), 404, 'not_ready');
 
     const del = await request(app()).delete(`/apiv1/jobs/${h}`);
     expect(del.status).toBe(200);

@@ -81,6 +81,25 @@ export class DocumentChecker {
   }
 }
 
+let shared: DocumentChecker | undefined;
+/** A checker of the document rest serves (built from the same route list, without a request). */
+export async function documentChecker(): Promise<DocumentChecker> {
+  const { apiDocument } = await import('../../rest/src/apiDocument.ts');
+  return (shared ??= new DocumentChecker(apiDocument({ version: 'test' })));
+}
+
+/**
+ * Asserts a supertest response (its own method and path) is one the document describes. A path no
+ * route serves (a 404 `not_found` for an unknown route) is outside the document: not checked.
+ */
+export async function expectDocumented(res: { status: number; headers: Record<string, string>; body: unknown; req?: { method?: string; path?: string } }): Promise<void> {
+  const { method, path } = res.req ?? {};
+  if (!method || !path) throw new Error('expectDocumented needs a supertest response (with its request)');
+  const checker = await documentChecker();
+  if (checker.templateOf(method, path) === undefined && res.status === 404) return;
+  checker.check(method, path, fromSupertest(res));
+}
+
 /** A supertest response as the checker reads it. */
 export const fromSupertest = (res: { status: number; headers: Record<string, string>; body: unknown }): SeenResponse => ({
   status: res.status,
