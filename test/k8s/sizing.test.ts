@@ -81,15 +81,16 @@ kubectl.describe('sizing', () => {
     expect(c.env.find((e: Obj) => e.name === 'KUBE_NAMESPACE').valueFrom.fieldRef.fieldPath).toBe('metadata.namespace');
   });
 
-  it.each(both)('%s: the Ingress body size fits MAX_UPLOAD_MB sent as base64 JSON (× 4/3)', (ov) => {
+  it.each(both)('%s: the Ingress body size fits a multipart upload of MAX_UPLOAD_MB and the base64 JSON body of JSON_UPLOAD_MAX_MB (× 4/3)', (ov) => {
     const objs = rendered[ov];
     const ing = find(objs, 'Ingress', 'rest')!;
     const rest = find(objs, 'Deployment', 'rest')!.spec.template.spec.containers[0];
     const maxUploadMb = Number(envValue(objs, rest, 'MAX_UPLOAD_MB'));
+    const jsonMb = Math.min(maxUploadMb, Number(envValue(objs, rest, 'JSON_UPLOAD_MAX_MB') ?? 64));
     expect(maxUploadMb).toBeGreaterThan(0);
     const body = nginxSizeBytes(ing.metadata.annotations['nginx.ingress.kubernetes.io/proxy-body-size']);
-    // Conservative: MAX_UPLOAD_MB read as MiB, plus 1 MiB for the JSON envelope / multipart framing.
-    expect(body).toBeGreaterThanOrEqual(Math.ceil(maxUploadMb * 2 ** 20 * 4 / 3) + 2 ** 20);
+    // Conservative: the caps read as MiB, plus 1 MiB for the JSON envelope / multipart framing.
+    expect(body).toBeGreaterThanOrEqual(Math.max(maxUploadMb * 2 ** 20, Math.ceil(jsonMb * 2 ** 20 * 4 / 3)) + 2 ** 20);
     const backend = ing.spec.rules[0].http.paths[0].backend.service;
     const svc = find(objs, 'Service', backend.name)!;
     expect(svc.spec.ports.some((p: Obj) => p.name === backend.port.name || p.port === backend.port.number)).toBe(true);
