@@ -150,11 +150,20 @@ export async function runRange(deps: RangeDeps, range: RangeItem, record: JobRec
   const attempt = attemptFor(deps, range.hash, signal);
   const firstChunk = split.chunks[range.index]!;
   const endChunk = split.chunks[range.index + 1] ?? null;
+  const t0 = performance.now();
   const bytes = await attempt('download', () => store.getUpload(range.hash));
-  const started = performance.now();
+  const t1 = performance.now();
   const out = await separator.separateRange(bytes, { firstChunk, endChunk }, { signal });
-  logger.info({ job: range.hash }, `range ${range.index + 1}/${split.chunks.length} (chunks ${firstChunk}–${endChunk ?? 'end'}) separated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  await attempt(`range ${range.index} output`, () => store.putRange(range.hash, range.index, rangeBytes(out)));
+  const t2 = performance.now();
+  const stored = rangeBytes(out);
+  await attempt(`range ${range.index} output`, () => store.putRange(range.hash, range.index, stored));
+  const sec = (a: number, b: number): string => ((b - a) / 1000).toFixed(2);
+  // bench/ranges.ts reads this line: per-chunk cost, transfer sizes and times
+  logger.info(
+    { job: range.hash },
+    `range ${range.index + 1}/${split.chunks.length} (chunks ${firstChunk}–${endChunk ?? 'end'}, ${out.stats.chunks} run) separated in ${sec(t1, t2)} s; ` +
+      `upload ${(bytes.length / 1e6).toFixed(2)} MB fetched in ${sec(t0, t1)} s, output ${(stored.length / 1e6).toFixed(2)} MB stored in ${sec(t2, performance.now())} s`,
+  );
   const { outcome, done } = await queue.rangeDone(workerId, range);
   if (outcome === 'lost') throw new JobLost('another worker owns the range now');
   if (outcome === 'gone') {

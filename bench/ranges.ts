@@ -1,0 +1,223 @@
+/**
+ * One song, many workers (`npm run bench:ranges`, issue 23). Prints:
+ *
+ *   1. Stitch + encode: the stitcher's work for a BENCH_LONG_SEC song (default 10 minutes) on one
+ *      worker — reading the ranges' outputs in the stored layout, overlap-adding their edges, and
+ *      encoding the four model stems plus the instrumental (5 stems) as VBR MP3 and as FLAC — from
+ *      range outputs made of noise (encoding does not depend on the model; only on the samples).
+ *   2. On this machine, the real services (rest, workers, local Redis, the embedded store) and a
+ *      BENCH_SONG_SEC song (default 4 minutes), submit to done:
+ *        A. one worker of 2 threads, the song run whole (SPLIT_MIN_SEC=0);
+ *        B. the same worker, the song split (the overhead of splitting and stitching; target ≤ 5 %);
+ *        C. two workers of 1 thread each, the song split (against A: same 2 cores).
+ *   3. A simulation from the costs measured in 2 (per chunk, per range: fetch of the upload, decode
+ *      of what comes before the range, store of its output; the stitcher's read, stitch and encode)
+ *      for a 4- and a 10-minute song with N = 1, 2, 4, 8, 16, 32 workers of 2 cores each, against the
+ *      target T(N) ≤ 1.3 × T(1) / N up to N = 8, and where it stops scaling.
+ *
+ * Env: BENCH_SONG_SEC (240), BENCH_LONG_SEC (600), BENCH_RANGE_CHUNKS (4, SPLIT_RANGE_CHUNKS),
+ * BENCH_MODEL=standin (the tests' stand-in model: checks the benchmark itself in seconds; the
+ * figures of 2 and 3 then mean nothing), BENCH_SKIP_RUNS=1 (only 1). Do not run it beside other CPU
+ * work: the figures are timings.
+ */
+import { availableParallelism } from 'node:os';
+import { TRACKS, songhash, type OutputFormat, type Stem } from '@msaas/common';
+import { createEngine, decodeAudio, type OutputSink, type RangeOutput } from '../worker/src/separation/index.ts';
+import { SEGMENT } from '../worker/src/separation/model.ts';
+import { rangeBytes, readRange, type StoredRange } from '../worker/src/ranges.ts';
+import { stitchOverlap, transitionWeight } from '../worker/src/separation/chunking.ts';
+import { startStack, type Stack } from '../test/helpers/stack.ts';
+import { standinModelPath } from '../test/helpers/standin-model.ts';
+import { synthesizeMp3 } from '../worker/fixtures/synth.ts';
+import { variant } from '../test/reliability/support.ts';
+import { loadAverage } from './load-average.ts';
+
+const RATE = 44_100;
+const SONG_SEC = Number(process.env.BENCH_SONG_SEC ?? 240);
+const LONG_SEC = Number(process.env.BENCH_LONG_SEC ?? 600);
+const RANGE_CHUNKS = Number(process.env.BENCH_RANGE_CHUNKS ?? 4);
+const STANDIN = process.env.BENCH_MODEL === 'standin';
+const SKIP_RUNS = process.env.BENCH_SKIP_RUNS === '1';
+const STRIDE = Math.floor(0.75 * SEGMENT);
+const WORKERS = [1, 2, 4, 8, 16, 32];
+
+const log = (s: string): void => void process.stdout.write(`${s}\n`);
+const f1 = (n: number): string => n.toFixed(1);
+
+/** 1. The stitcher's read + stitch + encode of a song of `seconds`, 5 stems, in `format`. */
+async function stitchEncode(seconds: number, format: OutputFormat): Promise<{ stitchSec: number; encodeSec: number; bytes: number }> {
+  const engine = await createEngine({ modelPath: standinModelPath() });
+  try {
+    const frames = Math.round(seconds * RATE);
+    const chunks = Math.ceil(frames / STRIDE);
+    const starts: number[] = [];
+    for (let a = 0; a < chunks; a += RANGE_CHUNKS) starts.push(a);
+    const ov = SEGMENT - STRIDE;
+    let seed = 1;
+    const noise = (n: number): Float32Array => {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = (((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1) * 0.3;
+      return a;
+    };
+    // stored range outputs as the workers leave them (noise stands for the model's output)
+    const stored: Uint8Array[] = starts.map((a, i) => {
+      const from = i === 0 ? 0 : a * STRIDE + ov;
+      const to = i + 1 < starts.length ? starts[i + 1]! * STRIDE : frames;
+      const out: RangeOutput = {
+        startFrame: from,
+        final: TRACKS.map(() => [noise(to - from), noise(to - from)]),
+        head: i === 0 ? null : TRACKS.map(() => [noise(ov), noise(ov)]),
+        tail: i + 1 < starts.length ? { acc: TRACKS.map(() => [noise(ov), noise(ov)]), weightSum: noise(ov).map((x) => 1 + Math.abs(x)) } : null,
+        songFrames: null,
+        stats: { chunks: 0, samples: 0, totalMs: 0, runMs: 0, nonFiniteReplaced: 0 },
+      };
+      return rangeBytes(out);
+    });
+    const weight = transitionWeight(SEGMENT);
+    let bytes = 0;
+    const open = (_s: Stem, _f: OutputFormat): OutputSink => ({ write: (b) => void (bytes += b.length) });
+    let stitchMs = 0;
+    const t0 = performance.now();
+    await engine.encodeToSinks({ formats: [format], stems: [...TRACKS, 'instrumental'] }, open, async (write) => {
+      let prev: StoredRange | null = null;
+      for (const b of stored) {
+        const s0 = performance.now();
+        const own = readRange(b);
+        const tracks = own.head && prev?.tail ? stitchOverlap(prev.tail, own.head, weight).tracks : null;
+        stitchMs += performance.now() - s0;
+        const parts = tracks ? [tracks, own.final] : [own.final];
+        for (const part of parts) {
+          const len = part[0]![0]!.length;
+          for (let at = 0; at < len; at += STRIDE) for (let s = 0; s < 4; s++) write(s, part[s]![0]!.subarray(at, at + STRIDE), part[s]![1]!.subarray(at, at + STRIDE));
+        }
+        prev = own;
+      }
+    });
+    const total = (performance.now() - t0) / 1000;
+    return { stitchSec: stitchMs / 1000, encodeSec: total - stitchMs / 1000, bytes };
+  } finally {
+    await engine.close();
+  }
+}
+
+interface RangeLine {
+  chunks: number;
+  runSec: number;
+  fetchSec: number;
+  fetchMB: number;
+  storeSec: number;
+  storeMB: number;
+  firstChunk: number;
+}
+
+/** What one submit-to-done run measured, from the workers' own log lines. */
+interface Run {
+  sec: number;
+  ranges: RangeLine[];
+  stitchSec: number;
+  encodeSec: number;
+}
+
+async function runSong(stack: Stack, song: Buffer, workers: Record<string, string>[]): Promise<Run> {
+  const children = [];
+  for (const env of workers) children.push(await stack.addWorker(env));
+  try {
+    const hash = songhash(song);
+    const t0 = Date.now();
+    await stack.api.submit(song);
+    const done = await stack.api.follow(hash, { until: (j) => j.state === 'done' || j.state === 'failed', intervalMs: 200, timeoutMs: 3_600_000 });
+    if (done.state !== 'done') throw new Error(`the song failed: ${done.error}`);
+    const sec = (Date.now() - t0) / 1000;
+    const lines = stack.lines.filter((l) => l.service === 'worker' && l.line.includes(hash)).map((l) => l.line);
+    const ranges = lines.flatMap((l) => {
+      const m = /\(chunks (\d+)–(?:\d+|end), (\d+) run\) separated in ([\d.]+) s; upload ([\d.]+) MB fetched in ([\d.]+) s, output ([\d.]+) MB stored in ([\d.]+) s/.exec(l);
+      return m ? [{ firstChunk: Number(m[1]), chunks: Number(m[2]), runSec: Number(m[3]), fetchMB: Number(m[4]), fetchSec: Number(m[5]), storeMB: Number(m[6]), storeSec: Number(m[7]) }] : [];
+    });
+    const st = lines.map((l) => /stitched \d+ ranges in ([\d.]+) s, encoded and uploaded in ([\d.]+) s/.exec(l)).find((m) => m);
+    return { sec, ranges, stitchSec: Number(st?.[1] ?? 0), encodeSec: Number(st?.[2] ?? 0) };
+  } finally {
+    for (const c of children) {
+      c.kill('SIGTERM');
+      await new Promise((r) => c.once('exit', r));
+    }
+  }
+}
+
+/** Greedy list scheduling of range costs over `n` workers: when the last range is done. */
+function makespan(costs: number[], n: number): number {
+  const free = new Array<number>(n).fill(0);
+  for (const c of costs) {
+    const i = free.indexOf(Math.min(...free));
+    free[i]! += c;
+  }
+  return Math.max(...free);
+}
+
+async function main(): Promise<void> {
+  log(`bench:ranges — ${availableParallelism()} cores, load average ${loadAverage()}${STANDIN ? ' — STAND-IN MODEL: the figures below check the benchmark only' : ''}`);
+
+  // 1. stitch + encode
+  const enc: Record<string, { stitchSec: number; encodeSec: number; bytes: number }> = {};
+  for (const format of ['mp3', 'flac'] as const) {
+    enc[format] = await stitchEncode(LONG_SEC, format);
+    log(`stitch + encode of a ${f1(LONG_SEC / 60)}-minute song, 5 stems (${format}): stitch ${enc[format]!.stitchSec.toFixed(2)} s, encode ${f1(enc[format]!.encodeSec)} s (${f1(enc[format]!.bytes / 1e6)} MB)`);
+  }
+  const perAudioSec = { stitch: enc.mp3!.stitchSec / LONG_SEC, encode: enc.mp3!.encodeSec / LONG_SEC };
+  if (SKIP_RUNS) return;
+
+  // 2. the real services
+  const mp3 = Buffer.from(await synthesizeMp3({ seconds: SONG_SEC, seed: 41 }));
+  const decodeT0 = performance.now();
+  await decodeAudio(mp3);
+  const decodePerAudioSec = (performance.now() - decodeT0) / 1000 / SONG_SEC;
+  const stack = await startStack({ worker: false, env: { ...(STANDIN ? { MODEL_PATH: standinModelPath() } : {}), SPLIT_RANGE_CHUNKS: String(RANGE_CHUNKS), PROGRESSIVE_PIECES: 'false' } });
+  try {
+    const splitAt = String(Math.max(1, Math.floor(SONG_SEC / 2)));
+    const a = await runSong(stack, variant(mp3, 1), [{ ORT_THREADS: '2', SPLIT_MIN_SEC: '0' }]);
+    const b = await runSong(stack, variant(mp3, 2), [{ ORT_THREADS: '2', SPLIT_MIN_SEC: splitAt }]);
+    const c = await runSong(stack, variant(mp3, 3), [
+      { ORT_THREADS: '1', SPLIT_MIN_SEC: splitAt },
+      { ORT_THREADS: '1', SPLIT_MIN_SEC: splitAt },
+    ]);
+    const chunks = Math.ceil((SONG_SEC * RATE) / STRIDE);
+    log(`\n${f1(SONG_SEC / 60)}-minute song (${chunks} chunks, ranges of ~${RANGE_CHUNKS}), submit to done:`);
+    log(`  A  1 worker × 2 threads, whole:   ${f1(a.sec)} s`);
+    log(`  B  1 worker × 2 threads, split:   ${f1(b.sec)} s (${b.ranges.length} ranges; overhead ${f1((100 * (b.sec - a.sec)) / a.sec)} % — target ≤ 5 %; stitch ${b.stitchSec.toFixed(2)} s, encode + upload ${f1(b.encodeSec)} s)`);
+    log(`  C  2 workers × 1 thread, split:   ${f1(c.sec)} s (${f1(a.sec / c.sec)}× A)`);
+
+    // 3. simulation from B's costs (2-core workers)
+    const ranges = b.ranges;
+    const perChunk = ranges.reduce((s, r) => s + r.runSec - decodePerAudioSec * ((r.firstChunk * STRIDE) / RATE), 0) / ranges.reduce((s, r) => s + r.chunks, 0);
+    const fetchPerMB = ranges.reduce((s, r) => s + r.fetchSec, 0) / Math.max(1e-9, ranges.reduce((s, r) => s + r.fetchMB, 0));
+    const storePerMB = ranges.reduce((s, r) => s + r.storeSec, 0) / Math.max(1e-9, ranges.reduce((s, r) => s + r.storeMB, 0));
+    const wholePerChunk = a.sec / chunks;
+    const uploadMBPerSec = mp3.length / 1e6 / SONG_SEC;
+    log(`\nmeasured (B): ${perChunk.toFixed(2)} s per chunk, decode ${(decodePerAudioSec * 1000).toFixed(1)} ms per audio-second before a range, fetch ${(fetchPerMB * 1000).toFixed(0)} ms/MB, store ${(storePerMB * 1000).toFixed(0)} ms/MB; whole run (A) ${wholePerChunk.toFixed(2)} s per chunk; stitcher (1) ${(perAudioSec.stitch * 1000).toFixed(1)} + ${(perAudioSec.encode * 1000).toFixed(1)} ms per audio-second`);
+    for (const seconds of [240, 600]) {
+      const n = Math.ceil((seconds * RATE) / STRIDE);
+      const starts: number[] = [];
+      for (let i = 0; i < Math.ceil(n / RANGE_CHUNKS); i++) starts.push(Math.round((i * n) / Math.ceil(n / RANGE_CHUNKS)));
+      const costs = starts.map((a0, i) => {
+        const size = (starts[i + 1] ?? n) - a0;
+        const outMB = (size * STRIDE * 32 + 9 * (SEGMENT - STRIDE) * 4) / 1e6;
+        return fetchPerMB * uploadMBPerSec * seconds + decodePerAudioSec * ((a0 * STRIDE) / RATE) + size * perChunk + storePerMB * outMB;
+      });
+      const readBack = fetchPerMB * ((n * STRIDE * 32) / 1e6);
+      const tail = readBack + (perAudioSec.stitch + perAudioSec.encode) * seconds;
+      const t1 = n * wholePerChunk;
+      log(`\n${seconds / 60}-minute song (${n} chunks, ${starts.length} ranges): T(1) whole = ${f1(t1)} s; stitch + encode tail ${f1(tail)} s`);
+      let stops: number | null = null;
+      for (const N of WORKERS) {
+        const t = fetchPerMB * uploadMBPerSec * seconds + makespan(costs, N) + tail;
+        const target = (1.3 * t1) / N;
+        if (stops === null && t > target) stops = N;
+        log(`  N=${String(N).padStart(2)}: ${f1(t).padStart(7)} s  target ${f1(target).padStart(7)} s  ${t <= target ? 'meets' : N <= 8 ? 'MISSES' : 'beyond'}  (speed-up ${f1(t1 / t)}×)`);
+      }
+      log(`  stops meeting 1.3·T(1)/N at ${stops === null ? 'none of these' : `N=${stops}`}: the ranges (${starts.length}) and the serial stitch + encode tail bound it.`);
+    }
+  } finally {
+    await stack.stop();
+  }
+}
+
+await main();
