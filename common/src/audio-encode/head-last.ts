@@ -4,9 +4,8 @@
  * bytes that go in front of it — the WAV header, FLAC's STREAMINFO, the MP3's Info/LAME tag frame,
  * all of which need the total. head ++ body is byte for byte the file createStemEncoder makes.
  */
-import { createMp3Encoder } from 'wasm-media-encoders';
-import type { OutputFormat } from '../formats.ts';
-import { DEFAULT_MP3, type Mp3Quality } from './index.ts';
+import { FORMAT_INFO, type OutputFormat } from '../formats.ts';
+import { DEFAULT_MP3, configuredLame, mp3QualityOf, type Mp3Quality } from './index.ts';
 import { InfoTagBuilder } from './mp3-info-tag.ts';
 import { wavFrames, wavHeader } from './wav.ts';
 import { createFlacStreamEncoder } from './flac.ts';
@@ -18,20 +17,8 @@ export interface HeadLastEncoder {
   finish(): Uint8Array;
 }
 
-const CBR = new Set([8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320]);
-
 async function mp3HeadLast(sampleRate: number, channels: 1 | 2, quality: Mp3Quality, onBody: (bytes: Uint8Array) => void): Promise<HeadLastEncoder> {
-  const encoder = await createMp3Encoder();
-  let vbrQuality: number | undefined;
-  if ('bitrate' in quality && quality.bitrate !== undefined) {
-    if (!CBR.has(quality.bitrate)) throw new RangeError(`unsupported MP3 bitrate ${quality.bitrate} kbps`);
-    encoder.configure({ sampleRate, channels, bitrate: quality.bitrate as 320 });
-  } else {
-    const q = 'vbrQuality' in quality && quality.vbrQuality !== undefined ? quality.vbrQuality : 2;
-    if (!(q >= 0 && q <= 9)) throw new RangeError(`MP3 VBR quality must be 0..9, got ${q}`);
-    encoder.configure({ sampleRate, channels, vbrQuality: q });
-    vbrQuality = q;
-  }
+  const { encoder, vbrQuality } = await configuredLame(sampleRate, channels, quality);
   const tag = new InfoTagBuilder();
   let samples = 0;
   const out = (bytes: Uint8Array): void => {
@@ -52,19 +39,18 @@ async function mp3HeadLast(sampleRate: number, channels: 1 | 2, quality: Mp3Qual
   };
 }
 
-/** The head-last encoder of an output format (formats.ts), with the same settings as createStemEncoder. */
+/** The head-last encoder of an output format (its `encoder` in FORMAT_INFO), with the same settings as createStemEncoder. */
 export async function createHeadLastEncoder(
   format: OutputFormat,
   sampleRate: number,
   channels: 1 | 2,
   onBody: (bytes: Uint8Array) => void,
-  mp3: Mp3Quality = DEFAULT_MP3,
+  vbr: Mp3Quality = DEFAULT_MP3,
 ): Promise<HeadLastEncoder> {
-  switch (format) {
+  const spec = FORMAT_INFO[format].encoder;
+  switch (spec.codec) {
     case 'mp3':
-      return mp3HeadLast(sampleRate, channels, mp3, onBody);
-    case 'mp3-320':
-      return mp3HeadLast(sampleRate, channels, { bitrate: 320 }, onBody);
+      return mp3HeadLast(sampleRate, channels, mp3QualityOf(spec, vbr), onBody);
     case 'wav': {
       let frames = 0;
       return {

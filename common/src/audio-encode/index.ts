@@ -22,6 +22,25 @@ function isCbr(kbps: number): kbps is Cbr {
   return (CBR as readonly number[]).includes(kbps);
 }
 
+type LameEncoder = Awaited<ReturnType<typeof createMp3Encoder>>;
+
+/** A LAME encoder set to `quality`; `vbrQuality` is what the Info tag records (undefined for CBR). */
+export async function configuredLame(sampleRate: number, channels: 1 | 2, quality: Mp3Quality): Promise<{ encoder: LameEncoder; vbrQuality: number | undefined }> {
+  const encoder = await createMp3Encoder();
+  if ('bitrate' in quality && quality.bitrate !== undefined) {
+    if (!isCbr(quality.bitrate)) throw new RangeError(`unsupported MP3 bitrate ${quality.bitrate} kbps`);
+    encoder.configure({ sampleRate, channels, bitrate: quality.bitrate });
+    return { encoder, vbrQuality: undefined };
+  }
+  const q = 'vbrQuality' in quality && quality.vbrQuality !== undefined ? quality.vbrQuality : 2;
+  if (!(q >= 0 && q <= 9)) throw new RangeError(`MP3 VBR quality must be 0..9, got ${q}`);
+  encoder.configure({ sampleRate, channels, vbrQuality: q });
+  return { encoder, vbrQuality: q };
+}
+
+/** The MP3 setting of an MP3 format's encoder (FORMAT_INFO): its fixed bitrate, else `vbr` (the configured VBR). */
+export const mp3QualityOf = (spec: { codec: string; bitrate?: number }, vbr: Mp3Quality): Mp3Quality => (spec.bitrate !== undefined ? { bitrate: spec.bitrate } : vbr);
+
 import { ByteSink } from './pcm24.ts';
 
 import type { StemEncoder } from './stem-encoder.ts';
@@ -46,17 +65,7 @@ export async function createMp3StreamEncoder(
   quality: Mp3Quality = DEFAULT_MP3,
   stream?: StemStreamOptions,
 ): Promise<StemEncoder> {
-  const encoder = await createMp3Encoder();
-  let vbrQuality: number | undefined;
-  if ('bitrate' in quality && quality.bitrate !== undefined) {
-    if (!isCbr(quality.bitrate)) throw new RangeError(`unsupported MP3 bitrate ${quality.bitrate} kbps`);
-    encoder.configure({ sampleRate, channels, bitrate: quality.bitrate });
-  } else {
-    const q = 'vbrQuality' in quality && quality.vbrQuality !== undefined ? quality.vbrQuality : 2;
-    if (!(q >= 0 && q <= 9)) throw new RangeError(`MP3 VBR quality must be 0..9, got ${q}`);
-    encoder.configure({ sampleRate, channels, vbrQuality: q });
-    vbrQuality = q;
-  }
+  const { encoder, vbrQuality } = await configuredLame(sampleRate, channels, quality);
   const sink = new ByteSink();
   let samples = 0;
   if (stream) return streamingMp3(encoder, stream, { sampleRate, channels, vbrQuality });
@@ -77,7 +86,7 @@ export async function createMp3StreamEncoder(
 
 /** createMp3StreamEncoder with StemStreamOptions: frames go out as LAME makes them, behind a tag built from the count. */
 function streamingMp3(
-  encoder: Awaited<ReturnType<typeof createMp3Encoder>>,
+  encoder: LameEncoder,
   stream: StemStreamOptions,
   opts: { sampleRate: number; channels: 1 | 2; vbrQuality: number | undefined },
 ): StemEncoder {
@@ -139,7 +148,7 @@ export async function createStemEncoder(format: OutputFormat, sampleRate: number
   const spec = FORMAT_INFO[format].encoder;
   switch (spec.codec) {
     case 'mp3':
-      return createMp3StreamEncoder(sampleRate, channels, 'bitrate' in spec ? { bitrate: spec.bitrate } : vbr, stream);
+      return createMp3StreamEncoder(sampleRate, channels, mp3QualityOf(spec, vbr), stream);
     case 'wav':
       return createWavStreamEncoder(sampleRate, channels, stream);
     case 'flac':
