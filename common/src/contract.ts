@@ -66,17 +66,21 @@ export const SeparateMultipartSchema = z
 /** The fields a submission may carry besides the audio, whichever the encoding (the strict-field check's list). */
 export const SUBMIT_FIELDS = ['callback', 'model', 'format', 'stems'] as const;
 
+/**
+ * A mix gain as the query carries it: a decimal from 0 to MIX_MAX_GAIN (2), or empty for the
+ * default 1 — exactly what the mix route takes (rest/test/openapi.test.ts checks they agree).
+ */
 const gain = z
   .string()
-  .regex(/^(\d+(\.\d*)?|\.\d+)$/)
-  .meta({ description: `gain 0..${MIX_MAX_GAIN} (default 1)` });
+  .regex(/^(?:|0*[01](?:\.\d*)?|0*2(?:\.0*)?|\.\d+)$/)
+  .meta({ description: `gain 0..${MIX_MAX_GAIN} (default 1; empty: the default)` });
 export const MixQuerySchema = z
   .object({ ...Object.fromEntries(STEMS.map((t) => [t, gain.optional()])), format: formatField.optional() })
   .strict();
 export const ZipQuerySchema = z.object({ format: OutputFormatSchema.optional().meta({ description: 'the stems of that format (default the song\'s first)' }) }).strict();
 export const LibraryQuerySchema = z
   .object({
-    limit: z.string().regex(/^\d{1,4}$/).optional().meta({ description: 'songs per page, 1 to 100 (default 20)' }),
+    limit: z.string().regex(/^(?=\d{1,4}$)0*(?:[1-9]\d?|100)$/).optional().meta({ description: 'songs per page, 1 to 100 (default 20)' }),
     cursor: z.string().regex(/^\d{1,16}$/).optional().meta({ description: 'the `next` of the previous page' }),
   })
   .strict();

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { API_ERRORS, ERROR_CODES, songhash, type ErrorCode } from '@msaas/common';
+import fc from 'fast-check';
+import type { z } from 'zod';
+import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, songhash, type ErrorCode } from '@msaas/common';
+import { parseGains } from '../src/routes/mix.ts';
+import { libraryQuery } from '../src/routes/library.ts';
 import type { RestService } from '../src/bootstrap.ts';
 import { ROUTES, errorsOf } from '../src/apiRoutes.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
@@ -101,6 +105,29 @@ describe('the reference page (GET /docs)', () => {
     const css = await request(rest.app).get('/docs.css');
     expect(css.status).toBe(200);
     expect(css.headers['content-type']).toMatch(/text\/css/);
+  });
+});
+
+describe('query schemas and handlers agree', () => {
+  it('a mix gain and a library limit/cursor are valid by the document exactly when the route takes them', () => {
+    const samples = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.stringMatching(/^[0-9.]{0,6}$/),
+      fc.constantFrom('', '.', '0', '2', '2.0', '2.01', '1.', '.5', '00.5', '10', '1e0', '100', '101', '0100', '0000', '05'),
+    );
+    fc.assert(
+      fc.property(samples, (s) => {
+        const byGain = (MixQuerySchema.shape as Record<string, z.ZodType>).vocals!.safeParse(s).success;
+        const gainTaken = (() => { try { parseGains({ vocals: s }); return true; } catch { return false; } })();
+        expect(byGain, `gain ${JSON.stringify(s)}`).toBe(gainTaken);
+        for (const key of ['limit', 'cursor'] as const) {
+          const bySchema = LibraryQuerySchema.shape[key].safeParse(s).success;
+          const taken = (() => { try { libraryQuery({ [key]: s }); return true; } catch { return false; } })();
+          expect(bySchema, `${key} ${JSON.stringify(s)}`).toBe(taken);
+        }
+      }),
+      { numRuns: 3000, seed: 7 },
+    );
   });
 });
 
