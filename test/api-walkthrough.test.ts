@@ -25,7 +25,7 @@ printLinesOnFailure(() => stack?.lines);
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'msaas-walkthrough-'));
-  stack = await startStack({ env: { MODEL_PATH: standinModelPath(), RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' } });
+  stack = await startStack({ contract: true, env: { MODEL_PATH: standinModelPath(), RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' } });
   checker = new DocumentChecker((await (await fetch(`${stack.url}/openapi.json`)).json()) as Record<string, unknown>);
 }, 120_000);
 

@@ -34,7 +34,7 @@ const wavFloats = (bytes: Uint8Array): Float32Array[] => readWav24(bytes).channe
 
 beforeAll(async () => {
   song = await clip(4);
-  stack = await startStack({ env: { MODEL_PATH: standinModelPath(), RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' } });
+  stack = await startStack({ contract: true, env: { MODEL_PATH: standinModelPath(), RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' } });
 }, 120_000);
 
 afterAll(async () => {

@@ -39,6 +39,11 @@ export interface ClientOptions {
   apiKey?: string;
   /** Default limit of each request, in ms (none when absent). The event stream of `follow` is exempt. */
   timeoutMs?: number;
+  /**
+   * Sees every answer before the client reads it (logging, metrics, contract checks in tests). It
+   * must not consume `response`'s body (use `response.clone()`); a throw fails the call.
+   */
+  onResponse?: (seen: { method: string; path: string; response: Response }) => void | Promise<void>;
 }
 
 /** Per call: a signal to abort it, and/or a limit in ms instead of the client's default. */
@@ -195,6 +200,7 @@ export class ApiClient {
     const headers = new Headers(rest.headers);
     if (this.options.apiKey) headers.set('Authorization', `Bearer ${this.options.apiKey}`);
     const res = await fetch(`${this.baseUrl}${path}`, { ...rest, headers, ...(signals.length ? { signal: AbortSignal.any(signals) } : {}) });
+    if (this.options.onResponse) await this.options.onResponse({ method: rest.method ?? 'GET', path, response: res });
     if (!res.ok) throw await apiError(res);
     return res;
   }

@@ -100,6 +100,20 @@ export async function expectDocumented(res: { status: number; headers: Record<st
   checker.check(method, path, fromSupertest(res));
 }
 
+/**
+ * An `onResponse` hook for `@msaas/client` that checks every answer against the API document: the
+ * status and content type, and a JSON body against its schema (read from a clone, so the caller's
+ * body is untouched; streams are not read).
+ */
+export function contractHook(): (seen: { method: string; path: string; response: Response }) => Promise<void> {
+  return async ({ method, path, response }) => {
+    const checker = await documentChecker();
+    const type = response.headers.get('content-type') ?? undefined;
+    const body = type?.startsWith('application/json') ? await response.clone().json() : undefined;
+    checker.check(method, path, { status: response.status, contentType: type, body });
+  };
+}
+
 /** A supertest response as the checker reads it. */
 export const fromSupertest = (res: { status: number; headers: Record<string, string>; body: unknown }): SeenResponse => ({
   status: res.status,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ApiClient } from '@msaas/client';
 import { startLocalStack, type LocalStack, type Service } from '../../scripts/local-stack.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from './env.ts';
+import { contractHook } from './openapi.ts';
 
 export interface Stack extends LocalStack {
   prefix: string;
@@ -18,7 +19,7 @@ export interface Stack extends LocalStack {
  * The real services as child processes (rest, worker with the model, optionally logs) against the
  * local Redis under a key prefix of their own and an s3rver in a temporary folder.
  */
-export async function startStack(opts: { worker?: boolean; logs?: boolean; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(opts: { worker?: boolean; logs?: boolean; env?: Record<string, string>; contract?: boolean } = {}): Promise<Stack> {
   const prefix = uniquePrefix('stack');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'msaas-stack-'));
   const lines: Stack['lines'] = [];
@@ -49,7 +50,8 @@ export async function startStack(opts: { worker?: boolean; logs?: boolean; env?:
   return {
     ...stack,
     prefix,
-    api: new ApiClient({ baseUrl: stack.url }),
+    // contract: every answer `api` receives is checked against the API document (test/helpers/openapi.ts).
+    api: new ApiClient({ baseUrl: stack.url, ...(opts.contract ? { onResponse: contractHook() } : {}) }),
     lines,
     async stop() {
       await stack.stop();
