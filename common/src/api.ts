@@ -29,7 +29,7 @@ export const SUBMIT_REASONS: Record<SubmitResult, string> = {
  * `POST /apiv1/separate`), defaults filled in: the stems' format (DEFAULT_OUTPUT_FORMAT) and which
  * stems to store (DEFAULT_STEMS; multipart: comma-separated). A song separated before without them
  * is run again for the missing files (result `enqueued`, the reason says why). The one type for it:
- * rest parses it (outputRequest.ts), the callback check and the reasons read it.
+ * rest parses it (output-request.ts), the callback check and the reasons read it.
  */
 export interface OutputRequest {
   format: OutputFormat;

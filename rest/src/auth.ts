@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Response } from 'express';
 import { IMPLICIT_TENANT, type Keys, type Tenant, type TenantDirectory } from '@msaas/common';
 import { apiError } from './errors.ts';
-import { clientKeyOf } from './clientAddress.ts';
+import { clientKeyOf } from './client-address.ts';
 
 function presentedKey(header: string | undefined, xApiKey: string | undefined): string | null {
   if (xApiKey) return xApiKey.trim();
@@ -63,7 +63,7 @@ export function requireApiKey(tenants: TenantDirectory, failLimit?: AuthFailLimi
 
 /**
  * Fixed one-minute windows counted in Redis, shared by all rest replicas: per API key when keys
- * are on, per client address (clientAddress.ts: an IPv4 address or an IPv6 /64) otherwise. If Redis
+ * are on, per client address (client-address.ts: an IPv4 address or an IPv6 /64) otherwise. If Redis
  * is unreachable the limiter lets requests through (the routes that need Redis answer 503 themselves).
  */
 export function rateLimit(redis: Redis, keys: Keys, perMinute: number, opts: { scope?: string; what?: string } = {}): RequestHandler {

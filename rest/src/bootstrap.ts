@@ -16,7 +16,7 @@ import {
 import { createApp } from './app.ts';
 import { createClusterInfo, loadInClusterKubeConfig } from './cluster.ts';
 import type { AppDeps } from './deps.ts';
-import { JobEvents } from './events.ts';
+import { JobEvents } from './job-events.ts';
 import { createMetrics } from './metrics.ts';
 import { RetentionSweeper } from './retention.ts';
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config, ObjectStore, Queue } from '@msaas/common';
-import type { JobEvents } from './events.ts';
+import type { JobEvents } from './job-events.ts';
 import type { RestMetrics } from './metrics.ts';
 import type { ClusterInfo } from './cluster.ts';
 

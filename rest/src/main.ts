@@ -1,6 +1,6 @@
 import { loadConfigOrExit, storeEndpointFromConfig } from '@msaas/common';
 import { buildRest } from './bootstrap.ts';
-import { createAdminServer, createHttpServer } from './httpServer.ts';
+import { createAdminServer, createHttpServer } from './http-server.ts';
 
 const config = loadConfigOrExit();
 const endpoint = storeEndpointFromConfig(config);

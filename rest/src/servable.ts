@@ -1,7 +1,7 @@
 import { IMPLICIT_TENANT, STEMS, TRACKS, extensionOf, type Extension, type OutputFormat, type Stem, type Tenant } from '@msaas/common';
 import type { AppDeps } from './deps.ts';
 import { apiError, ApiError, notFound } from './errors.ts';
-import { claimOutlook } from './claimView.ts';
+import { claimOutlook } from './claim-view.ts';
 
 /**
  * Which of a song's stored stems a request may have: those its tenant's claim sees, or (`store`)
@@ -10,7 +10,7 @@ import { claimOutlook } from './claimView.ts';
  * through a Redis outage. With keys, another tenant's song is a 404 like a song nobody submitted,
  * and an unreadable Redis is a 503.
  *
- * A claim is served the finished files it may see (claimView.ts): a song's files belong to its
+ * A claim is served the finished files it may see (claim-view.ts): a song's files belong to its
  * claimants, so another tenant's run for more formats neither hides nor reveals them. What a run
  * is writing is never served: while it runs, a stem in the bucket may be an upload still being
  * written (a store without atomic PUTs, like the embedded one) or one of a set the worker has not

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { Redis } from 'ioredis';
-import { clientKey, normalizeAddress, parseTrustProxy, resolveClientAddress } from '../src/clientAddress.ts';
+import { clientKey, normalizeAddress, parseTrustProxy, resolveClientAddress } from '../src/client-address.ts';
 import { startStack, printLinesOnFailure, type Stack } from '../../test/helpers/stack.ts';
 import { REDIS_URL } from '../../test/helpers/env.ts';
 

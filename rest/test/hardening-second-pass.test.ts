@@ -23,9 +23,9 @@ import { storeSeparated } from '../../common/test/testWorker.ts';
 import { printLinesOnFailure, startStack, type Stack } from '../../test/helpers/stack.ts';
 import { ownStore, type OwnedStore } from '../../test/helpers/processes.ts';
 import { rawRequest, type RawOutcome } from './helpers/rawHttp.ts';
-import { decodeStem } from '../src/mixSources.ts';
-import { NO_BODY_MAX_BYTES } from '../src/bodyGuard.ts';
-import { MIX_RETRY_AFTER_SEC } from '../src/mixLimits.ts';
+import { decodeStem } from '../src/mix-sources.ts';
+import { NO_BODY_MAX_BYTES } from '../src/body-guard.ts';
+import { MIX_RETRY_AFTER_SEC } from '../src/mix-limits.ts';
 
 const MiB = 2 ** 20;
 const SONG_SEC = 60;

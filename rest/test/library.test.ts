@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { unzipSync } from 'fflate';
 import { TRACKS, songhash } from '@msaas/common';
-import { asciiFallback, contentDisposition, downloadName, songStem } from '../src/downloadName.ts';
+import { asciiFallback, contentDisposition, downloadName, songStem } from '../src/download-name.ts';
 import { TestWorker } from '../../common/test/testWorker.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';

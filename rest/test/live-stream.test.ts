@@ -16,7 +16,7 @@ import { TestWorker } from '../../common/test/testWorker.ts';
 import { sdr } from '../../worker/fixtures/sdr.ts';
 import { waitFor } from '../../test/helpers/env.ts';
 import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
-import { LIVE_MP3_DELAY } from '../src/liveAudio.ts';
+import { LIVE_MP3_DELAY } from '../src/live-audio.ts';
 
 const RATE = 44_100;
 /** An MP3 frame: the length tolerance of a decoded stream. */

@@ -5,7 +5,7 @@ import { songhash, type OutputFormat, type Stem } from '@msaas/common';
 import { createStemEncoder, readWav24 } from '@msaas/common/audio-encode/index';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { TestWorker, storeSeparated } from '../../common/test/testWorker.ts';
-import { mixStems } from '../src/mixSources.ts';
+import { mixStems } from '../src/mix-sources.ts';
 import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
 
 // What a song holds drives what it serves: a FLAC-only song's stems are .flac and FLAC; a

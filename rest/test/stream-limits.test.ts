@@ -1,6 +1,6 @@
 // StreamSlots on its own (no Redis, no sockets): the counts, the lifetimes drawn, Retry-After.
 import { describe, expect, it } from 'vitest';
-import { StreamSlots, type StreamSlot } from '../src/streamLimits.ts';
+import { StreamSlots, type StreamSlot } from '../src/stream-limits.ts';
 
 const limits = { perClient: 2, perProcess: 3, lifetimeMs: 10_000 };
 

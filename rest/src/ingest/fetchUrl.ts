@@ -9,7 +9,7 @@ import { overSize } from './ingest.ts';
 export const MAX_REDIRECTS = 5;
 
 export interface UrlFetchPolicy {
-  /** The callbacks' guard (common/src/callbackPolicy.ts) with the URL fetch's switch and ports. */
+  /** The callbacks' guard (common/src/callback-policy.ts) with the URL fetch's switch and ports. */
   guard: CallbackPolicy;
   timeoutMs: number;
   maxBytes: number;

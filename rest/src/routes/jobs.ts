@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { IMPLICIT_TENANT, type DeleteSongResponse } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { notFound } from '../errors.ts';
-import { claimedOr404, jobView } from '../jobView.ts';
+import { claimedOr404, jobView } from '../job-view.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 

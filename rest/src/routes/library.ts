@@ -3,12 +3,12 @@ import type { ClaimedJob, LibraryResponse, LibrarySong } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { badRequest } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
-import { claimOutlook } from '../claimView.ts';
+import { claimOutlook } from '../claim-view.ts';
 
 export const LIBRARY_DEFAULT_LIMIT = 20;
 export const LIBRARY_MAX_LIMIT = 100;
 
-/** A song of the library as the claim's tenant sees it (its own view of the shared work: claimView.ts). */
+/** A song of the library as the claim's tenant sees it (its own view of the shared work: claim-view.ts). */
 export function librarySong(claimed: ClaimedJob): LibrarySong {
   const { job, claim } = claimed;
   const own = claimOutlook(claimed);

@@ -3,15 +3,15 @@ import { DEFAULT_MP3, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import { STEMS, isStem, type ClaimedJob, type Extension, type JobRecord, type JobView, type ObjectStore, type Stem } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { apiError, badRequest, notFound } from '../errors.ts';
-import { claimedOr404 } from '../jobView.ts';
+import { claimedOr404 } from '../job-view.ts';
 import { tenantOf } from '../auth.ts';
-import { clientKeyOf } from '../clientAddress.ts';
-import { JobFeed } from '../jobFeed.ts';
-import { StreamSlots, tooManyStreams, type StreamSlot } from '../streamLimits.ts';
+import { clientKeyOf } from '../client-address.ts';
+import { JobFeed } from '../job-feed.ts';
+import { StreamSlots, tooManyStreams, type StreamSlot } from '../stream-limits.ts';
 import { songhashParam } from '../params.ts';
 import { drained } from '../backpressure.ts';
-import { decodeStem, stemSamples, type Stereo } from '../mixSources.ts';
-import { LIVE_SAMPLE_RATE, createLiveMp3Encoder, partsOf, readPieceBlock, type LiveMp3Encoder } from '../liveAudio.ts';
+import { decodeStem, stemSamples, type Stereo } from '../mix-sources.ts';
+import { LIVE_SAMPLE_RATE, createLiveMp3Encoder, partsOf, readPieceBlock, type LiveMp3Encoder } from '../live-audio.ts';
 
 /** Frames read from the pieces, encoded and sent at a time (1 s). */
 const BLOCK = LIVE_SAMPLE_RATE;
@@ -58,7 +58,7 @@ function finishedSource(job: Pick<JobRecord, 'formats'>): Extension | null {
 /**
  * `GET /apiv1/jobs/:songhash/live/:stem.mp3`: one stem as a chunked MP3 while the job runs. It
  * starts with what is final (the pieces the job record lists), continues as each new piece is
- * announced (the job's events, read as the event stream reads them: jobFeed.ts), and ends at the
+ * announced (the job's events, read as the event stream reads them: job-feed.ts), and ends at the
  * song's end. One LAME per stream over the stem's samples in song order, so there is no seam at a
  * piece boundary. For a done job: the stored MP3 (with its Content-Length), or the stored lossless
  * stem encoded as it streams. The stream reads a block of a piece only once the client has taken

@@ -9,11 +9,11 @@ import type { AppDeps } from '../deps.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
-import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
+import { contentDisposition, downloadName, songFilename } from '../download-name.ts';
 import { hasExtension, stemAccess, storedStems, type StemAccess } from '../servable.ts';
-import { mixStems, stemSamples, StemPuller, type Stereo } from '../mixSources.ts';
-import { MixSlots } from '../mixLimits.ts';
-import { clientKeyOf } from '../clientAddress.ts';
+import { mixStems, stemSamples, StemPuller, type Stereo } from '../mix-sources.ts';
+import { MixSlots } from '../mix-limits.ts';
+import { clientKeyOf } from '../client-address.ts';
 import { drained } from '../backpressure.ts';
 
 const SAMPLE_RATE = 44_100;
@@ -54,11 +54,11 @@ function mp3Quality(config: AppDeps['config']): Mp3Quality {
 
 /**
  * `GET /apiv1/jobs/:songhash/mix?drums=&bass=&other=&vocals=&instrumental=&format=`: the stems the
- * song has (mixSources.ts mixStems: the four model stems, or e.g. vocals + instrumental) summed with
+ * song has (mix-sources.ts mixStems: the four model stems, or e.g. vocals + instrumental) summed with
  * those gains (0..2, default 1), as a download in `format` (default DEFAULT_OUTPUT_FORMAT).
  *
  * What one request may cost is bounded before any stem is read: a mix takes one of the process's
- * MAX_CONCURRENT_MIXES slots and one of its client's MIXES_PER_CLIENT (mixLimits.ts). The stored
+ * MAX_CONCURRENT_MIXES slots and one of its client's MIXES_PER_CLIENT (mix-limits.ts). The stored
  * stems are then decoded, mixed and encoded a quarter second at a time, as fast as the client
  * reads, and every encoded byte goes out as the encoder makes it (the header first: the length is
  * known from the stems, so even an MP3's gapless Info tag leads — common/src/audio-encode). Each

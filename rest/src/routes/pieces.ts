@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { AppDeps } from '../deps.ts';
 import { apiError, badRequest, notFound } from '../errors.ts';
-import { claimedOr404 } from '../jobView.ts';
+import { claimedOr404 } from '../job-view.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 

@@ -21,14 +21,14 @@ import {
   SUBMIT_FIELDS,
 } from '@msaas/common';
 import { randomUUID } from 'node:crypto';
-import { outputReason, parseOutputRequest } from '../outputRequest.ts';
+import { outputReason, parseOutputRequest } from '../output-request.ts';
 import type { AppDeps } from '../deps.ts';
 import { apiError, badRequest, type ApiError } from '../errors.ts';
-import { jobView } from '../jobView.ts';
+import { jobView } from '../job-view.ts';
 import { rateLimit, tenantOf } from '../auth.ts';
-import { callbackAtSubmit, callbackPolicy } from '../submitCallback.ts';
-import { base64Member, jsonBodyReader } from '../jsonBody.ts';
-import { uploadSlots } from '../uploadSlots.ts';
+import { callbackAtSubmit, callbackPolicy } from '../submit-callback.ts';
+import { base64Member, jsonBodyReader } from '../json-body.ts';
+import { uploadSlots } from '../upload-slots.ts';
 import { refuseUnknownFields } from '../strictParams.ts';
 import { answeredBefore, idempotency } from '../idempotency.ts';
 import { IngestStorage, type Staged, type StagedFile } from '../ingest/multipart.ts';
@@ -225,7 +225,7 @@ export function separateRouter(deps: AppDeps, directUploads: DirectUploads): Rou
   const slots = uploadSlots(config.MAX_CONCURRENT_UPLOADS);
   const json = jsonBodyReader(Math.ceil(jsonMaxBytes * (4 / 3)) + 64 * 1024, 'mp3');
   const idempotent = idempotency({ redis: queue.redis, prefix: config.REDIS_PREFIX, ttlSec: config.IDEMPOTENCY_TTL_SEC });
-  /** The body, read only here and only within an upload slot: multipart through multer into the store, JSON through jsonBody.ts. */
+  /** The body, read only here and only within an upload slot: multipart through multer into the store, JSON through json-body.ts. */
   const body: express.RequestHandler = (req, res, next) => (req.is('multipart/form-data') ? upload.single('file')(req, res, next) : json(req, res, next));
   const router = Router();
 

@@ -4,9 +4,9 @@ import type { AppDeps } from '../deps.ts';
 import { apiError, notFound } from '../errors.ts';
 import { songhashParam } from '../params.ts';
 import { hasExtension, refuseComing, stemAccess } from '../servable.ts';
-import { stemFileParam } from '../stemParam.ts';
+import { stemFileParam } from '../stem-param.ts';
 import { tenantOf } from '../auth.ts';
-import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
+import { contentDisposition, downloadName, songFilename } from '../download-name.ts';
 
 export function trackRouter(deps: AppDeps): Router {
   const { store, queue, logger } = deps;

@@ -5,7 +5,7 @@ import type { AppDeps } from '../deps.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
-import { contentDisposition, downloadName, songFilename } from '../downloadName.ts';
+import { contentDisposition, downloadName, songFilename } from '../download-name.ts';
 import { refuseComing, stemAccess, storedStems } from '../servable.ts';
 import { drained } from '../backpressure.ts';
 

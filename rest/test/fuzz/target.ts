@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../../src/bootstrap.ts';
-import { createHttpServer } from '../../src/httpServer.ts';
+import { createHttpServer } from '../../src/http-server.ts';
 import { synthesizeMp3, synthesizeSong } from '../../../worker/fixtures/synth.ts';
 import { encodeAs } from '../../../worker/fixtures/encode-formats.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../../test/helpers/env.ts';

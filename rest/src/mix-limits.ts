@@ -17,7 +17,7 @@ export type MixAdmission = { ok: true; release(): void } | { ok: false; error: A
 /**
  * The mixes this process is encoding, counted per client (a tenant when the request carries a key,
  * else its address) and in all. A mix costs CPU on the process's one event loop for as long as it
- * runs, so the count is the process's own, like the event streams' (streamLimits.ts); it is taken
+ * runs, so the count is the process's own, like the event streams' (stream-limits.ts); it is taken
  * before any stem is read and given back when the mix ends, fails or its client goes away.
  */
 export class MixSlots {

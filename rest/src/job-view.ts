@@ -1,6 +1,6 @@
 import { stemUrl, type ClaimedJob, type JobRecord, type JobView, type LiveView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
 import { notFound } from './errors.ts';
-import { claimOutlook } from './claimView.ts';
+import { claimOutlook } from './claim-view.ts';
 
 /** The job as the claim's tenant sees it: the shared work, with that tenant's filename, callback and stems. */
 export async function jobView(queue: Queue, claimed: ClaimedJob): Promise<JobView> {
@@ -9,7 +9,7 @@ export async function jobView(queue: Queue, claimed: ClaimedJob): Promise<JobVie
 
 /**
  * The same view from records already read (the event streams read them once for all their
- * watchers). The claim's own view of the shared work (claimView.ts): its own times, request and
+ * watchers). The claim's own view of the shared work (claim-view.ts): its own times, request and
  * files; run details only of the run it waited for.
  */
 export function viewOf(claimed: ClaimedJob, queuePosition: number | null): JobView {

@@ -1,6 +1,6 @@
 import { isTerminal, type ClaimRecord, type JobView, type Queue, type WatchedJob } from '@msaas/common';
-import type { JobEvents } from './events.ts';
-import { viewOf } from './jobView.ts';
+import type { JobEvents } from './job-events.ts';
+import { viewOf } from './job-view.ts';
 
 /** One open event stream as the feed sees it: whose view it gets, where frames go, how to end it. */
 export interface Watcher {

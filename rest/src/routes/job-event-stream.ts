@@ -1,10 +1,10 @@
 import { Router, type Response } from 'express';
 import type { AppDeps } from '../deps.ts';
-import { claimedOr404 } from '../jobView.ts';
+import { claimedOr404 } from '../job-view.ts';
 import { tenantOf } from '../auth.ts';
-import { clientKeyOf } from '../clientAddress.ts';
-import { JobFeed } from '../jobFeed.ts';
-import { StreamSlots, tooManyStreams } from '../streamLimits.ts';
+import { clientKeyOf } from '../client-address.ts';
+import { JobFeed } from '../job-feed.ts';
+import { StreamSlots, tooManyStreams } from '../stream-limits.ts';
 import { songhashParam } from '../params.ts';
 
 const PING_MS = 15_000;
@@ -24,7 +24,7 @@ function startStream(res: Response): void {
  * `GET /apiv1/jobs/:songhash/events`: the job's state as server-sent events — the current state at
  * once, then every change — until it ends, the song is gone, or the stream reaches its lifetime
  * (EventSource then reconnects and gets the current state again). Open streams are capped per
- * client and per process (streamLimits.ts); every job event is read once for all of them (jobFeed.ts).
+ * client and per process (stream-limits.ts); every job event is read once for all of them (job-feed.ts).
  */
 export function eventsRouter(deps: AppDeps): Router {
   const { queue, events, config } = deps;
