@@ -22,7 +22,7 @@ const song = synthesizeSong({ seconds: SECONDS, seed: 21 });
 const figures: Record<string, unknown> = {};
 
 beforeAll(async () => {
-  stack = await startStack({ worker: false, env: { RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' } });
+  stack = await startStack({ worker: false, contract: true, env: { RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' } });
   await stack.addWorker({ WORKER_ID: `formats-${stack.prefix.split(':')[2]}`, MODEL_PATH: standinModelPath() });
 }, 180_000);
 
