@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { songhash } from '@msaas/common';
-import { ROUTES } from '../rest/src/apiRoutes.ts';
+import { ROUTES } from '../rest/src/api-routes.ts';
 import { printLinesOnFailure, startStack, type Stack } from './helpers/stack.ts';
 import { standinModelPath } from './helpers/standin-model.ts';
 import { requireTool } from './helpers/env.ts';

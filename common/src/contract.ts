@@ -1,6 +1,6 @@
 /**
  * The HTTP API's wire shapes as zod schemas: what rest's strict-parameter check validates queries
- * with, what its OpenAPI document (`GET /openapi.json`, rest/src/apiDocument.ts) is generated from,
+ * with, what its OpenAPI document (`GET /openapi.json`, rest/src/api-document.ts) is generated from,
  * and what the SDK's types (`@msaas/client`) are inferred from. The TypeScript types of api.ts and
  * job.ts are checked against these at compile time (the assertions at the end), so the document
  * cannot drift from what the handlers build.

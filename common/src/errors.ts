@@ -1,7 +1,7 @@
 /**
  * Every error code the HTTP API answers, with its status and meaning: one table that rest's
  * handlers throw by (rest/src/errors.ts `apiError`), the API document lists per route
- * (rest/src/apiDocument.ts) and clients match on. A 4xx/5xx body is always `{error, detail}`:
+ * (rest/src/api-document.ts) and clients match on. A 4xx/5xx body is always `{error, detail}`:
  * `error` one of these codes, `detail` a sentence about this request.
  *
  * A code has one status; the few with a second (`also`) are the same condition seen from another

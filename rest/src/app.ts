@@ -24,7 +24,7 @@ import { refuseEncodedBodies, refuseUnexpectedBodies } from './body-guard.ts';
 import { clusterRouter } from './routes/cluster.ts';
 import { vendorRouter } from './vendor.ts';
 import { openapiRouter } from './routes/openapi.ts';
-import { refuseUnknownQuery } from './strictParams.ts';
+import { refuseUnknownQuery } from './strict-params.ts';
 
 const UNLOGGED = new Set(['/healthz', '/readyz', '/metrics']);
 

@@ -7,7 +7,7 @@ import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, songhash, 
 import { parseGains } from '../src/routes/mix.ts';
 import { libraryQuery } from '../src/routes/library.ts';
 import type { RestService } from '../src/bootstrap.ts';
-import { ROUTES, errorsOf } from '../src/apiRoutes.ts';
+import { ROUTES, errorsOf } from '../src/api-routes.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { storeSeparated } from '../../common/test/testWorker.ts';
 import { DocumentChecker, fromSupertest } from '../../test/helpers/openapi.ts';
@@ -58,8 +58,8 @@ describe('the API document (GET /openapi.json)', () => {
     const documented = new Set(ROUTES.filter((r) => !r.middleware).map((r) => `${r.method.toUpperCase()} ${r.path}`));
     const undocumented = [...mounted].filter((r) => !documented.has(r));
     const unserved = [...documented].filter((r) => !mounted.has(r));
-    expect(undocumented, 'routes missing from rest/src/apiRoutes.ts').toEqual([]);
-    expect(unserved, 'routes in rest/src/apiRoutes.ts the app does not mount').toEqual([]);
+    expect(undocumented, 'routes missing from rest/src/api-routes.ts').toEqual([]);
+    expect(unserved, 'routes in rest/src/api-routes.ts the app does not mount').toEqual([]);
     expect(mounted.size).toBeGreaterThan(15);
     const paths = doc.paths as Record<string, Record<string, unknown>>;
     for (const r of ROUTES) expect(paths[r.path.replace(/:(\w+)/g, '{$1}')]?.[r.method], `${r.method} ${r.path}`).toBeDefined();

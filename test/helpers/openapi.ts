@@ -84,7 +84,7 @@ export class DocumentChecker {
 let shared: DocumentChecker | undefined;
 /** A checker of the document rest serves (built from the same route list, without a request). */
 export async function documentChecker(): Promise<DocumentChecker> {
-  const { apiDocument } = await import('../../rest/src/apiDocument.ts');
+  const { apiDocument } = await import('../../rest/src/api-document.ts');
   return (shared ??= new DocumentChecker(apiDocument({ version: 'test' })));
 }
 

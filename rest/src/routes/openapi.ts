@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Router } from 'express';
-import { apiDocument } from '../apiDocument.ts';
-import { DOCS_CSS, docsPage } from '../docsPage.ts';
+import { apiDocument } from '../api-document.ts';
+import { DOCS_CSS, docsPage } from '../docs-page.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

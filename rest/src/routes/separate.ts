@@ -29,7 +29,7 @@ import { rateLimit, tenantOf } from '../auth.ts';
 import { callbackAtSubmit, callbackPolicy } from '../submit-callback.ts';
 import { base64Member, jsonBodyReader } from '../json-body.ts';
 import { uploadSlots } from '../upload-slots.ts';
-import { refuseUnknownFields } from '../strictParams.ts';
+import { refuseUnknownFields } from '../strict-params.ts';
 import { answeredBefore, idempotency } from '../idempotency.ts';
 import { IngestStorage, type Staged, type StagedFile } from '../ingest/multipart.ts';
 import { audioRefusal, ingest, type IngestLimits } from '../ingest/ingest.ts';

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import { CreateUploadRequestSchema, stripControl } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { badRequest } from '../errors.ts';
-import { refuseUnknownFields } from '../strictParams.ts';
+import { refuseUnknownFields } from '../strict-params.ts';
 import { rateLimit, tenantOf } from '../auth.ts';
 import { answeredBefore, idempotency } from '../idempotency.ts';
 import type { DirectUploads } from '../ingest/directUploads.ts';

@@ -1,8 +1,8 @@
 /**
  * Every route rest serves, declared once: method, path, parameters, query, body, what it answers
  * (status → shape, from the zod schemas of common/src/contract.ts) and the error codes it may give
- * (from the error table, common/src/errors.ts). The OpenAPI document (apiDocument.ts) is generated
- * from this list, the strict-query check (strictParams.ts) reads its query schemas, and
+ * (from the error table, common/src/errors.ts). The OpenAPI document (api-document.ts) is generated
+ * from this list, the strict-query check (strict-params.ts) reads its query schemas, and
  * rest/test/openapi.test.ts walks the Express router and fails for a route missing here (or listed
  * here and not mounted): a route cannot exist undocumented.
  *

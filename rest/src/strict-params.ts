@@ -1,11 +1,11 @@
 import type { RequestHandler } from 'express';
 import { badRequest } from './errors.ts';
-import { ROUTES, type RouteSpec } from './apiRoutes.ts';
+import { ROUTES, type RouteSpec } from './api-routes.ts';
 
 /**
  * Strict where a typo would mislead: a query parameter the route does not take (`mix?drum=0`) is a
  * 400 `unknown_field` naming it and the ones the route knows, instead of being ignored (and a full
- * mix answered). The known names are the route's query schema in the route list (apiRoutes.ts), the
+ * mix answered). The known names are the route's query schema in the route list (api-routes.ts), the
  * one the API document describes. Values are checked by the handlers (with their own codes).
  */
 interface Matcher {

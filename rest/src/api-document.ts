@@ -1,11 +1,11 @@
 /**
- * The OpenAPI 3.1 document of the API, generated from the route list (apiRoutes.ts), the zod
+ * The OpenAPI 3.1 document of the API, generated from the route list (api-routes.ts), the zod
  * schemas of common/src/contract.ts and the error table (common/src/errors.ts): nothing in it is
- * written twice. `GET /openapi.json` serves it; `GET /docs` renders it (docsPage.ts).
+ * written twice. `GET /openapi.json` serves it; `GET /docs` renders it (docs-page.ts).
  */
 import { z } from 'zod';
 import { API_ERRORS, NAMED_SCHEMAS, statusesOf, type ErrorCode } from '@msaas/common';
-import { ROUTES, errorsOf, type Body, type RouteSpec } from './apiRoutes.ts';
+import { ROUTES, errorsOf, type Body, type RouteSpec } from './api-routes.ts';
 
 type Json = Record<string, unknown>;
 
