@@ -1,21 +1,27 @@
 // @ts-check
-// The player in the song card: one row per stem (waveform, level meter, volume, Mute/Solo,
-// download, delete), the transport (Play, position, "Download all") and the keyboard.
-// While the open song is being separated it plays the part that is ready (the job's `live`
-// pieces, fetched as they appear); when the job is done it loads the finished stems and swaps
-// to them at the current position. Empties itself on `closed`.
-import { deleteStem, fetchBinary, fetchBlob, getApiKey, mixUrl, removeOnServer, zipUrl } from './api.js';
+// The player in the song card: one row per stem the song has (stem-row.js), the transport (Play,
+// position, the part separated so far), the practice controls (practice.js), the keys (keyboard.js),
+// the mix in the URL (url-mix.js) and the downloads (downloads.js). While the open song is being
+// separated it plays the part that is ready (the job's `live` pieces, fetched as they appear); when
+// the job is done it loads the finished stems and swaps to them at the current position. Empties
+// itself on `closed`; destroy() releases everything its views subscribed.
+import { deleteStem, fetchBinary, removeOnServer } from './api.js';
+import { SongDownloads, labelOf } from './downloads.js';
+import { stemFiles } from './formats.js';
+import { playerKeys } from './keyboard.js';
 import { LIVE_RATE, PieceLoader } from './live.js';
-import { defaultMix, formatFragment, mixGains, parseFragment } from './mixstate.js';
-import { fillFormatSelect, stemFiles } from './formats.js';
+import { defaultMix, mixGains } from './mixstate.js';
 import { StemPlayer } from './player.js';
-import { $, announce, baseName, byId, cloneRow, confirmTwice, messageOf } from './ui.js';
+import { PracticeControls, formatTime } from './practice.js';
+import { StemRow } from './stem-row.js';
+import { announce, byId, messageOf } from './ui.js';
+import { UrlMix } from './url-mix.js';
 import { COLUMNS, Waveform, addPeaks, computePeaks } from './waveform.js';
 
 /** @typedef {import('./api.js').JobView} JobView */
 /** @typedef {import('./api.js').Stem} Track a stem's name (the model's four and instrumental) */
-/** @typedef {import('./api.js').OutputFormatView} OutputFormatView */
 /** @typedef {import('./formats.js').StemFile} StemFile */
+/** @typedef {import('./mixstate.js').MixState} MixState */
 /** @typedef {import('./events.js').Bus} Bus */
 /** @typedef {'empty' | 'loading' | 'paused' | 'playing' | 'waiting' | 'error' | 'ready'} PlayerState */
 
@@ -25,76 +31,10 @@ const FALLBACK_TRACKS = ['drums', 'bass', 'other', 'vocals', 'instrumental'];
 const STEM_COLORS = { drums: '#fbbf24', bass: '#a78bfa', other: '#34d399', vocals: '#f472b6', instrumental: '#60a5fa' };
 
 /** @param {number} s */
-function formatTime(s) {
-  if (!Number.isFinite(s) || s < 0) s = 0;
-  const m = Math.floor(s / 60);
-  const rest = s - m * 60;
-  return `${m}:${rest.toFixed(1).padStart(4, '0')}`;
-}
-
-/** @param {number} s */
 function spokenTime(s) {
   const m = Math.floor(s / 60);
   const sec = Math.floor(s - m * 60);
   return m ? `${m} min ${sec} s` : `${sec} s`;
-}
-
-/** A stem whose loudest sample is below this (dBFS) is shown as silent rather than as a flat line. */
-const SILENT_DBFS = -60;
-/** Pixels a pointer must move across a waveform before it selects a loop instead of seeking. */
-const DRAG_PX = 6;
-
-/** Whether a key press there types text (so Space is not play/pause). @param {EventTarget | null} t */
-function typesText(t) {
-  if (!(t instanceof HTMLElement)) return false;
-  if (t.isContentEditable || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return true;
-  return t instanceof HTMLInputElement && !['range', 'checkbox', 'radio', 'button', 'submit', 'reset', 'file', 'color'].includes(t.type);
-}
-
-/** @param {number} semitones */
-const formatSemitones = (semitones) => (semitones === 0 ? '±0 st' : `${semitones > 0 ? '+' : '−'}${Math.abs(semitones)} st`);
-
-/** @param {Track} track */
-const labelOf = (track) => track[0].toUpperCase() + track.slice(1);
-
-/**
- * With an API key set, a plain link can't send the X-API-Key header: fetch the file and
- * hand the browser a blob instead. Without a key, the link downloads directly.
- * @param {HTMLAnchorElement} link
- * @param {(msg: string) => void} onError
- * @param {AbortSignal} [signal] removes the listener
- */
-function downloadWithKey(link, onError, signal) {
-  link.addEventListener('click', async (e) => {
-    if (!getApiKey() || link.dataset.blob === 'true') return;
-    e.preventDefault();
-    try {
-      const url = URL.createObjectURL(await fetchBlob(link.href));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = link.download;
-      a.dataset.blob = 'true';
-      document.body.append(a);
-      a.click();
-      a.remove();
-      window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    } catch (err) {
-      onError(`Download failed: ${messageOf(err)}`);
-    }
-  }, { signal });
-}
-
-/**
- * A toggle button (`aria-pressed`) that reports its new state.
- * @param {HTMLButtonElement} button
- * @param {(on: boolean) => void} onToggle
- */
-function pressable(button, onToggle) {
-  button.addEventListener('click', () => {
-    const on = button.getAttribute('aria-pressed') !== 'true';
-    button.setAttribute('aria-pressed', String(on));
-    onToggle(on);
-  });
 }
 
 /** @param {StemPlayer} player */
@@ -156,32 +96,21 @@ export function setupMixer(bus) {
   const player = new StemPlayer();
   /** @type {readonly Track[]} */
   let order = FALLBACK_TRACKS;
-  /** @type {readonly OutputFormatView[]} the output formats (`GET /apiv1/info`) */
-  let formats = [];
-  /** The open song's name, for download file names. */
-  let songName = '';
   /** @type {string | null} the song whose stems are (being) loaded */
   let loadedFor = null;
   /** @type {string | null} the open song */
   let openHash = null;
-  /** @type {{ a: number | null, b: number | null }} the loop's ends as set (the loop plays when both are and Loop is on) */
-  const loopPoints = { a: null, b: null };
-  /** @type {{ a: number, b: number } | null} a selection being dragged across a waveform */
-  let dragLoop = null;
-  let urlTimer = 0;
-  /** Whether the URL's mix has been applied: until then the mixer must not overwrite it. */
-  let urlMixRead = false;
   /** Bumped when the song changes, so a load that finishes late is dropped. */
   let loadToken = 0;
   /** @type {Map<Track, Waveform>} */
   const waves = new Map();
-  /** @type {Map<Track, HTMLLIElement>} */
+  /** @type {Map<Track, StemRow>} */
   const rows = new Map();
   let seekDragging = false;
   /** @type {Float32Array<ArrayBuffer>} */
   const scratch = new Float32Array(2048);
   let rafPending = false;
-  /** Everything this view listens to outside its own rows, released by destroy(). */
+  /** The transport's own listeners, released by destroy(). */
   const subscriptions = new AbortController();
   const { signal } = subscriptions;
   /** @type {(() => void)[]} bus handlers to remove */
@@ -205,122 +134,66 @@ export function setupMixer(bus) {
     el.playerMsg.textContent = msg;
   };
 
-  /** @param {HTMLLIElement} row @param {boolean} on */
-  function enableRow(row, on) {
-    for (const c of row.querySelectorAll('input, button.toggle')) {
-      /** @type {HTMLInputElement | HTMLButtonElement} */ (c).disabled = !on;
-    }
-  }
+  const practice = new PracticeControls(el, player, { say, changed: () => { scheduleFrame(); syncMix(); } });
+  const downloads = new SongDownloads(el, say, () => syncMix());
+  const keys = playerKeys(el, player);
+  const urlMix = new UrlMix({
+    mix: currentMix,
+    apply: applyMix,
+    written: (hash, mix) => downloads.pointMix(hash, mixGains(mix, order.filter((t) => player.stems.has(t)))),
+  });
 
-  /**
-   * Points a row's download at the stem's file, named and labelled from what the file is
-   * (`<song>-vocals.flac`, "Download Vocals (FLAC)"); none yet (live): the link waits.
-   * @param {HTMLLIElement} row @param {Track} track @param {StemFile | null} file
-   */
-  function setRowFile(row, track, file) {
-    const dl = $('.download', HTMLAnchorElement, row);
-    const label = labelOf(track);
-    dl.href = file?.url ?? '';
-    row.dataset.ext = file?.format.ext ?? '';
-    row.dataset.format = file?.format.name ?? '';
-    dl.download = file ? `${baseName(songName)}-${track}.${file.format.ext}` : '';
-    const what = file ? `Download ${label} (${file.format.short})` : `Download ${label}`;
-    dl.setAttribute('aria-label', what);
-    dl.title = what;
+  /** Drops a stem's row, waveform and sound. @param {Track} track */
+  function dropStem(track) {
+    player.removeStem(track);
+    waves.get(track)?.destroy();
+    waves.delete(track);
+    rows.get(track)?.destroy();
+    rows.delete(track);
   }
 
   /** @param {string} hash @param {Track} track @param {StemFile | null} file */
   function makeStemRow(hash, track, file) {
-    const row = cloneRow(el.stemRow);
     const label = labelOf(track);
-    row.dataset.track = track;
-    row.dataset.loaded = 'false';
-    row.style.setProperty('--stem', STEM_COLORS[track]);
-    $('.name', HTMLElement, row).textContent = label;
-    const canvas = $('canvas', HTMLCanvasElement, row);
-    canvas.setAttribute('aria-label', `${label} waveform`);
-    $('.vol-label', HTMLElement, row).textContent = `${label} volume`;
-    const vol = $('.vol-input', HTMLInputElement, row);
-    vol.setAttribute('aria-valuetext', '100%');
-    const volNum = $('.vol-num', HTMLInputElement, row);
-    volNum.setAttribute('aria-label', `${label} volume, percent`);
-    const mute = $('.mute', HTMLButtonElement, row);
-    mute.setAttribute('aria-label', `Mute ${label}`);
-    const solo = $('.solo', HTMLButtonElement, row);
-    solo.setAttribute('aria-label', `Solo ${label}`);
-    const dl = $('.download', HTMLAnchorElement, row);
-    setRowFile(row, track, file);
-    const del = $('.delete', HTMLButtonElement, row);
-    del.setAttribute('aria-label', `Delete the ${label} stem`);
-    del.title = `Delete the ${label} stem`;
-    del.dataset.confirm = `Click again to delete the ${label} stem`;
-    enableRow(row, false);
-
-    vol.addEventListener('input', () => setStemVolume(track, Number(vol.value)));
-    volNum.addEventListener('input', () => {
-      if (volNum.value.trim() === '') return;
-      const pct = Number(volNum.value);
-      setStemVolume(track, Number.isFinite(pct) ? pct / 100 : 1);
+    const row = new StemRow(el.stemRow, track, STEM_COLORS[track], {
+      volume: (v) => setStemVolume(track, v),
+      mute: (on) => player.setMuted(track, on),
+      solo: (on) => player.setSoloed(track, on),
+      duration: () => player.duration,
+      drag: (selection) => {
+        practice.dragging = selection;
+        scheduleFrame();
+      },
+      select: (a, b) => practice.setLoop(a, b, true),
+      seek: (t) => player.seek(t),
+      say,
+      remove: async () => {
+        const failure = await removeOnServer(() => deleteStem(hash, track));
+        if (failure) {
+          say(`Couldn’t delete the ${label} stem: ${failure}`);
+          return;
+        }
+        dropStem(track);
+        announce(`${label} stem deleted`);
+        if (rows.size === 0) {
+          setState('empty');
+          say('No stems are left for this song.');
+        }
+        updateTransport();
+      },
     });
-    pressable(mute, (on) => player.setMuted(track, on));
-    pressable(solo, (on) => player.setSoloed(track, on));
-    // Click: seek. Drag across: select a passage and loop it.
-    /** @type {{ x: number, t: number, id: number } | null} */
-    let press = null;
-    /** @param {PointerEvent} e */
-    const timeAt = (e) => {
-      const r = canvas.getBoundingClientRect();
-      return Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)) * player.duration;
-    };
-    canvas.addEventListener('pointerdown', (e) => {
-      if (!player.duration) return;
-      press = { x: e.clientX, t: timeAt(e), id: e.pointerId };
-      canvas.setPointerCapture(e.pointerId);
-    });
-    canvas.addEventListener('pointermove', (e) => {
-      if (!press || e.pointerId !== press.id || Math.abs(e.clientX - press.x) < DRAG_PX) return;
-      const t = timeAt(e);
-      dragLoop = { a: Math.min(press.t, t), b: Math.max(press.t, t) };
-      scheduleFrame();
-    });
-    canvas.addEventListener('pointerup', (e) => {
-      if (!press || e.pointerId !== press.id) return;
-      const start = press;
-      press = null;
-      if (dragLoop) {
-        const sel = dragLoop;
-        dragLoop = null;
-        setLoopPoints(sel.a, sel.b, true);
-      } else {
-        player.seek(start.t);
-      }
-    });
-    canvas.addEventListener('pointercancel', () => {
-      press = null;
-      dragLoop = null;
-      scheduleFrame();
-    });
-    downloadWithKey(dl, say);
-    confirmTwice(del, async () => {
-      const failure = await removeOnServer(() => deleteStem(hash, track));
-      if (failure) {
-        say(`Couldn’t delete the ${label} stem: ${failure}`);
-        return;
-      }
-      player.removeStem(track);
-      waves.get(track)?.destroy();
-      waves.delete(track);
-      rows.delete(track);
-      row.remove();
-      announce(`${label} stem deleted`);
-      if (rows.size === 0) {
-        setState('empty');
-        say('No stems are left for this song.');
-      }
-      updateTransport();
-    });
+    row.setFile(file, downloads.songName);
     rows.set(track, row);
     return row;
+  }
+
+  /** Every row and waveform goes (a new song, or the song closed). */
+  function dropRows() {
+    for (const w of waves.values()) w.destroy();
+    waves.clear();
+    for (const r of rows.values()) r.destroy();
+    rows.clear();
+    el.stems.replaceChildren();
   }
 
   /**
@@ -334,28 +207,24 @@ export function setupMixer(bus) {
     liveFor = job.hash;
     const token = ++loadToken;
     const streamed = Object.keys(live.streams);
-    /** @type {Track[]} */
     // the stems the song will have (`streams`; instrumental is summed from the pieces' parts), else the pieces' own
     const tracks = order.filter((t) => (streamed.length > 0 ? streamed.includes(t) : /** @type {readonly string[]} */ (live.stems).includes(t)));
     const listed = live.pieceEnds[live.pieceEnds.length - 1] ?? 0;
     liveFrames = Math.max(listed, job.totalFrames ?? Math.round((job.audioSec ?? 0) * LIVE_RATE), 1);
     el.player.hidden = false;
     el.player.dataset.live = 'true';
-    for (const w of waves.values()) w.destroy();
-    waves.clear();
+    dropRows();
     livePeaks.clear();
-    el.stems.replaceChildren();
-    rows.clear();
     player.startLive(tracks, liveFrames, LIVE_RATE);
     setState('loading');
     say('Fetching the part that is separated already…');
     for (const t of tracks) {
       const row = makeStemRow(job.hash, t, null);
-      row.dataset.live = 'true';
-      el.stems.append(row);
+      row.row.dataset.live = 'true';
+      el.stems.append(row.row);
       const peaks = new Float32Array(COLUMNS);
       livePeaks.set(t, peaks);
-      waves.set(t, new Waveform($('canvas', HTMLCanvasElement, row), peaks, STEM_COLORS[t], liveFrames / LIVE_RATE));
+      waves.set(t, new Waveform(row.canvas, peaks, STEM_COLORS[t], liveFrames / LIVE_RATE));
     }
     updateTransport();
     let first = true;
@@ -379,13 +248,13 @@ export function setupMixer(bus) {
         if (first) {
           first = false;
           for (const row of rows.values()) {
-            row.dataset.loaded = 'true';
-            enableRow(row, true);
+            row.row.dataset.loaded = 'true';
+            row.enable(true);
           }
           setState('ready');
           say('');
           announce(`The first ${Math.round(piece.end / LIVE_RATE)} seconds are ready. Press Play to listen while the rest is separated.`);
-          applyUrlMix();
+          urlMix.apply(openHash, order);
         }
         updateTransport();
         scheduleFrame();
@@ -407,7 +276,7 @@ export function setupMixer(bus) {
   async function finishLive(job) {
     const token = loadToken;
     loader?.update(job.pieceEnds);
-    const files = stemFiles(job, order, formats).filter((f) => rows.has(f.stem));
+    const files = stemFiles(job, order, downloads.formats).filter((f) => rows.has(f.stem));
     const results = await Promise.allSettled(files.map(async ({ stem, url }) => /** @type {[Track, AudioBuffer]} */ ([stem, await player.decode(await fetchBinary(url))])));
     if (token !== loadToken) return;
     loader?.stop();
@@ -417,39 +286,32 @@ export function setupMixer(bus) {
     const buffers = new Map();
     for (const r of results) if (r.status === 'fulfilled') buffers.set(r.value[0], r.value[1]);
     // A stem the job no longer lists (deleted meanwhile) goes; one that failed to load keeps its pieces.
-    for (const [t, row] of [...rows]) {
-      if (files.some((f) => f.stem === t)) continue;
-      player.removeStem(t);
-      waves.get(t)?.destroy();
-      waves.delete(t);
-      rows.delete(t);
-      row.remove();
-    }
+    for (const t of [...rows.keys()]) if (!files.some((f) => f.stem === t)) dropStem(t);
     player.finish(buffers);
     livePeaks.clear();
     el.player.dataset.live = 'false';
     for (const file of files) {
-      const t = file.stem;
-      const row = rows.get(t);
-      const buffer = buffers.get(t);
+      const row = rows.get(file.stem);
+      const buffer = buffers.get(file.stem);
       if (!row) continue;
-      row.dataset.live = 'false';
-      setRowFile(row, t, file);
+      row.row.dataset.live = 'false';
+      row.setFile(file, downloads.songName);
       if (!buffer) {
-        row.dataset.loaded = 'error';
+        row.row.dataset.loaded = 'error';
         continue;
       }
       const peaks = computePeaks(buffer);
-      waves.get(t)?.update(peaks, buffer.duration);
-      markSilence(row, t, peaks);
-      enableRow(row, true);
+      waves.get(file.stem)?.update(peaks, buffer.duration);
+      row.markSilence(peaks);
+      row.enable(true);
     }
     const failed = files.filter((f) => !buffers.has(f.stem));
     say(failed.length ? `Couldn’t load the finished ${failed.map((f) => f.stem).join(', ')}: the separated part keeps playing.` : '');
-    followSong(job);
+    downloads.follow(job, order);
     announce('Separation done: the finished stems are playing now.');
     updateTransport();
     scheduleFrame();
+    syncMix();
   }
 
   /** @param {JobView} job */
@@ -461,12 +323,10 @@ export function setupMixer(bus) {
       return;
     }
     const token = ++loadToken;
-    const files = stemFiles(job, order, formats);
-    const tracks = files.map((f) => f.stem);
-    followSong(job);
+    const files = stemFiles(job, order, downloads.formats);
+    downloads.follow(job, order);
     el.player.hidden = false;
-    el.stems.replaceChildren();
-    rows.clear();
+    dropRows();
     player.clear();
     if (files.length === 0) {
       setState('empty');
@@ -476,7 +336,7 @@ export function setupMixer(bus) {
     }
     setState('loading');
     say(`Loading ${files.length} stems…`);
-    for (const file of files) el.stems.append(makeStemRow(job.hash, file.stem, file));
+    for (const file of files) el.stems.append(makeStemRow(job.hash, file.stem, file).row);
     updateTransport();
     let loaded = 0;
     const results = await Promise.allSettled(files.map(async ({ stem: t, url }) => {
@@ -485,21 +345,21 @@ export function setupMixer(bus) {
       player.addStem(t, buffer);
       const row = rows.get(t);
       if (row) {
-        row.dataset.loaded = 'true';
+        row.row.dataset.loaded = 'true';
         const peaks = computePeaks(buffer);
-        waves.set(t, new Waveform($('canvas', HTMLCanvasElement, row), peaks, STEM_COLORS[t], buffer.duration));
-        markSilence(row, t, peaks);
-        enableRow(row, true);
+        waves.set(t, new Waveform(row.canvas, peaks, STEM_COLORS[t], buffer.duration));
+        row.markSilence(peaks);
+        row.enable(true);
       }
       loaded++;
       say(`Loading stems… ${loaded} of ${files.length}`);
     }));
     if (token !== loadToken) return;
     /** @type {[Track, unknown][]} */
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [/** @type {[Track, unknown]} */ ([tracks[i], r.reason])] : []));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [/** @type {[Track, unknown]} */ ([files[i].stem, r.reason])] : []));
     for (const [t] of failed) {
       const row = rows.get(t);
-      if (row) row.dataset.loaded = 'error';
+      if (row) row.row.dataset.loaded = 'error';
     }
     if (failed.length === files.length) {
       setState('error');
@@ -507,94 +367,29 @@ export function setupMixer(bus) {
     } else {
       setState('ready');
       say(failed.length ? `Couldn’t load ${failed.map(([t]) => t).join(', ')}: ${messageOf(failed[0][1])}` : '');
-      announce(`Stems ready: ${tracks.filter((t) => player.stems.has(t)).join(', ')}. Press Play to listen.`);
+      announce(`Stems ready: ${files.map((f) => f.stem).filter((t) => player.stems.has(t)).join(', ')}. Press Play to listen.`);
     }
-    applyUrlMix();
+    urlMix.apply(openHash, order);
     updateTransport();
     drawFrame();
-  }
-
-  /**
-   * A stem that stays below SILENT_DBFS says “No vocals detected” (or its own name) instead of
-   * drawing a flat line that looks broken.
-   * @param {HTMLLIElement} row @param {Track} track @param {Float32Array} peaks
-   */
-  function markSilence(row, track, peaks) {
-    let peak = 0;
-    for (const p of peaks) if (p > peak) peak = p;
-    const db = peak > 0 ? 20 * Math.log10(peak) : -Infinity;
-    const silent = db < SILENT_DBFS;
-    row.dataset.silent = String(silent);
-    row.dataset.peakDb = Number.isFinite(db) ? db.toFixed(1) : '-inf';
-    const note = $('.silent-note', HTMLElement, row);
-    note.hidden = !silent;
-    note.textContent = silent ? `No ${track} detected` : '';
-    $('canvas', HTMLCanvasElement, row).setAttribute('aria-label', silent ? `${labelOf(track)} waveform: no ${track} detected (silent stem)` : `${labelOf(track)} waveform`);
+    syncMix();
   }
 
   /** @param {Track} track @param {number} volume 0..1 */
   function setStemVolume(track, volume) {
     const v = Math.min(1, Math.max(0, volume));
     player.setVolume(track, v);
-    const row = rows.get(track);
-    if (!row) return;
-    $('.vol-input', HTMLInputElement, row).value = String(v);
-    $('.vol-input', HTMLInputElement, row).setAttribute('aria-valuetext', `${Math.round(v * 100)}%`);
-    $('.vol-num', HTMLInputElement, row).value = String(Math.round(v * 100));
+    rows.get(track)?.showVolume(v);
   }
 
   /** @param {Track} track @param {'mute' | 'solo'} which @param {boolean} on */
   function setToggle(track, which, on) {
-    const row = rows.get(track);
-    if (row) $(`.${which}`, HTMLButtonElement, row).setAttribute('aria-pressed', String(on));
+    rows.get(track)?.showToggle(which, on);
     if (which === 'mute') player.setMuted(track, on);
     else player.setSoloed(track, on);
   }
 
-  /**
-   * @param {number | null} a @param {number | null} b
-   * @param {boolean} [on] turn the loop on (or off); unchanged when absent
-   */
-  function setLoopPoints(a, b, on) {
-    loopPoints.a = a;
-    loopPoints.b = b;
-    const complete = a !== null && b !== null && b - a >= 0.1;
-    const active = complete && (on ?? el.loopToggle.getAttribute('aria-pressed') === 'true');
-    el.loopToggle.disabled = !complete;
-    el.loopToggle.setAttribute('aria-pressed', String(active));
-    player.setLoop(active && a !== null && b !== null ? { a, b } : null);
-    el.loopText.textContent = a === null && b === null
-      ? 'Drag across a waveform to loop a passage.'
-      : `A ${a === null ? '–' : formatTime(a)} · B ${b === null ? '–' : formatTime(b)}${active ? ' · looping' : ''}`;
-    scheduleFrame();
-  }
-
-  /** @param {number} tempo 0.5..1.5 */
-  async function setTempo(tempo) {
-    const pending = player.setTempo(tempo);
-    el.tempo.value = String(Math.round(player.tempo * 100));
-    el.tempoOut.value = `${Math.round(player.tempo * 100)} %`;
-    await pending;
-    if (player.shiftError) say(`Tempo changes the key here: the pitch shifter did not load (${player.shiftError}).`);
-  }
-
-  /** @param {number} semitones */
-  async function setPitch(semitones) {
-    const pending = player.setPitch(semitones);
-    el.pitch.value = String(player.pitch);
-    el.pitchOut.value = formatSemitones(player.pitch);
-    await pending;
-    if (player.shiftError) say(`The key can’t be changed here: the pitch shifter did not load (${player.shiftError}).`);
-  }
-
-  /** @param {number} volume 0..1 */
-  function setMaster(volume) {
-    player.setMasterVolume(volume);
-    el.master.value = String(Math.round(player.masterVolume * 100));
-    el.masterOut.value = `${Math.round(player.masterVolume * 100)} %`;
-  }
-
-  /** The mixer's state, as the URL and the mix download carry it. */
+  /** The mixer's state, as the URL and the mix download carry it. @returns {MixState} */
   function currentMix() {
     const mix = defaultMix();
     // In the tracks' order, not in the order the stems finished decoding.
@@ -612,49 +407,22 @@ export function setupMixer(bus) {
     return mix;
   }
 
-  /** Applies the mix the URL carries for this song (once its stems are in). */
-  function applyUrlMix() {
-    urlMixRead = true;
-    const { hash, mix } = parseFragment(location.hash, order);
-    if (!mix || hash !== openHash) return;
+  /** Sets the mixer to a mix (the URL's). @param {MixState} mix */
+  function applyMix(mix) {
     for (const t of player.stems.keys()) {
       setStemVolume(t, mix.volumes[t] ?? 1);
       setToggle(t, 'mute', mix.mutes.includes(t));
       setToggle(t, 'solo', mix.solos.includes(t));
     }
-    setMaster(mix.master);
-    if (mix.loop) setLoopPoints(mix.loop.a, mix.loop.b, true);
-    if (mix.tempo !== 1) void setTempo(mix.tempo);
-    if (mix.pitch !== 0) void setPitch(mix.pitch);
+    practice.setMaster(mix.master);
+    if (mix.loop) practice.setLoop(mix.loop.a, mix.loop.b, true);
+    if (mix.tempo !== 1) void practice.setTempo(mix.tempo);
+    if (mix.pitch !== 0) void practice.setPitch(mix.pitch);
   }
 
-  /** Writes the mix into the URL (replacing, not adding history) and into the mix download link. */
+  /** The URL and the mix link follow the mixer, once changes settle. */
   function syncMix() {
-    window.clearTimeout(urlTimer);
-    urlTimer = window.setTimeout(() => {
-      if (!openHash || player.stems.size === 0 || !urlMixRead) return;
-      const mix = currentMix();
-      const fragment = formatFragment(openHash, mix, order);
-      if (location.hash !== fragment) history.replaceState(null, '', fragment);
-      const format = el.mixFormat.value;
-      el.downloadMix.href = mixUrl(openHash, mixGains(mix, order.filter((t) => player.stems.has(t))), format);
-      el.downloadMix.download = `${baseName(songName)}-mix.${formats.find((f) => f.name === format)?.ext ?? format}`;
-    }, 150);
-  }
-
-  /**
-   * The mix follows the song: its format picker starts at the song's own format, and with no stem
-   * to mix the link is disabled, saying why.
-   * @param {JobView} job
-   */
-  function followSong(job) {
-    const own = job.formats.find((f) => formats.some((o) => o.name === f));
-    if (own) el.mixFormat.value = own;
-    const none = stemFiles(job, order, formats).length === 0;
-    el.downloadMix.setAttribute('aria-disabled', String(none));
-    el.downloadMix.title = none ? 'No stems are left to mix.' : 'The stems mixed on the server as you hear them';
-    if (none) el.downloadMix.removeAttribute('href');
-    syncMix();
+    urlMix.schedule(openHash, order, () => player.stems.size > 0);
   }
 
   function clear() {
@@ -664,17 +432,11 @@ export function setupMixer(bus) {
     loader = null;
     livePeaks.clear();
     el.player.dataset.live = 'false';
-    urlMixRead = false;
+    urlMix.reset();
     loadToken++;
     player.clear();
-    setLoopPoints(null, null, false);
-    void setTempo(1);
-    void setPitch(0);
-    setMaster(1);
-    for (const w of waves.values()) w.destroy();
-    waves.clear();
-    rows.clear();
-    el.stems.replaceChildren();
+    practice.reset();
+    dropRows();
     el.player.hidden = true;
     setState('empty');
   }
@@ -702,8 +464,8 @@ export function setupMixer(bus) {
     for (const [name, row] of rows) {
       const stem = player.stems.get(name);
       if (!stem) continue;
-      row.dataset.audible = String(player.isAudible(stem));
-      row.dataset.gain = stem.target.toFixed(2);
+      row.row.dataset.audible = String(player.isAudible(stem));
+      row.row.dataset.gain = stem.target.toFixed(2);
     }
   }
 
@@ -713,14 +475,11 @@ export function setupMixer(bus) {
     el.timeNow.textContent = formatTime(t);
     if (!seekDragging) el.seek.value = String(t);
     el.seek.setAttribute('aria-valuetext', `${spokenTime(t)} of ${spokenTime(player.duration)}${player.complete ? '' : `, ${spokenTime(player.ready)} separated so far`}`);
-    const loop = dragLoop ?? player.loop ?? (loopPoints.a !== null && loopPoints.b !== null ? { a: loopPoints.a, b: loopPoints.b } : null);
+    const loop = practice.shownLoop();
     for (const wave of waves.values()) wave.draw(t, player.duration, loop, player.ready);
     for (const [name, row] of rows) {
       const stem = player.stems.get(name);
-      if (!stem) continue;
-      const level = player.level(stem, scratch) * (stem.target > 0 ? 1 : 0);
-      const db = level > 0 ? 20 * Math.log10(level) : -60;
-      $('.meter-fill', HTMLElement, row).style.transform = `scaleY(${Math.max(0, Math.min(1, (db + 48) / 48)).toFixed(3)})`;
+      if (stem) row.showLevel(player.level(stem, scratch) * (stem.target > 0 ? 1 : 0));
     }
   }
 
@@ -741,27 +500,6 @@ export function setupMixer(bus) {
     scheduleFrame();
     syncMix();
   };
-  el.tempo.addEventListener('input', () => void setTempo(Number(el.tempo.value) / 100), { signal });
-  el.pitch.addEventListener('input', () => void setPitch(Number(el.pitch.value)), { signal });
-  el.master.addEventListener('input', () => setMaster(Number(el.master.value) / 100), { signal });
-  el.loopA.addEventListener('click', () => {
-    const t = player.currentTime;
-    setLoopPoints(t, loopPoints.b !== null && loopPoints.b > t ? loopPoints.b : null);
-  }, { signal });
-  el.loopB.addEventListener('click', () => {
-    const t = player.currentTime;
-    if (loopPoints.a === null || t <= loopPoints.a) setLoopPoints(0, t, true);
-    else setLoopPoints(loopPoints.a, t, true);
-  }, { signal });
-  el.loopToggle.addEventListener('click', () => setLoopPoints(loopPoints.a, loopPoints.b, el.loopToggle.getAttribute('aria-pressed') !== 'true'), { signal });
-  el.practiceReset.addEventListener('click', () => {
-    setLoopPoints(null, null, false);
-    void setTempo(1);
-    void setPitch(0);
-    setMaster(1);
-  }, { signal });
-  el.mixFormat.addEventListener('change', syncMix, { signal });
-  downloadWithKey(el.downloadMix, say, signal);
   el.play.addEventListener('click', () => {
     if (player.playing) player.pause();
     else void player.play();
@@ -769,58 +507,22 @@ export function setupMixer(bus) {
   el.seek.addEventListener('pointerdown', () => { seekDragging = true; }, { signal });
   el.seek.addEventListener('pointerup', () => { seekDragging = false; }, { signal });
   el.seek.addEventListener('input', () => player.seek(Number(el.seek.value)), { signal });
-  /** Seconds each key moves the position slider by. @type {Record<string, number>} */
-  const jumps = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5, PageDown: -15, PageUp: 15 };
-  el.seek.addEventListener('keydown', (e) => {
-    const jump = jumps[e.key];
-    if (jump !== undefined) {
-      e.preventDefault();
-      player.seek(player.currentTime + jump);
-    } else if (e.key === 'Home' || e.key === 'End') {
-      e.preventDefault();
-      player.seek(e.key === 'Home' ? 0 : player.duration);
-    }
-  }, { signal });
-  // Space is play/pause wherever focus is (Mute, a slider, a link…), unless it is in a text field.
-  // Captured before the focused control sees it; the keyup is swallowed too, because a focused
-  // button would otherwise take Space's keyup as a click.
-  let spaceTaken = false;
-  document.addEventListener('keydown', (e) => {
-    if (e.key !== ' ' || e.ctrlKey || e.metaKey || e.altKey || typesText(e.target) || el.play.disabled || el.player.hidden) return;
-    e.preventDefault();
-    e.stopPropagation();
-    spaceTaken = true;
-    if (e.repeat) return;
-    if (player.playing) player.pause();
-    else void player.play();
-  }, { capture: true, signal });
-  document.addEventListener('keyup', (e) => {
-    if (e.key !== ' ' || !spaceTaken) return;
-    spaceTaken = false;
-    e.preventDefault();
-    e.stopPropagation();
-  }, { capture: true, signal });
   window.addEventListener('resize', scheduleFrame, { signal });
-  downloadWithKey(el.downloadAll, say, signal);
   exposeForTests(player);
 
   offs.push(bus.on('info', (info) => {
     order = info.stems;
-    formats = info.formats;
-    fillFormatSelect(el.mixFormat, formats, (f) => f.short, el.mixFormat.value || info.defaultFormat);
+    downloads.setFormats(info.formats, info.defaultFormat);
   }));
   /** @param {string} name */
   function nameDownloads(name) {
-    songName = name;
-    el.downloadAll.download = `${baseName(name)}-stems.zip`;
-    for (const [track, row] of rows) {
-      if (row.dataset.ext) $('.download', HTMLAnchorElement, row).download = `${baseName(name)}-${track}.${row.dataset.ext}`;
-    }
+    downloads.rename(name);
+    for (const row of rows.values()) row.rename(name);
     syncMix();
   }
   offs.push(bus.on('opened', ({ hash, name }) => {
     openHash = hash;
-    el.downloadAll.href = zipUrl(hash);
+    downloads.open(hash, name);
     nameDownloads(name);
   }));
   offs.push(bus.on('named', ({ hash, name }) => {
@@ -844,10 +546,10 @@ export function setupMixer(bus) {
   return {
     destroy() {
       clear();
+      for (const view of [practice, downloads, keys, urlMix]) view.destroy();
       subscriptions.abort();
       for (const off of offs) off();
       offs.length = 0;
-      window.clearTimeout(urlTimer);
       if (Object.getOwnPropertyDescriptor(window, 'msaasPlayer')) Reflect.deleteProperty(window, 'msaasPlayer');
       void player.ctx?.close();
     },

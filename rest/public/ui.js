@@ -73,8 +73,9 @@ export function announce(msg) {
  * Two-step confirmation for destructive buttons: the first press arms it, the second acts.
  * @param {HTMLButtonElement} button
  * @param {() => Promise<void>} action
+ * @param {AbortSignal} [signal] removes the listener
  */
-export function confirmTwice(button, action) {
+export function confirmTwice(button, action, signal) {
   let timer = 0;
   const originalLabel = button.getAttribute('aria-label');
   const originalText = button.classList.contains('icon-btn') ? null : button.textContent;
@@ -103,7 +104,7 @@ export function confirmTwice(button, action) {
     } finally {
       button.disabled = false;
     }
-  });
+  }, { signal });
 }
 
 /** A file name without its extension, safe for a download name. @param {string} name */

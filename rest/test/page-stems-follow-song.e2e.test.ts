@@ -82,4 +82,71 @@ describe.skipIf(problem !== null)('the page follows the stems and format a song 
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
+
+  it("the mixer's views (stem row, practice controls, keys, downloads) stop answering once destroyed, and a destroyed row leaves the page", async () => {
+    // bypassCSP: the test imports the page's modules from its own code (new Function), which the page's CSP forbids
+    const context = await browser.newContext({ bypassCSP: true });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${srv.url}/`);
+    await page.waitForSelector('body[data-ready="true"]');
+    const outcome = await page.evaluate(async () => {
+      const calls: string[] = [];
+      const note = (what: string) => () => void calls.push(what);
+      const fire = (target: EventTarget, event: Event) => target.dispatchEvent(event);
+      // the page's own modules, as the browser loads them (an import() vitest would otherwise rewrite)
+      const load = new Function('path', 'return import(path)') as (path: string) => Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const { StemRow } = await load('/stem-row.js');
+      const { PracticeControls } = await load('/practice.js');
+      const { playerKeys } = await load('/keyboard.js');
+      const { SongDownloads } = await load('/downloads.js');
+      const template = document.getElementById('stem-row') as HTMLTemplateElement;
+      const row = new StemRow(template, 'vocals', '#fff', {
+        volume: note('volume'), mute: note('mute'), solo: note('solo'), duration: () => 10, drag: note('drag'), select: note('select'),
+        seek: note('seek'), say: note('say'), remove: async () => void calls.push('remove'),
+      });
+      document.body.append(row.row);
+      row.enable(true);
+      const vol = row.row.querySelector('.vol-input') as HTMLInputElement;
+      const mute = row.row.querySelector('.mute') as HTMLButtonElement;
+      const fakePlayer = {
+        currentTime: 1, duration: 10, playing: false, tempo: 1, pitch: 0, masterVolume: 1, loop: null, shiftError: null,
+        setTempo: async () => void calls.push('tempo'), setPitch: async () => undefined, setMasterVolume: note('master'), setLoop: note('loop'),
+        play: async () => void calls.push('play'), pause: note('pause'), seek: note('seek-key'),
+      };
+      const make = <K extends keyof HTMLElementTagNameMap>(tag: K) => document.createElement(tag);
+      const practiceEl = {
+        tempo: make('input'), tempoOut: make('output'), pitch: make('input'), pitchOut: make('output'), master: make('input'), masterOut: make('output'),
+        loopA: make('button'), loopB: make('button'), loopToggle: make('button'), loopText: make('span'), practiceReset: make('button'),
+      };
+      const practice = new PracticeControls(practiceEl, fakePlayer as never, { say: note('say'), changed: note('changed') });
+      const keysEl = { play: make('button'), seek: make('input'), player: make('section') };
+      const keys = playerKeys(keysEl, fakePlayer as never);
+      const dlEl = { downloadAll: make('a'), downloadMix: make('a'), mixFormat: make('select') };
+      const downloads = new SongDownloads(dlEl, note('say'), note('format'));
+      const poke = () => {
+        fire(vol, new Event('input'));
+        mute.click();
+        fire(practiceEl.tempo, new Event('input'));
+        practiceEl.loopA.click();
+        fire(document, new KeyboardEvent('keydown', { key: ' ', bubbles: true }));
+        fire(keysEl.seek, new KeyboardEvent('keydown', { key: 'ArrowRight' }));
+        fire(dlEl.mixFormat, new Event('change'));
+      };
+      poke();
+      const before = [...calls].sort();
+      calls.length = 0;
+      row.destroy();
+      practice.destroy();
+      keys.destroy();
+      downloads.destroy();
+      poke();
+      return { before, after: calls, attached: row.row.isConnected };
+    });
+    expect(outcome.before).toEqual(['changed', 'format', 'loop', 'mute', 'play', 'seek-key', 'tempo', 'volume']);
+    expect(outcome.after).toEqual([]);
+    expect(outcome.attached).toBe(false);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 30_000);
 });
