@@ -12,6 +12,7 @@ import { EXTENSIONS, OUTPUT_FORMATS, type Extension } from './formats.ts';
 import { AUDIO_FORMAT_NAMES, type AudioFormat } from './audio-format.ts';
 import { MIX_MAX_GAIN, MODELS, SUBMIT_RESULTS, type DeleteSongResponse, type InfoResponse, type LibraryResponse, type QueueResponse, type RemoveStemResponse, type SubmitResponse } from './api.ts';
 import { ERROR_CODES, type ErrorCode } from './errors.ts';
+import { SeparateUploadJsonSchema, SeparateUrlJsonSchema } from './ingestContract.ts';
 
 const INPUT_FORMATS = Object.keys(AUDIO_FORMAT_NAMES) as [AudioFormat, ...AudioFormat[]];
 
@@ -63,8 +64,13 @@ export const SeparateMultipartSchema = z
   .strict()
   .meta({ id: 'SeparateMultipart' });
 
-/** The fields a submission may carry besides the audio, whichever the encoding (the strict-field check's list). */
-export const SUBMIT_FIELDS = ['callback', 'model', 'format', 'stems'] as const;
+/** The multipart fields a submission may carry besides the file: the strict-field check reads them from the schema the document shows. */
+export const SUBMIT_FIELDS: readonly string[] = Object.keys(SeparateMultipartSchema.shape).filter((k) => k !== 'file');
+
+/** Every member a JSON submission may carry, whichever way it sends the audio (`mp3`, `upload`, `url`): the documented schemas' members. */
+export const SEPARATE_JSON_FIELDS: readonly string[] = [
+  ...new Set([SeparateJsonSchema, SeparateUploadJsonSchema, SeparateUrlJsonSchema].flatMap((s) => Object.keys(s.shape))),
+];
 
 /**
  * A mix gain as the query carries it: a decimal from 0 to MIX_MAX_GAIN (2), or empty for the

@@ -19,6 +19,7 @@ import {
   type SubmitResponse,
   type SubmitResult,
   SUBMIT_FIELDS,
+  SEPARATE_JSON_FIELDS,
 } from '@msaas/common';
 import { randomUUID } from 'node:crypto';
 import { outputReason, parseOutputRequest } from '../output-request.ts';
@@ -119,7 +120,7 @@ function readSubmission(req: Request, jsonMaxBytes: number): Submission {
     throw badRequest('bad_request', 'send JSON {"mp3": "<base64>", "callback": {"url", "data"}}, {"upload": "<id>"} or {"url": "https://…"}, or a multipart upload with field "file"');
   }
   const body = req.body as Record<string, unknown>;
-  refuseUnknownFields(Object.keys(body), [...SOURCES, ...SUBMIT_FIELDS], 'field of POST /apiv1/separate');
+  refuseUnknownFields(Object.keys(body), SEPARATE_JSON_FIELDS, 'field of POST /apiv1/separate');
   const given = SOURCES.filter((k) => body[k] !== undefined);
   if (given.length > 1) throw badRequest('bad_request', `send the audio one way: ${given.join(' and ')} were both given (one of mp3, upload, url)`);
   if (given[0] === 'upload') {
