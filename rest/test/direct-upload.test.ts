@@ -28,7 +28,7 @@ async function newUpload(key = ALICE, body: object = {}): Promise<{ id: string; 
 }
 
 async function put(url: string, bytes: Uint8Array): Promise<number> {
-  const res = await fetch(url, { method: 'PUT', body: bytes });
+  const res = await fetch(url, { method: 'PUT', body: bytes as Uint8Array<ArrayBuffer> });
   await res.arrayBuffer();
   return res.status;
 }

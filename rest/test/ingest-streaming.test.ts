@@ -105,7 +105,7 @@ beforeAll(async () => {
   // A small song through the same path first, so idle means "warmed up", not "never ran".
   const warm = await synthesizeMp3({ seconds: 4, seed: 3 });
   const form = new FormData();
-  form.append('file', new Blob([warm]), 'warm.mp3');
+  form.append('file', new Blob([warm as Uint8Array<ArrayBuffer>]), 'warm.mp3');
   const res = await fetch(`${stack.url}/apiv1/separate`, { method: 'POST', body: form });
   expect(res.status).toBe(200);
   await followToDone(songhash(warm));
@@ -134,7 +134,7 @@ describe('uploads of 150 MB stream through rest', () => {
     const before = queueFiles();
     const idle = rssMiB(restPid);
     const form = new FormData();
-    form.append('file', new Blob([wav]), 'long.wav');
+    form.append('file', new Blob([wav as Uint8Array<ArrayBuffer>]), 'long.wav');
     // Watched while the body is sent: no file of it may appear in the queue bucket, even for a moment.
     const appeared = new Set<string>();
     const watch = setInterval(() => {
@@ -155,7 +155,7 @@ describe('uploads of 150 MB stream through rest', () => {
     const hash = songhash(wav);
     const idle = rssMiB(restPid);
     const form = new FormData();
-    form.append('file', new Blob([wav]), 'master.wav');
+    form.append('file', new Blob([wav as Uint8Array<ArrayBuffer>]), 'master.wav');
     const started = Date.now();
     const { result: res, peakMiB } = await peakRssDuring(async () => {
       const r = await fetch(`${stack.url}/apiv1/separate`, { method: 'POST', body: form });
@@ -181,7 +181,7 @@ describe('uploads of 150 MB stream through rest', () => {
     expect(made.status).toBe(201);
     const up = (await made.json()) as { id: string; url: string; maxBytes: number };
     expect(up.maxBytes).toBe(248 * MiB);
-    const put = await fetch(up.url, { method: 'PUT', body: wav });
+    const put = await fetch(up.url, { method: 'PUT', body: wav as Uint8Array<ArrayBuffer> });
     expect(put.status).toBe(200);
     const idle = rssMiB(restPid);
     const started = Date.now();
