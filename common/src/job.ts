@@ -100,6 +100,9 @@ export interface SplitRecord {
   id: string;
   /** The song's length in frames as estimated at the split. */
   estimatedFrames: number;
+  /** Once every range is done: the stems' encoding units (one per stem, queue items numbered after the ranges), and how many are done. */
+  encodeUnits: number;
+  encodesDone: number;
 }
 
 /** A range's queue item, `<songhash>#<index>#<splitId>` (lib/ranges.lua); a song's item is its songhash. */
@@ -127,7 +130,14 @@ function parseSplit(fields: Record<string, string>): SplitRecord | null {
   const chunks = fields.rangeChunks.split(',').map(Number);
   const stride = Number(fields.rangeStride);
   if (chunks.some((c) => !Number.isInteger(c) || c < 0) || !(stride > 0)) return null;
-  return { chunks, stride, id: fields.splitId, estimatedFrames: Number(fields.rangeFrames) || 0 };
+  return {
+    chunks,
+    stride,
+    id: fields.splitId,
+    estimatedFrames: Number(fields.rangeFrames) || 0,
+    encodeUnits: Number(fields.encodeUnits) || 0,
+    encodesDone: Number(fields.encodesDone) || 0,
+  };
 }
 
 function parseRanges(split: SplitRecord, fields: Record<string, string>): JobRange[] {

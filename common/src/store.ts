@@ -233,6 +233,12 @@ export class ObjectStore {
     return streamToBuffer(await this.client.getObject(this.buckets.output, rangeKey(hash, index)));
   }
 
+  /** `length` bytes of a range's output from `offset` (a stem's encoding unit reads only its sources). */
+  async getRangePart(hash: string, index: number, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    return streamToBuffer(await this.client.getPartialObject(this.buckets.output, rangeKey(hash, index), offset, length));
+  }
+
   /** The indexes of a song's stored range outputs, ascending. */
   async listRanges(hash: string): Promise<number[]> {
     const found: number[] = [];

@@ -78,6 +78,29 @@ describe('a song split into ranges', () => {
     expect((await queue.getJob(hash))!.state).toBe('done');
   });
 
+  it('spreads the encoding once every range is done: one unit per stem at the front of the queue, the last one’s worker finishes the song', async () => {
+    const hash = h(8);
+    const keys = makeKeys(prefix);
+    await redis.del(keys.toWorker);
+    await splitSong(hash, 't1', 'w1', [0, 4]);
+    const a = await claim('w1');
+    const b = await claim('w2');
+    expect((await queue.rangeDone('w1', a.range!, 2)).outcome).toBe('done');
+    expect((await queue.rangeDone('w2', b.range!, 2)).outcome).toBe('encode');
+    expect(await queue.length()).toBe(2);
+    const split = (await queue.getJob(hash))!.split!;
+    expect([split.encodeUnits, split.encodesDone]).toEqual([2, 0]);
+    const e1 = await claim('w3');
+    const e2 = await claim('w4');
+    expect([e1.range!.index, e2.range!.index].sort()).toEqual([2, 3]);
+    expect((await queue.rangeDone('w4', e2.range!)).outcome).toBe('done');
+    expect((await queue.rangeDone('w3', e1.range!)).outcome).toBe('finish');
+    expect(await queue.held('w3')).toEqual([hash]);
+    expect((await queue.getJob(hash))!.split!.encodesDone).toBe(2);
+    expect(await queue.recordStems('w3', hash, TRACKS)).toBe('owned');
+    expect((await queue.complete('w3', hash, 3)).outcome).toBe('done');
+  });
+
   it('lists pieces over the contiguous prefix only, whichever range finishes first', async () => {
     const hash = h(2);
     await splitSong(hash, 't1', 'w1', [0, 4, 8]);

@@ -39,7 +39,7 @@ const SCRIPTS_BY_USER: Record<'rest' | 'worker', ScriptName[]> = {
   worker: [
     'start-4', 'progress-3', 'record-stems-3', 'complete-6', 'fail-10', 'release-6', 'reap-9', 'heartbeat-2', 'set-callback-status-3', 'charge-decoded-4',
     // a song split over workers (issue 23)
-    'split-7', 'range-start-5', 'range-done-3', 'range-piece-2', 'range-fail-10', 'range-release-6', 'reap-ranges-8',
+    'split-7', 'range-start-5', 'range-done-6', 'range-piece-2', 'range-fail-10', 'range-release-6', 'reap-ranges-8',
   ],
 };
 /** KEDA's redis scaler (pkg/scalers/redis_scaler.go): one EVAL of this on the list. */

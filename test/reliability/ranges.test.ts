@@ -121,7 +121,12 @@ describe('one song over many workers', () => {
     expect(done.readySec).toBeCloseTo(40, 1);
     await expectSameFiles(alice, hash, WAV_STEMS, 'wav');
     await waitFor(async () => (await rangeObjects(hash)).length === 0, { timeoutMs: 10_000, what: 'range outputs removed after done' });
-    expect(workerLines(stack, hash, 'stitched 4 ranges')).toHaveLength(1);
+    // the stems' encoding was spread: one unit per stem, each stitched and encoded once
+    expect(workerLines(stack, hash, ' stitched in ')).toHaveLength(WAV_STEMS.length);
+    expect(new Set(workerLines(stack, hash, 'encoding of').map((l) => /encoding of (\w+) claimed/.exec(l)?.[1]).filter(Boolean))).toEqual(new Set(WAV_STEMS));
+    expect(workerLines(stack, hash, 'completing the song')).toHaveLength(1);
+    expect(done.pieceEnds).toHaveLength(4);
+    expect(done.pieceEnds.at(-1)! / 44_100).toBeCloseTo(40, 1);
   }, 180_000);
 
   it('a worker killed mid-range: the range is retried elsewhere with its attempt counted, and the song comes out the same', async () => {

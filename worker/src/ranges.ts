@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import {
+  INSTRUMENTAL_PARTS,
   TRACKS,
   isTransientStoreError,
   withRetry,
@@ -23,7 +24,8 @@ import { JobGone, JobLost } from './job.ts';
  * One song, many workers (issue 23). A song longer than SPLIT_MIN_SEC is split by the worker that
  * took it into ranges of consecutive chunks (split-7.lua); any worker takes any range, separates only
  * its chunks and stores what it made (`ranges/<songhash>/<i>.f32`); the worker finishing the last
- * range stitches the song (range-done-3.lua decides which, atomically) and encodes its stems.
+ * range queues the song's encoding, one unit per stem (range-done-6.lua, atomically), and each unit
+ * stitches its stem from the ranges' outputs and encodes it; the last unit's worker completes the song.
  * Stitching redoes the single pass's overlap-add at the range edges with the same float32 operations
  * (chunking.ts stitchOverlap), so a split song's stems are bit-identical to the song run whole.
  */
@@ -144,7 +146,7 @@ function attemptFor(deps: { config: Config; logger: Logger }, hash: string, sign
  * Returns `stitch` when it was the song's last range (the song is now this worker's to stitch).
  * Throws JobLost / JobGone when the range or the song is no longer this worker's.
  */
-export async function runRange(deps: RangeDeps, range: RangeItem, record: JobRecord, signal: AbortSignal): Promise<'stitch' | 'done'> {
+export async function runRange(deps: RangeDeps, range: RangeItem, record: JobRecord, signal: AbortSignal): Promise<'stitch' | 'encode' | 'finish' | 'done'> {
   const { store, queue, separator, logger, workerId } = deps;
   const split = record.split!;
   const attempt = attemptFor(deps, range.hash, signal);
@@ -164,7 +166,9 @@ export async function runRange(deps: RangeDeps, range: RangeItem, record: JobRec
     `range ${range.index + 1}/${split.chunks.length} (chunks ${firstChunk}–${endChunk ?? 'end'}, ${out.stats.chunks} run) separated in ${sec(t1, t2)} s; ` +
       `upload ${(bytes.length / 1e6).toFixed(2)} MB fetched in ${sec(t0, t1)} s, output ${(stored.length / 1e6).toFixed(2)} MB stored in ${sec(t2, performance.now())} s`,
   );
-  const { outcome, done } = await queue.rangeDone(workerId, range);
+  // once every range is done, the stems' encoding is spread: one unit per stem (range-done-6.lua)
+  const units = record.wanted.length > 1 ? record.wanted.length : 0;
+  const { outcome, done } = await queue.rangeDone(workerId, range, units);
   if (outcome === 'lost') throw new JobLost('another worker owns the range now');
   if (outcome === 'gone') {
     await store.removeRanges(range.hash).catch(() => 0);
@@ -249,6 +253,99 @@ export async function stitchSong(
     }
     encodeMs += performance.now() - t2;
     return { stems: uploaded, files, stitchSec: stitchMs / 1000, encodeSec: encodeMs / 1000, songFrames: frames };
+  } catch (err) {
+    await Promise.all(uploads.map((u) => u.abort()));
+    throw err;
+  } finally {
+    staging.remove();
+  }
+}
+
+/** A range output's layout (rangeBytes): frames of each part and where its floats start. */
+function layoutOf(header: Buffer): { final: number; head: number; tail: number; startFrame: number; songFrames: number | null } {
+  const h = new Uint32Array(header.buffer.slice(header.byteOffset, header.byteOffset + 4 * HEADER_WORDS));
+  if (h[0] !== MAGIC) throw new Error('not a range output (bad magic)');
+  return { startFrame: h[1]!, final: h[2]!, head: h[3]!, tail: h[4]!, songFrames: h[5]! > 0 ? h[5]! - 1 : null };
+}
+
+const floats = (b: Buffer): Float32Array => {
+  const copy = new Uint8Array(b.byteLength);
+  copy.set(b);
+  return new Float32Array(copy.buffer);
+};
+
+/**
+ * Range i's output for some sources only (TRACKS indexes, in that order): byte ranges of the stored
+ * object, so a stem's encoding unit fetches a quarter of it (three quarters for the instrumental).
+ */
+async function readRangeSources(deps: RangeDeps, hash: string, i: number, sources: readonly number[], attempt: StoreAttempt): Promise<StoredRange> {
+  const get = (offset: number, length: number): Promise<Buffer> => attempt(`range ${i} output`, () => deps.store.getRangePart(hash, i, offset, length));
+  const l = layoutOf(await get(0, 4 * HEADER_WORDS));
+  const base = 4 * HEADER_WORDS;
+  const pair = async (start: number, frames: number, s: number): Promise<Float32Array[]> => {
+    const both = floats(await get(base + 4 * (start + 2 * s * frames), 8 * frames));
+    return [both.subarray(0, frames), both.subarray(frames)];
+  };
+  const final = await Promise.all(sources.map((s) => pair(0, l.final, s)));
+  const head = l.head > 0 ? await Promise.all(sources.map((s) => pair(8 * l.final, l.head, s))) : null;
+  const tail =
+    l.tail > 0
+      ? {
+          acc: await Promise.all(sources.map((s) => pair(8 * l.final + 8 * l.head, l.tail, s))),
+          weightSum: floats(await get(base + 4 * (8 * l.final + 8 * l.head + 8 * l.tail), 4 * l.tail)),
+        }
+      : null;
+  return { startFrame: l.startFrame, final, head, tail, songFrames: l.songFrames };
+}
+
+/**
+ * One stem's encoding unit (issue 23 item 5): stitches that stem (the instrumental: its three parts)
+ * from every range's output and encodes it in the run's formats through the same encoders and
+ * streamed uploads as a whole run. Several workers encode a split song's stems at once.
+ */
+export async function encodeStem(
+  deps: RangeDeps,
+  hash: string,
+  record: JobRecord,
+  stem: Stem,
+  signal: AbortSignal,
+): Promise<{ files: StreamedFile[]; stitchSec: number; encodeSec: number }> {
+  const { store, separator } = deps;
+  const split = record.split!;
+  const attempt = attemptFor(deps, hash, signal);
+  const sources = stem === 'instrumental' ? INSTRUMENTAL_PARTS.map((t) => TRACKS.indexOf(t)) : [TRACKS.indexOf(stem as (typeof TRACKS)[number])];
+  const staging = new UploadStaging();
+  const uploads: StemUpload[] = [];
+  let stitchMs = 0;
+  let encodeMs = 0;
+  try {
+    const open = (s: Stem, format: OutputFormat): StemUpload => {
+      const upload = new StemUpload(store, hash, s, format, attempt, staging);
+      uploads.push(upload);
+      return upload;
+    };
+    const { files } = await separator.encodeToSinks({ formats: record.formats, stems: [stem] }, open, async (write, ready) => {
+      let prev: StoredRange | null = null;
+      for (let i = 0; i < split.chunks.length; i++) {
+        if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+        const t0 = performance.now();
+        const own = await readRangeSources(deps, hash, i, sources, attempt);
+        const tracks = pieceOf(prev, own);
+        const t1 = performance.now();
+        stitchMs += t1 - t0;
+        const len = tracks[0]![0]!.length;
+        for (let at = 0; at < len; at += split.stride) {
+          sources.forEach((s, j) => write(s, tracks[j]![0]!.subarray(at, at + split.stride), tracks[j]![1]!.subarray(at, at + split.stride)));
+          await ready();
+        }
+        encodeMs += performance.now() - t1;
+        prev = own;
+      }
+    });
+    const t2 = performance.now();
+    for (const [i, file] of files.entries()) await uploads[i]!.finish(file.head);
+    encodeMs += performance.now() - t2;
+    return { files, stitchSec: stitchMs / 1000, encodeSec: encodeMs / 1000 };
   } catch (err) {
     await Promise.all(uploads.map((u) => u.abort()));
     throw err;

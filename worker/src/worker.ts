@@ -4,7 +4,7 @@ import { STEMS, parseRangeItem, withRetry, type Config, type ObjectStore, type C
 import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { JobAborted, JobGone, JobLost, rangeSeparator, runJob, type Separator } from './job.ts';
-import { runRange, stitchSong } from './ranges.ts';
+import { encodeStem, runRange, stitchSong } from './ranges.ts';
 import type { WorkerMetrics } from './metrics.ts';
 
 export interface WorkerDeps {
@@ -23,7 +23,7 @@ export interface WorkerDeps {
 }
 
 /** How often a worker looks whether its running song or range was deleted (cancel stops it within about this plus one pipeline step). */
-const WATCH_MS = 400;
+const WATCH_MS = 250;
 
 /**
  * The job loop: one job at a time. A heartbeat key proves this process alive for as long as it
@@ -172,8 +172,13 @@ export class Worker {
       const record = await queue.getJob(hash);
       const ranges = rangeSeparator(this.deps.separator);
       let result: { stems: Stem[]; split?: number };
-      if (record?.split && ranges && record.ranges?.every((r) => r.state === 'done')) {
-        // every range of this split song is done: this worker stitches it (range-done-3.lua chose it)
+      const split = record?.split;
+      if (record && split && split.encodeUnits > 0 && split.encodesDone >= split.encodeUnits) {
+        // every stem of this split song is encoded and stored (range-done-6.lua gave the finish to this worker)
+        if ((await queue.recordStems(this.id, hash, record.wanted)) === 'lost') throw new JobLost('another worker owns the job now');
+        result = { stems: [...record.wanted] };
+      } else if (record?.split && ranges && record.ranges?.every((r) => r.state === 'done')) {
+        // every range of this split song is done and its encoding was not spread: this worker stitches and encodes it
         const stitched = await stitchSong({ ...this.deps, workerId: this.id, separator: ranges }, hash, record, AbortSignal.any([abort.signal, watched.signal]));
         metrics.stitchSeconds.observe(stitched.stitchSec);
         metrics.encodeSeconds.observe(stitched.encodeSec);
@@ -248,17 +253,37 @@ export class Worker {
     metrics.busy.set(1);
     const watched = new AbortController();
     const endWatch = this.watch(range.item, (outcome) => watched.abort(outcome === 'lost' ? new JobLost('another worker owns the range now') : new JobGone(outcome)));
-    const label = `range ${range.index + 1}`;
+    let label = `range ${range.index + 1}`;
     let stitch = false;
     try {
-      logger.info({ job: range.hash }, `${label} claimed${attempt ? ` (attempt ${attempt})` : ''}`);
       const record = await queue.getJob(range.hash);
+      const chunkRanges = record?.split?.chunks.length ?? Number.POSITIVE_INFINITY;
+      if (range.index >= chunkRanges) label = `encoding of ${record?.wanted[range.index - chunkRanges] ?? 'a stem'}`;
+      logger.info({ job: range.hash }, `${label} claimed${attempt ? ` (attempt ${attempt})` : ''}`);
       const separator = rangeSeparator(this.deps.separator);
       if (!record?.split || !separator) throw new JobGone(record ? 'superseded' : 'gone');
-      const outcome = await runRange({ ...this.deps, workerId: this.id, separator }, range, record, AbortSignal.any([abort.signal, watched.signal]));
+      const deps = { ...this.deps, workerId: this.id, separator };
+      const signal = AbortSignal.any([abort.signal, watched.signal]);
+      let outcome: Awaited<ReturnType<typeof runRange>>;
+      if (range.index >= chunkRanges) {
+        // one stem's encoding unit (range-done-6.lua queued one per stem once every range was done)
+        const stem = record.wanted[range.index - chunkRanges];
+        if (!stem) throw new Error(`no stem for encoding unit ${range.index - chunkRanges}`);
+        const encoded = await encodeStem(deps, range.hash, record, stem, signal);
+        metrics.stitchSeconds.observe(encoded.stitchSec);
+        metrics.encodeSeconds.observe(encoded.encodeSec);
+        logger.info({ job: range.hash }, `${stem} stitched in ${encoded.stitchSec.toFixed(2)} s, encoded and uploaded in ${encoded.encodeSec.toFixed(2)} s (${record.formats.join(', ')})`);
+        const done = await queue.rangeDone(this.id, range);
+        if (done.outcome === 'lost') throw new JobLost('another worker owns the unit now');
+        if (done.outcome === 'gone') throw new JobGone('gone');
+        outcome = done.outcome as typeof outcome;
+      } else {
+        outcome = await runRange(deps, range, record, signal);
+      }
       metrics.ranges.inc({ result: 'done' });
-      logger.info({ job: range.hash }, `${label} done${outcome === 'stitch' ? '; the last one: stitching the song' : ''}`);
-      stitch = outcome === 'stitch';
+      const next = { stitch: '; the last range: stitching the song', encode: "; the last range: the stems' encoding is queued", finish: '; the last unit: completing the song', done: '' };
+      logger.info({ job: range.hash }, `${label} done${next[outcome]}`);
+      stitch = outcome === 'stitch' || outcome === 'finish';
     } catch (err) {
       const reason: unknown = watched.signal.aborted ? watched.signal.reason : err;
       if (abort.signal.aborted && !watched.signal.aborted) {

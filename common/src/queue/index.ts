@@ -401,17 +401,24 @@ export class Queue {
   }
 
   /**
-   * A range's output is stored (range-done-3.lua): `stitch` when it was the song's last range (the
-   * song is now this worker's to stitch, in its processing list), else `done`; `done` flags each
-   * range of the song. `lost`/`gone`: not this worker's range, or the song was deleted or failed.
+   * A unit of a split song is done (range-done-6.lua): a range of chunks (its output stored) or the
+   * encoding of one stem. Once every range is done, `encodeUnits` units go to the front of the queue,
+   * one per stem (`encode`); with 0 this worker stitches and encodes every stem itself (`stitch`).
+   * `finish`: the last unit, the song is now this worker's to record and complete (in its processing
+   * list). `done` flags each chunk range. `lost`/`gone`: not this worker's, or the song was deleted or failed.
    */
-  async rangeDone(workerId: string, range: RangeItem): Promise<{ outcome: 'stitch' | 'done' | 'lost' | 'gone'; done: boolean[] }> {
+  async rangeDone(
+    workerId: string,
+    range: RangeItem,
+    encodeUnits = 0,
+  ): Promise<{ outcome: 'stitch' | 'encode' | 'finish' | 'done' | 'lost' | 'gone'; done: boolean[] }> {
     const k = this.keys;
-    const [outcome, ...flags] = (await runScript(this.redis, 'range-done-3', [k.processing(workerId), k.job(range.hash), k.events], [
+    const [outcome, ...flags] = (await runScript(this.redis, 'range-done-6', [k.processing(workerId), k.job(range.hash), k.events, k.toWorker, k.order, k.vtime], [
       range.item,
       workerId,
       now(),
-    ])) as ['stitch' | 'done' | 'lost' | 'gone', ...string[]];
+      encodeUnits,
+    ])) as ['stitch' | 'encode' | 'finish' | 'done' | 'lost' | 'gone', ...string[]];
     return { outcome, done: flags.map((f) => f === '1') };
   }
 

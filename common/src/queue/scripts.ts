@@ -24,7 +24,7 @@ const SCRIPTS = [
   'upload-gone-2',
   'split-7',
   'range-start-5',
-  'range-done-3',
+  'range-done-6',
   'range-piece-2',
   'range-fail-10',
   'range-release-6',

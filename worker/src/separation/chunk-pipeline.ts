@@ -134,13 +134,15 @@ class ChunkPipeline {
    * Decodes and discards the song's samples before `index` (a range's window starts there): every
    * decoder is run from the file's start, so the samples a range sees are the ones a whole run sees.
    */
-  private async skipTo(index: number): Promise<void> {
+  private async skipTo(index: number, signal: AbortSignal | undefined): Promise<void> {
     const scratch = [new Float32Array(1 << 16), new Float32Array(1 << 16)];
     while (this.songLength < 0 && this.inBase < index) {
       const want = Math.min(scratch[0]!.length, index - this.inBase);
       const got = await this.reader.read(scratch, 0, want);
       this.inBase += got;
       if (got < want) this.songLength = this.inBase;
+      await nextTurn();
+      throwIfAborted(signal);
     }
   }
 
@@ -234,7 +236,7 @@ class ChunkPipeline {
     let inflight: Promise<RunResult> | null = null;
     try {
       // a range's first chunk reads from half a segment before it (the song's last chunk is centred)
-      if (first > 0) await this.skipTo(first * this.stride - Math.floor(SEGMENT / 2));
+      if (first > 0) await this.skipTo(first * this.stride - Math.floor(SEGMENT / 2), opts.signal);
       let current: Prepared | null = await this.prepare(first * this.stride);
       if (!current) throw new AudioInputError('empty', first > 0 ? `the song ends before chunk ${first}` : 'the upload holds no audio (zero-length)');
       opts.onProgress?.(0);
@@ -244,6 +246,7 @@ class ChunkPipeline {
       while (current) {
         // While the model runs chunk i, read and transform chunk i+1.
         const rangeEnds = end !== null && index + 1 >= end;
+        throwIfAborted(opts.signal);
         const next: Prepared | null = rangeEnds ? null : await this.prepare(current.place.offset + this.stride);
         const res: RunResult = await inflight!;
         inflight = null;

@@ -26,6 +26,7 @@ end
 redis.call('LREM', processingKey, 0, hash)
 -- a split run lists its pieces anew (range-piece-2.lua): forget those of an earlier split of this run
 for i = 0, range_count(jobKey) - 1 do redis.call('HDEL', jobKey, 'p' .. i) end
+redis.call('HDEL', jobKey, 'encodeUnits', 'encodesDone')
 redis.call('HSET', jobKey, 'rangeChunks', chunks, 'rangeStride', stride, 'splitId', splitId, 'rangesDone', '0',
   'rangeFrames', estimatedFrames, 'pieceEnds', '', 'readyFrames', '0', 'updatedAt', now)
 local tenant = redis.call('HGET', jobKey, 'tenant') or 'default'

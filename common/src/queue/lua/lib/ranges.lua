@@ -6,6 +6,8 @@
 --   splitId      this split's token: a queue item of an earlier run of the song is not this run's
 --   r<i>         '<state>|<worker>|<attempts>', state queued, processing or done
 --   rangesDone   how many ranges are done
+--   encodeUnits  once every range is done: one unit per stem, r<n+j> (range-done-6.lua)
+--   encodesDone  how many of those are done
 -- A range waits in `toWorker` as the item '<songhash>#<i>#<splitId>' (fair order counts ranges) and
 -- is held in a worker's processing list like a song.
 
@@ -43,21 +45,24 @@ local function range_current(jobKey, splitId)
   return redis.call('HGET', jobKey, 'state') == 'processing' and redis.call('HGET', jobKey, 'splitId') == splitId
 end
 
--- Takes the song's waiting ranges out of the queue (and their fair-order tags).
+-- Takes the song's waiting ranges and encoding units out of the queue (and their fair-order tags).
 local function unqueue_ranges(jobKey, queueKey, orderKey, hash)
   local splitId = redis.call('HGET', jobKey, 'splitId')
   if not splitId then return end
-  for i = 0, range_count(jobKey) - 1 do
+  for i = 0, range_count(jobKey) + tonumber(redis.call('HGET', jobKey, 'encodeUnits') or '0') - 1 do
     local item = range_item(hash, i, splitId)
     redis.call('LREM', queueKey, 0, item)
     redis.call('HDEL', orderKey, item)
   end
 end
 
--- 'range 2 of 3 (11.7–23.4 s)', for errors
+-- 'range 2 of 3 (11.7 s to 23.4 s)' or 'the encoding of stem 2 of 5', for errors
 local function range_label(jobKey, i)
   local bounds = {}
   for a in string.gmatch(redis.call('HGET', jobKey, 'rangeChunks') or '', '[^,]+') do table.insert(bounds, tonumber(a)) end
+  if i >= #bounds then
+    return 'the encoding of stem ' .. (i - #bounds + 1) .. ' of ' .. (redis.call('HGET', jobKey, 'encodeUnits') or '?')
+  end
   local stride = tonumber(redis.call('HGET', jobKey, 'rangeStride') or '0')
   local from = string.format('%.1f', bounds[i + 1] * stride / 44100)
   local to = bounds[i + 2] and string.format('%.1f s', bounds[i + 2] * stride / 44100) or 'the end'
