@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +27,7 @@ printLinesOnFailure(() => stack?.lines);
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'msaas-walkthrough-'));
-  stack = await startStack({ contract: true, env: { MODEL_PATH: standinModelPath(), RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000' } });
+  stack = await startStack({ contract: true, env: { MODEL_PATH: standinModelPath(), RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000000', URL_FETCH_ALLOW_PRIVATE: 'true' } });
   checker = new DocumentChecker((await (await fetch(`${stack.url}/openapi.json`)).json()) as Record<string, unknown>);
 }, 120_000);
 
@@ -164,6 +166,32 @@ describe('the SDK (@msaas/client)', () => {
     expect(out).toMatch(/^done 100 %$/m);
     expect(out).toMatch(/vocals\.flac: \d+ bytes \(audio\/flac\)/);
     expect(readFileSync(path.join(dir, 'vocals.flac')).subarray(0, 4).toString('latin1')).toBe('fLaC');
+  }, 240_000);
+});
+
+describe('the SDK\'s other ways in', () => {
+  it('submits by direct upload and by URL (each with an Idempotency-Key), follows over SSE, reads the library and cancels', async () => {
+    const { api } = stack;
+    const direct = variant(await clip(2, 504), 1);
+    const first = await api.uploadDirect(direct, { filename: 'direct.mp3', idempotencyKey: 'sdk-direct-1' });
+    expect(first).toMatchObject({ hash: songhash(direct), result: 'enqueued' });
+    const served = variant(await clip(2, 504), 2);
+    const server = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'audio/mpeg' }).end(served));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/song.mp3`;
+      const byUrl = await api.submitUrl(url, { idempotencyKey: 'sdk-url-1', format: 'flac' });
+      expect(byUrl.hash).toBe(songhash(served));
+      expect(await api.submitUrl(url, { idempotencyKey: 'sdk-url-1', format: 'flac' })).toEqual(byUrl);
+    } finally {
+      server.close();
+    }
+    let last = '';
+    for await (const job of api.events(first.hash)) last = job.state;
+    expect(last).toBe('done');
+    expect((await api.library({ limit: 10 })).songs.map((s) => s.hash)).toContain(first.hash);
+    expect(await api.cancel(songhash(served))).toMatchObject({ removed: true });
+    await expect(api.job(songhash(served))).rejects.toMatchObject({ status: 404, error: 'not_found' });
   }, 240_000);
 });
 

@@ -55,7 +55,7 @@ export const API_ERRORS = {
   unauthorized: { status: 401, meaning: 'API keys are on and the request carries none, or an unknown one (`Authorization: Bearer <key>` or `X-API-Key`).' },
   cross_site: { status: 403, meaning: 'A state-changing request from a web page on another site without `X-Requested-With` or a JSON body (cross-site request forgery guard).' },
   // Absent things
-  not_found: { status: 404, meaning: 'No such route, or no such song, stem, piece or file for this caller (another tenant\'s song answers exactly like one nobody submitted).' },
+  not_found: { status: 404, meaning: 'No such route, or no such song, stem, piece, file or direct upload for this caller (another tenant\'s song answers exactly like one nobody submitted).' },
   not_ready: { status: 404, also: [503], meaning: 'The file is not made yet: the song is queued or processing (404). From `/readyz` (503): Redis or the object store is not reachable.' },
   job_failed: { status: 404, meaning: 'The separation of the song failed; the detail gives its error.' },
   // Sizes and ranges

@@ -102,7 +102,7 @@ export const ROUTES: RouteSpec[] = [
     responses: { 200: json(SubmitResponseSchema, 'the submission\'s result and the job as the caller sees it') },
     errors: [
       'bad_request', 'unknown_field', 'bad_json', 'bad_multipart', 'aborted', 'missing_file', 'bad_base64', 'bad_callback', 'bad_model', 'bad_format', 'bad_stems', 'empty',
-      'unsupported_format', 'not_mp3', 'corrupt', 'too_long', 'bad_url', 'url_fetch_failed', 'upload_missing', 'upload_used', 'upload_expired',
+      'unsupported_format', 'not_mp3', 'corrupt', 'too_long', 'bad_url', 'url_fetch_failed', 'not_found', 'upload_missing', 'upload_used', 'upload_expired',
       ...idempotencyErrors, 'cross_site', 'payload_too_large', 'quota_exceeded', 'too_many_uploads',
     ],
   },
