@@ -116,6 +116,16 @@ describe('direct upload', () => {
     expect(await store.statStaged(directUploadKey(up.id))).toBeNull();
   });
 
+  it('the embedded store takes the minio client\'s presigned PUT over HTTP and refuses it once expired', async () => {
+    const store = under.rest.deps.store;
+    const url = await store.uploadSigner(undefined).presignPut(directUploadKey('expiry-check'), 1);
+    await new Promise((r) => setTimeout(r, 2100));
+    const res = await fetch(url, { method: 'PUT', body: Buffer.from(mp3) as Uint8Array<ArrayBuffer> });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toMatch(/Request has expired/);
+    expect(await store.statStaged(directUploadKey('expiry-check'))).toBeNull();
+  });
+
   it('the URL is signed for STORE_PUBLIC_URL, the address clients reach the store at', async () => {
     const res = await request(publicUrl.rest.app).post('/apiv1/uploads').send();
     expect(res.status).toBe(201);
