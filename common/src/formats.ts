@@ -81,6 +81,17 @@ export function mergeFormats(have: readonly OutputFormat[], want: OutputFormat):
   return [...have.filter((f) => extensionOf(f) !== extensionOf(want)), want];
 }
 
+/**
+ * The stored copy to decode when a song's stems are read back (a mix, a live stream): a lossless
+ * one when the song has it (the last listed first: FLAC before WAV, fewer bytes to read), else the
+ * first it has; null with none.
+ */
+export function decodeSource(formats: readonly OutputFormat[]): Extension | null {
+  const have = formats.map(extensionOf);
+  const lossless = OUTPUT_FORMATS.filter((f) => FORMAT_INFO[f].lossless).map(extensionOf).reverse();
+  return lossless.find((ext) => have.includes(ext)) ?? have[0] ?? null;
+}
+
 /** What `/apiv1/info` tells a client about each output format (the page's pickers and download labels). */
 export interface OutputFormatView {
   name: OutputFormat;

@@ -152,7 +152,8 @@ class FileSink implements OutputSink {
   }
 }
 
-const HEAD_BYTES: Record<string, number | null> = { wav: WAV_HEADER_BYTES, flac: 42, mp3: null, 'mp3-320': null };
+/** Bytes of a file's header that --progressive patches as the file grows, by codec (MP3: none). */
+const HEAD_BYTES: Record<string, number | null> = { wav: WAV_HEADER_BYTES, flac: 42 };
 
 function progressBar(quiet: boolean): (fraction: number) => void {
   if (quiet) return () => {};
@@ -201,7 +202,7 @@ async function main(): Promise<number> {
     const base = path.basename(args.input, path.extname(args.input));
     const sinks: FileSink[] = [];
     const open = (stem: string, format: keyof typeof FORMAT_INFO): FileSink => {
-      const sink = new FileSink(path.join(args.outDir, `${base}-${stem}.${FORMAT_INFO[format].ext}`), HEAD_BYTES[format] ?? null, args.progressive);
+      const sink = new FileSink(path.join(args.outDir, `${base}-${stem}.${FORMAT_INFO[format].ext}`), HEAD_BYTES[FORMAT_INFO[format].encoder.codec] ?? null, args.progressive);
       sinks.push(sink);
       return sink;
     };

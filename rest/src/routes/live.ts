@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import { DEFAULT_MP3, type Mp3Quality } from '@msaas/common/audio-encode/index';
-import { STEMS, isStem, type ClaimedJob, type Extension, type JobRecord, type JobView, type ObjectStore, type Stem } from '@msaas/common';
+import { STEMS, decodeSource, extensionOf, isStem, type ClaimedJob, type Extension, type JobRecord, type JobView, type ObjectStore, type Stem } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 import { apiError, badRequest, notFound } from '../errors.ts';
 import { claimedOr404 } from '../job-view.ts';
@@ -47,12 +47,9 @@ const LIVE_HEADERS = {
   'Accept-Ranges': 'none',
 };
 
-/** A stored copy of the finished stem to decode: lossless when the song has it, else its MP3. */
+/** A stored copy of the finished stem to decode: lossless when the song has it, else its MP3 (decodeSource). */
 function finishedSource(job: Pick<JobRecord, 'formats'>): Extension | null {
-  if (job.formats.includes('flac')) return 'flac';
-  if (job.formats.includes('wav')) return 'wav';
-  if (job.formats.includes('mp3') || job.formats.includes('mp3-320')) return 'mp3';
-  return null;
+  return decodeSource(job.formats);
 }
 
 /**
@@ -117,7 +114,7 @@ export function liveRouter(deps: AppDeps): Router {
 
 /** A done job's stored MP3, piped with its length; false when there is none (the stream encodes one). */
 async function serveStoredMp3(store: ObjectStore, res: Response, job: JobRecord, stem: Stem): Promise<boolean> {
-  if (!job.formats.includes('mp3') && !job.formats.includes('mp3-320')) return false;
+  if (!job.formats.some((f) => extensionOf(f) === 'mp3')) return false;
   const info = await store.statStem(job.hash, stem, 'mp3');
   if (!info) return false;
   res.set({ ...LIVE_HEADERS, 'Cache-Control': 'private, max-age=3600', 'Content-Length': String(info.size), ETag: `"${info.etag}"` });

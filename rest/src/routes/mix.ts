@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import {
-  MIX_MAX_GAIN, OUTPUT_FORMATS, STEMS, FORMAT_INFO, DEFAULT_OUTPUT_FORMAT, EXTENSIONS, isOutputFormat, extensionOf,
+  MIX_MAX_GAIN, OUTPUT_FORMATS, STEMS, FORMAT_INFO, DEFAULT_OUTPUT_FORMAT, decodeSource, isOutputFormat,
   type Extension, type OutputFormat, type Stem,
 } from '@msaas/common';
 import { setImmediate } from 'node:timers/promises';
@@ -10,7 +10,7 @@ import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../download-name.ts';
-import { hasExtension, stemAccess, storedStems, type StemAccess } from '../servable.ts';
+import { stemAccess, storedStems, type StemAccess } from '../servable.ts';
 import { mixStems, stemSamples, StemPuller, type Stereo } from '../mix-sources.ts';
 import { MixSlots } from '../mix-limits.ts';
 import { clientKeyOf } from '../client-address.ts';
@@ -40,11 +40,9 @@ export function parseGains(query: Record<string, unknown>): Record<Stem, number>
   return gains;
 }
 
-/** The stored copy the mix decodes: lossless when the song has it (FORMAT_INFO's `lossless`), else MP3. */
+/** The stored copy the mix decodes: lossless when the song has it (decodeSource), else MP3 (the store alone: the lab's copy). */
 function sourceExtension(access: StemAccess): Extension {
-  const lossless = EXTENSIONS.filter((ext) => OUTPUT_FORMATS.some((f) => FORMAT_INFO[f].lossless && extensionOf(f) === ext));
-  for (const ext of lossless) if (access.kind === 'claim' && hasExtension(access, ext)) return ext;
-  return 'mp3';
+  return (access.kind === 'claim' ? decodeSource(access.formats) : null) ?? 'mp3';
 }
 
 /** The LAME setting of the stems (MP3_VBR_QUALITY, else the encoders' default): a mix sounds like the stems it is made of. */
