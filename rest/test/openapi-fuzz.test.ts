@@ -111,7 +111,7 @@ describe('the API under document-driven requests', () => {
         expect(res.status, `POST ${JSON.stringify(b)}: ${JSON.stringify(res.body)}`).toBeLessThan(500);
         checker.check('POST', '/apiv1/separate', fromSupertest(res));
       }),
-      { numRuns: 80, seed: 25 },
+      { numRuns: 250, seed: 25 },
     );
     const upload = await request(rest.app).post('/apiv1/uploads').send({ filename: 'x.mp3' });
     checker.check('POST', '/apiv1/uploads', fromSupertest(upload));
