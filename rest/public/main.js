@@ -2,9 +2,9 @@
 // The page's entry point: upload → live job progress → four-stem player, plus the recent-songs
 // list. Builds the views on one event bus, loads the server info, keeps the URL's `#<hash>` and
 // the API key setting. The views (upload.js, song.js, mixer.js, recent-view.js) only talk
-// through the bus (events.js).
+// through the bus (page-bus.js).
 import { getApiKey, getInfo, setApiKey } from './api.js';
-import { Emitter } from './events.js';
+import { Emitter } from './page-bus.js';
 import { setupMixer } from './mixer.js';
 import { parseFragment } from './mixstate.js';
 import { setupRecentView } from './recent-view.js';
@@ -12,9 +12,9 @@ import { setupSong } from './song.js';
 import { byId, messageOf } from './ui.js';
 import { setupUpload } from './upload.js';
 
-/** @typedef {import('./events.js').PageEvents} PageEvents */
+/** @typedef {import('./page-bus.js').PageEvents} PageEvents */
 
-/** @type {import('./events.js').Bus} */
+/** @type {import('./page-bus.js').Bus} */
 const bus = new Emitter();
 
 // Listeners run in this order: the list records a song before the song card opens it.

@@ -22,7 +22,7 @@ import { COLUMNS, Waveform, addPeaks, computePeaks } from './waveform.js';
 /** @typedef {import('./api.js').Stem} Track a stem's name (the model's four and instrumental) */
 /** @typedef {import('./formats.js').StemFile} StemFile */
 /** @typedef {import('./mixstate.js').MixState} MixState */
-/** @typedef {import('./events.js').Bus} Bus */
+/** @typedef {import('./page-bus.js').Bus} Bus */
 /** @typedef {'empty' | 'loading' | 'paused' | 'playing' | 'waiting' | 'error' | 'ready'} PlayerState */
 
 /** The stems' order until (or unless) `GET /apiv1/info` says otherwise. @type {readonly Track[]} */

@@ -7,7 +7,7 @@ import { findRecent, forgetSong, loadRecent, mergeLibrary, rememberSong, renameS
 import { $, announce, byId, cloneRow, confirmTwice, messageOf, showBadge, stateLabel } from './ui.js';
 
 /** @typedef {import('./recent.js').RecentSong} RecentSong */
-/** @typedef {import('./events.js').Bus} Bus */
+/** @typedef {import('./page-bus.js').Bus} Bus */
 
 /** How often the list is re-checked while a song is still queued or separating. */
 const REFRESH_MS = 10_000;

@@ -10,7 +10,7 @@ import { announce, byId, confirmTwice, messageOf, showBadge } from './ui.js';
 
 /** @typedef {import('./api.js').JobView} JobView */
 /** @typedef {import('./api.js').SubmitResult} SubmitResult */
-/** @typedef {import('./events.js').Bus} Bus */
+/** @typedef {import('./page-bus.js').Bus} Bus */
 
 /** What the header adds after the hash for each submit result. @type {Record<SubmitResult, string>} */
 const RESULT_NOTES = {

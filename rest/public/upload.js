@@ -6,7 +6,7 @@ import { sniffFile } from './sniff.js';
 import { announce, byId, messageOf } from './ui.js';
 import { fillFormatSelect } from './formats.js';
 
-/** @typedef {import('./events.js').Bus} Bus */
+/** @typedef {import('./page-bus.js').Bus} Bus */
 /** @typedef {'idle' | 'uploading' | 'done' | 'error'} UploadState */
 
 /** @param {Bus} bus */
