@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { withTimeout } from '@msaas/common';
+import { withTimeout, type ErrorCode } from '@msaas/common';
 import type { AppDeps } from '../deps.ts';
 
 const answersWithin = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => withTimeout(p, ms, `${what} did not answer within ${ms} ms`);
@@ -40,7 +40,7 @@ function operatorRoutes(deps: AppDeps): Router {
     const body: Record<string, unknown> = { status: ready ? 'ready' : 'not ready', checks };
     if (cluster && ready) body.cluster = await cluster.getStatus();
     if (ready) res.json(body);
-    else res.status(503).json({ error: 'not_ready', detail: Object.entries(checks).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k}: ${v}`).join('; '), ...body });
+    else res.status(503).json({ error: 'not_ready' satisfies ErrorCode, detail: Object.entries(checks).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k}: ${v}`).join('; '), ...body });
   });
   router.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
