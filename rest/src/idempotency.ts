@@ -15,14 +15,20 @@ import { tenantOf } from './auth.ts';
  * request's fingerprint (method, path and what identifies the body: the songhash and fields, the
  * upload id, the URL); the first answer is kept with it. A repeat with the same fingerprint gets
  * the kept answer (status and body, header `Idempotent-Replayed: true`); another fingerprint gets
- * 422 `idempotency_key_reused`. Answers a retry could change (409, 429, 5xx) and requests refused
- * before they were read whole (no fingerprint) are not kept: the key is freed for the retry.
+ * 422 `idempotency_key_reused`. Answers a retry could change (409, 422 url_fetch_failed, 429, 5xx)
+ * and requests refused before they were read whole (no fingerprint) are not kept: the key is freed
+ * for the retry.
  */
 
 const PENDING_TTL_SEC = 900;
 const WAIT_MS = 10_000;
 const POLL_MS = 100;
 const RETRY_AFTER_SEC = 2;
+/**
+ * Refusals about the request itself, which its repeat would get again: kept and replayed. Others
+ * (409 not yet, 422 a URL that did not deliver, 429, 5xx) may go otherwise on a retry: not kept.
+ */
+const KEPT_REFUSALS = new Set([400, 404, 410, 413]);
 
 interface Pending {
   state: 'pending';
@@ -113,7 +119,7 @@ export function idempotency(opts: IdempotencyOptions): RequestHandler {
             if (!settled) {
               settled = true;
               const status = res.statusCode;
-              const keep = h.fingerprint !== null && status < 500 && status !== 409 && status !== 429;
+              const keep = h.fingerprint !== null && (status < 400 || KEPT_REFUSALS.has(status));
               void finish(redisKey, token, keep ? { state: 'done', fingerprint: h.fingerprint!, status, body } : null);
             }
             return json(body);

@@ -26,7 +26,13 @@ const as = (key: string, idem?: string) => ({ Authorization: `Bearer ${key}`, ..
 
 beforeAll(async () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) songs.push(await synthesizeMp3({ seconds: 3, seed: 500 + seed }));
+  let flaky = 0;
   server = http.createServer((req, res) => {
+    // 404 the first time, the song after.
+    if (req.url === '/flaky.mp3') {
+      if (flaky++ === 0) return res.writeHead(404).end();
+      return res.writeHead(200, { 'content-length': songs[4]!.length }).end(songs[4]);
+    }
     // Answers the song once the test releases it.
     res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': songs[5]!.length });
     res.write(songs[5]!.subarray(0, 1000));
@@ -127,6 +133,15 @@ describe('Idempotency-Key', () => {
     const good = await request(app()).post('/apiv1/separate').set(as(ALICE, 'fix-and-retry')).send({ mp3: Buffer.from(songs[4]!).toString('base64') });
     expect(good.status).toBe(200);
     expect(good.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('a URL that did not deliver (422) is not kept: the retry with the same key fetches again', async () => {
+    const first = await request(app()).post('/apiv1/separate').set(as(ALICE, 'flaky-url')).send({ url: `${base}/flaky.mp3` });
+    expect(first.status).toBe(422);
+    expect(first.body.error).toBe('url_fetch_failed');
+    const retry = await request(app()).post('/apiv1/separate').set(as(ALICE, 'flaky-url')).send({ url: `${base}/flaky.mp3` });
+    expect(retry.status).toBe(200);
+    expect(retry.body.hash).toBe(songhash(songs[4]!));
   });
 
   it('a key that is not 1–255 visible ASCII characters is 400 bad_idempotency_key', async () => {
