@@ -1,6 +1,6 @@
 /**
  * The API's wire types, inferred from the zod schemas the server's OpenAPI document is generated
- * from (common/src/contract.ts, ingestContract.ts): type-only imports, erased at run time, so the
+ * from (common/src/contract.ts, ingest-contract.ts): type-only imports, erased at run time, so the
  * client carries no dependency. A field the server adds or changes changes these types with it.
  */
 import type { z } from 'zod';

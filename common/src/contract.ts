@@ -12,7 +12,7 @@ import { EXTENSIONS, OUTPUT_FORMATS, type Extension } from './formats.ts';
 import { AUDIO_FORMAT_NAMES, type AudioFormat } from './audio-format.ts';
 import { MIX_MAX_GAIN, MODELS, SUBMIT_RESULTS, type DeleteSongResponse, type InfoResponse, type LibraryResponse, type QueueResponse, type RemoveStemResponse, type SubmitResponse } from './api.ts';
 import { ERROR_CODES, type ErrorCode } from './errors.ts';
-import { SeparateUploadJsonSchema, SeparateUrlJsonSchema } from './ingestContract.ts';
+import { SeparateUploadJsonSchema, SeparateUrlJsonSchema } from './ingest-contract.ts';
 
 const INPUT_FORMATS = Object.keys(AUDIO_FORMAT_NAMES) as [AudioFormat, ...AudioFormat[]];
 

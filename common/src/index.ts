@@ -27,4 +27,4 @@ export * from './ogg-pages.ts';
 export * from './mp4-boxes.ts';
 export * from './trust-proxy.ts';
 export * from './quality-profiles.ts';
-export * from './ingestContract.ts';
+export * from './ingest-contract.ts';

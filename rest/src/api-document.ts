@@ -24,7 +24,7 @@ function schemaOf(schema: z.ZodType): Json {
   return id ? { $ref: `${REF_BASE}${id}` } : inline(schema);
 }
 
-/** The named schemas (every zod schema with an `id`: contract.ts, ingestContract.ts), each once, their references to each other by `$ref`. */
+/** The named schemas (every zod schema with an `id`: contract.ts, ingest-contract.ts), each once, their references to each other by `$ref`. */
 function components(): Record<string, Json> {
   void NAMED_SCHEMAS; // imported for its registrations
   const { schemas } = z.toJSONSchema(z.globalRegistry, { target: 'draft-2020-12', unrepresentable: 'any', io: 'output', uri: (id) => `${REF_BASE}${id}` }) as { schemas: Record<string, Json> };

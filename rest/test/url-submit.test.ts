@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { songhash } from '@msaas/common';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { fetchUrl } from '../src/ingest/fetchUrl.ts';
+import { fetchUrl } from '../src/ingest/fetch-url.ts';
 import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
 
 let open: RestUnderTest;

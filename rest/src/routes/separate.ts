@@ -35,8 +35,8 @@ import { answeredBefore, idempotency } from '../idempotency.ts';
 import { IngestStorage, type Staged, type StagedFile } from '../ingest/multipart.ts';
 import { audioRefusal, ingest, type IngestLimits } from '../ingest/ingest.ts';
 import { wholeSeconds } from '../ingest/probe.ts';
-import { fetchUrl, urlFetchPolicy, type UrlFetchPolicy } from '../ingest/fetchUrl.ts';
-import type { DirectUploads } from '../ingest/directUploads.ts';
+import { fetchUrl, urlFetchPolicy, type UrlFetchPolicy } from '../ingest/fetch-url.ts';
+import type { DirectUploads } from '../ingest/direct-uploads.ts';
 
 const options = {
   callback: CallbackSchema.nullish(),

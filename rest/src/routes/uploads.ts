@@ -5,8 +5,8 @@ import { badRequest } from '../errors.ts';
 import { refuseUnknownFields } from '../strict-params.ts';
 import { rateLimit, tenantOf } from '../auth.ts';
 import { answeredBefore, idempotency } from '../idempotency.ts';
-import type { DirectUploads } from '../ingest/directUploads.ts';
-export { directUploadsFor } from '../ingest/directUploads.ts';
+import type { DirectUploads } from '../ingest/direct-uploads.ts';
+export { directUploadsFor } from '../ingest/direct-uploads.ts';
 
 /** The body of POST /apiv1/uploads is a few fields: 4 KiB is plenty. */
 const BODY_MAX_BYTES = 4096;
