@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_STEMS, isStem, type Stem } from './tracks.ts';
+import { DEFAULT_STEMS, isStem, type Stem, type TRACKS } from './tracks.ts';
 import { DEFAULT_OUTPUT_FORMAT, FORMAT_INFO, isOutputFormat, type OutputFormat } from './formats.ts';
 
 export const JOB_STATES = ['queued', 'processing', 'done', 'failed'] as const;
@@ -204,7 +204,8 @@ export interface JobView extends Omit<JobRecord, 'stems' | 'tenant' | 'wanted' |
 /** Where a running job's final audio is: its raw pieces and a live MP3 per stem. */
 export interface LiveView {
   sampleRate: 44100;
-  stems: ['drums', 'bass', 'other', 'vocals'];
+  /** The model stems a piece holds, in its layout's order (TRACKS). */
+  stems: [...typeof TRACKS];
   pieceEnds: number[];
   /** Append the piece's seq number. */
   pieceUrl: string;

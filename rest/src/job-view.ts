@@ -1,4 +1,4 @@
-import { stemUrl, type ClaimedJob, type JobRecord, type JobView, type LiveView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
+import { TRACKS, stemUrl, type ClaimedJob, type JobRecord, type JobView, type LiveView, type OutputFormat, type Queue, type Stem } from '@msaas/common';
 import { notFound } from './errors.ts';
 import { claimOutlook } from './claim-view.ts';
 
@@ -55,7 +55,7 @@ function audioProgress(job: JobRecord, streamed: readonly Stem[]): Pick<JobView,
     running && job.pieceEnds.length > 0
       ? {
           sampleRate: LIVE_RATE,
-          stems: ['drums', 'bass', 'other', 'vocals'],
+          stems: [...TRACKS],
           pieceEnds: job.pieceEnds,
           pieceUrl: `/apiv1/jobs/${job.hash}/pieces/`,
           streams: Object.fromEntries(streamed.map((t) => [t, `/apiv1/jobs/${job.hash}/live/${t}.mp3`])),
