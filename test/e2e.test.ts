@@ -22,7 +22,7 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => callbackServer.listen(0, '127.0.0.1', r));
-  stack = await startStack({ worker: true, logs: true });
+  stack = await startStack({ worker: true, logs: true, contract: true });
 }, 240_000);
 
 afterAll(async () => {
