@@ -60,6 +60,18 @@ describe('output formats come from FORMAT_INFO', () => {
     expect(await lua('DEFAULT_STEMS')).toBe(DEFAULT_STEMS.join(','));
   });
 
+  it('no other place lists the formats: the page reads them from /apiv1/info, the queue scripts from the generated table', () => {
+    const read = (path: string): string => readFileSync(new URL(path, import.meta.url), 'utf8').replace(/^\s*(--|\/\/|\*).*$/gm, '');
+    for (const page of ['../public/index.html', '../public/mixer.js', '../public/downloads.js', '../public/formats.js', '../public/upload.js']) {
+      const text = read(page);
+      expect(text, page).not.toMatch(/<option value="(mp3|wav|flac)/);
+      expect(text, page).not.toMatch(/['"]mp3-320['"]|\bFORMAT_EXT\b/);
+    }
+    for (const script of ['../../common/src/queue/lua/lib/songs.lua', '../../common/src/queue/lua/submit-12.lua', '../../common/src/queue/lua/complete-6.lua']) {
+      expect(read(script), script).not.toMatch(/'(mp3|mp3-320|wav|flac)'|'drums,bass,other,vocals'/);
+    }
+  });
+
   it("each format's encoder writes that format's bytes, and only VBR MP3 takes the configured quality", async () => {
     const tone = new Float32Array(44_100).map((_, i) => 0.3 * Math.sin((2 * Math.PI * 440 * i) / 44_100));
     const encode = async (f: OutputFormat, vbrQuality: number): Promise<Buffer> => {
