@@ -14,7 +14,7 @@ import { formatCovers, type ClaimedJob, type JobState, type OutputFormat, type S
  *   own submission; the worker's id only to the tenant whose submission queued that run.
  * - Formats are those this tenant asked for (the union of its submissions) that the store holds
  *   finished, never the ones only other tenants asked for; stems are the song's finished ones less
- *   those it removed (a mix needs the four model stems whoever asked for them).
+ *   those it removed, whoever asked for them (a mix sums what the song has: mix-sources.ts mixStems).
  */
 export interface ClaimOutlook {
   state: JobState;
