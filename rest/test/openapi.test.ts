@@ -3,15 +3,15 @@ import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import fc from 'fast-check';
 import type { z } from 'zod';
-import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, songhash, type ErrorCode } from '@msaas/common';
+import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, modelTerms, songhash, type ErrorCode } from '@msaas/common';
 import { parseGains } from '../src/routes/mix.ts';
 import { libraryQuery } from '../src/routes/library.ts';
 import type { RestService } from '../src/bootstrap.ts';
 import { ROUTES, errorsOf } from '../src/api-routes.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { storeSeparated } from '../../common/test/testWorker.ts';
+import { storeSeparated } from '../../common/test/test-worker.ts';
 import { DocumentChecker, fromSupertest } from '../../test/helpers/openapi.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 let under: RestUnderTest;
 let rest: RestService;
@@ -80,6 +80,12 @@ describe('the API document (GET /openapi.json)', () => {
     const live = paths['/apiv1/jobs/{songhash}/live/{file}']!.get!;
     expect(Object.keys(live.responses['200']!.content!)).toEqual(['audio/mpeg']);
     expect(live.description).toMatch(/chunked/);
+  });
+
+  it('names the bundled weights for an unset MODEL_PATH and the image\'s copy, and the operator\'s terms for other weights', () => {
+    expect(modelTerms(undefined)).toMatchObject({ file: 'htdemucs.onnx', bundled: true });
+    expect(modelTerms('/models/htdemucs.onnx')).toMatchObject({ file: 'htdemucs.onnx', bundled: true, terms: expect.stringMatching(/personal and research use only/) });
+    expect(modelTerms('/srv/weights/licensed-demucs.onnx')).toMatchObject({ file: 'licensed-demucs.onnx', bundled: false, terms: expect.stringMatching(/operator/) });
   });
 
   it('says which model weights run and their terms, as /apiv1/info does', async () => {
