@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Queue, TRACKS, makeKeys, type Keys } from '../src/index.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from '../../test/helpers/env.ts';
-import { TestWorker } from './testWorker.ts';
+import { TestWorker } from './test-worker.ts';
 
 let redis: Redis;
 let prefix: string;

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { IMPLICIT_TENANT, Queue, TRACKS, makeKeys, type Keys } from '../src/index.ts';
 import { Heartbeat } from '../../worker/src/heartbeat.ts';
 import { REDIS_URL, deletePrefix, uniquePrefix } from '../../test/helpers/env.ts';
-import { TestWorker } from './testWorker.ts';
+import { TestWorker } from './test-worker.ts';
 
 let redis: Redis;
 let blocking: Redis;

@@ -11,7 +11,7 @@ import request from 'supertest';
 import { dnsResolver, isPrivateAddress, songhash } from '@msaas/common';
 import { buildRest, type RestService } from '../src/bootstrap.ts';
 import { fireCallback } from '../../worker/src/callback.ts';
-import { markSeparated, storeSeparated } from '../../common/test/testWorker.ts';
+import { markSeparated, storeSeparated } from '../../common/test/test-worker.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 

@@ -1,7 +1,7 @@
 // ADMIN_PORT: a real rest process (node rest/src/main.ts) serves /readyz and /metrics on the admin
 // port only, and the API (with /healthz, which the lab and the tests use) on the main port.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRestProcess, stopRestProcess, type RestProcess } from './helpers/restProcess.ts';
+import { startRestProcess, stopRestProcess, type RestProcess } from './helpers/rest-process.ts';
 import { deletePrefix, REDIS_URL, startTestStore, uniquePrefix, type TestStore } from '../../test/helpers/env.ts';
 
 

@@ -3,8 +3,8 @@ import request from 'supertest';
 import { TRACKS, songhash } from '@msaas/common';
 import type { RestService } from '../src/bootstrap.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { TestWorker, storeSeparated } from '../../common/test/testWorker.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { TestWorker, storeSeparated } from '../../common/test/test-worker.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 import { expectDocumented } from '../../test/helpers/openapi.ts';
 
 let under: RestUnderTest;

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { songhash } from '@msaas/common';
-import { storeSeparated } from '../../common/test/testWorker.ts';
+import { storeSeparated } from '../../common/test/test-worker.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 let t: RestUnderTest;
 let clip: Buffer;

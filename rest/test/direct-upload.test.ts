@@ -10,7 +10,7 @@ import request from 'supertest';
 import { directUploadKey, songhash } from '@msaas/common';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { sweepStaged } from '../src/retention.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 const ALICE = 'k-alice-direct-upload-1';
 const BOB = 'k-bob-direct-upload-2';

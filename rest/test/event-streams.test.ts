@@ -11,10 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeKeys, Queue } from '@msaas/common';
-import { TestWorker } from '../../common/test/testWorker.ts';
+import { TestWorker } from '../../common/test/test-worker.ts';
 import { startTestStore, waitFor, type TestStore } from '../../test/helpers/env.ts';
 import { ownRedis, type OwnedRedis } from '../../test/helpers/processes.ts';
-import { startRestProcess, stopRestProcess, type RestProcess } from './helpers/restProcess.ts';
+import { startRestProcess, stopRestProcess, type RestProcess } from './helpers/rest-process.ts';
 
 
 

@@ -7,7 +7,7 @@ import {
 } from '@msaas/common';
 import { createStemEncoder } from '@msaas/common/audio-encode/index';
 import { luaPrelude } from '../../common/src/queue/lua-prelude.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 // Output formats are defined once (FORMAT_INFO, common/src/formats.ts); the API, the encoders, the
 // queue scripts and the page derive from it.

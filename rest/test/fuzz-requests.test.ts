@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { readdirSync, statSync } from 'node:fs';
 import type { RestService } from '../src/bootstrap.ts';
 import type { TestStore } from '../../test/helpers/env.ts';
-import { buildRequest, rawRequest, type RawOutcome } from './helpers/rawHttp.ts';
+import { buildRequest, rawRequest, type RawOutcome } from './helpers/raw-http.ts';
 import { MARK, fuzzArbitraries } from './fuzz/arbitraries.ts';
 import { judge, newTally } from './fuzz/judge.ts';
 import { REPO, repoSkip, startFuzzTarget, walk, type FuzzTarget } from './fuzz/target.ts';

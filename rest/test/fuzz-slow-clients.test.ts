@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Server } from 'node:http';
-import { buildRequest, rawRequest } from './helpers/rawHttp.ts';
+import { buildRequest, rawRequest } from './helpers/raw-http.ts';
 import { multipartBody } from './fuzz/arbitraries.ts';
 import { startFuzzTarget, type FuzzTarget } from './fuzz/target.ts';
 

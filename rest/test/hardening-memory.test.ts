@@ -12,10 +12,10 @@ import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, TRACKS, createObjectStore, createRedis, loadConfig, makeKeys, queueOptions, storeEndpointFromConfig, type ObjectStore } from '@msaas/common';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { storeSeparated } from '../../common/test/testWorker.ts';
+import { storeSeparated } from '../../common/test/test-worker.ts';
 import { printLinesOnFailure, startStack, type Stack } from '../../test/helpers/stack.ts';
 import { waitFor } from '../../test/helpers/env.ts';
-import { rawRequest, type RawOutcome } from './helpers/rawHttp.ts';
+import { rawRequest, type RawOutcome } from './helpers/raw-http.ts';
 
 const MiB = 2 ** 20;
 /** A 5-minute song's stem at ~300 kbit/s: four of them make a ~44 MB zip. */

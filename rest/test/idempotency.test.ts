@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { songhash } from '@msaas/common';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { REDIS_URL } from '../../test/helpers/env.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 const ALICE = 'k-alice-idempotency-1';
 const BOB = 'k-bob-idempotency-2';

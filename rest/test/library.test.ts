@@ -8,9 +8,9 @@ import request from 'supertest';
 import { unzipSync } from 'fflate';
 import { TRACKS, songhash } from '@msaas/common';
 import { asciiFallback, contentDisposition, downloadName, songStem } from '../src/download-name.ts';
-import { TestWorker } from '../../common/test/testWorker.ts';
+import { TestWorker } from '../../common/test/test-worker.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 const ALICE = 'k-alice-library-1';
 const BOB = 'k-bob-library-2';

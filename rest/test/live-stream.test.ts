@@ -12,10 +12,10 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS, type OutputFormat, type Stem } from '@msaas/common';
 import { createStemEncoder } from '@msaas/common/audio-encode/index';
-import { TestWorker } from '../../common/test/testWorker.ts';
+import { TestWorker } from '../../common/test/test-worker.ts';
 import { sdr } from '../../worker/fixtures/sdr.ts';
 import { waitFor } from '../../test/helpers/env.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 import { LIVE_MP3_DELAY } from '../src/live-audio.ts';
 
 const RATE = 44_100;

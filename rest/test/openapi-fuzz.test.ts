@@ -4,9 +4,9 @@ import fc from 'fast-check';
 import { songhash } from '@msaas/common';
 import type { RestService } from '../src/bootstrap.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { storeSeparated } from '../../common/test/testWorker.ts';
+import { storeSeparated } from '../../common/test/test-worker.ts';
 import { DocumentChecker, fromSupertest } from '../../test/helpers/openapi.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 /**
  * What an OpenAPI testing tool (schemathesis and the like) does to the API from outside, in-process:

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS } from '@msaas/common';
-import { chromiumProblem, launchChromium, pageServer, songBytes, toneStems, type PageServer } from './helpers/pageUnderTest.ts';
+import { chromiumProblem, launchChromium, pageServer, songBytes, toneStems, type PageServer } from './helpers/page-under-test.ts';
 
 const problem = chromiumProblem();
 if (problem) console.warn(problem);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumProblem, launchChromium, pageServer, peakHz, songBytes, soundingSeconds, toneStems, type PageServer } from './helpers/pageUnderTest.ts';
+import { chromiumProblem, launchChromium, pageServer, peakHz, songBytes, soundingSeconds, toneStems, type PageServer } from './helpers/page-under-test.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHOTS = path.join(ROOT, 'test-output', 'page');

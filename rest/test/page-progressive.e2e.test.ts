@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRACKS, type Track } from '@msaas/common';
 import { encodeMp3 } from '@msaas/common/audio-encode/index';
-import { RATE, chromiumProblem, launchChromium, pageServer, songBytes, tone, type PageServer } from './helpers/pageUnderTest.ts';
+import { RATE, chromiumProblem, launchChromium, pageServer, songBytes, tone, type PageServer } from './helpers/page-under-test.ts';
 
 const problem = chromiumProblem();
 if (problem) console.warn(problem);

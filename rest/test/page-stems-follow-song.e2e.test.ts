@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStemEncoder } from '@msaas/common/audio-encode/index';
-import { chromiumProblem, launchChromium, pageServer, songBytes, tone, RATE, type PageServer } from './helpers/pageUnderTest.ts';
+import { chromiumProblem, launchChromium, pageServer, songBytes, tone, RATE, type PageServer } from './helpers/page-under-test.ts';
 
 const problem = chromiumProblem();
 if (problem) console.warn(problem);

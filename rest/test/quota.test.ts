@@ -3,7 +3,7 @@ import request from 'supertest';
 import type { RestService } from '../src/bootstrap.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { variant } from '../../test/reliability/support.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 /** What the frame scan at submit decides: the duration cap and the audio-minutes quota. */
 describe('audio length at submit', () => {

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { Redis } from 'ioredis';
 import { TRACKS, makeKeys, songhash, type Keys } from '@msaas/common';
-import { TestWorker } from '../../common/test/testWorker.ts';
+import { TestWorker } from '../../common/test/test-worker.ts';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { REDIS_URL } from '../../test/helpers/env.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 const ALICE = 'k-alice-key-owners-1';
 const BOB = 'k-bob-key-owners-2';

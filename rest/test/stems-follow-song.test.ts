@@ -4,9 +4,9 @@ import request from 'supertest';
 import { songhash, type OutputFormat, type Stem } from '@msaas/common';
 import { createStemEncoder, readWav24 } from '@msaas/common/audio-encode/index';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
-import { TestWorker, storeSeparated } from '../../common/test/testWorker.ts';
+import { TestWorker, storeSeparated } from '../../common/test/test-worker.ts';
 import { mixStems } from '../src/mix-sources.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 // What a song holds drives what it serves: a FLAC-only song's stems are .flac and FLAC; a
 // `vocals,instrumental` song mixes from those two; a run for another format keeps the files there.

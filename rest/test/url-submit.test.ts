@@ -11,7 +11,7 @@ import request from 'supertest';
 import { songhash } from '@msaas/common';
 import { synthesizeMp3 } from '../../worker/fixtures/synth.ts';
 import { fetchUrl } from '../src/ingest/fetch-url.ts';
-import { restUnderTest, type RestUnderTest } from './helpers/restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './helpers/rest-under-test.ts';
 
 let open: RestUnderTest;
 let guarded: RestUnderTest;

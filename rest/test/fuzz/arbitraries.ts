@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { gzipSync } from 'node:zlib';
 import { TRACKS, songhash } from '@msaas/common';
-import { buildRequest } from '../helpers/rawHttp.ts';
+import { buildRequest } from '../helpers/raw-http.ts';
 
 /** The upload cap (MAX_UPLOAD_MB) the fuzz target runs with; some bodies are built to exceed it. */
 export const MAX_MB = 1;

@@ -4,7 +4,7 @@
  * parser rejects before Express sees them get its own bodiless 4xx, allowed only where the request
  * was built to reach the parser (Spec.mayHitParser). The tally is what the run summary reports.
  */
-import type { RawOutcome } from '../helpers/rawHttp.ts';
+import type { RawOutcome } from '../helpers/raw-http.ts';
 import type { Spec } from './arbitraries.ts';
 
 const STACK_RE = /\n\s+at |node_modules|\/work\/|\.ts:\d+|root:x:0:0/;

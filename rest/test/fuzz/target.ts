@@ -19,7 +19,7 @@ import { createHttpServer } from '../../src/http-server.ts';
 import { synthesizeMp3, synthesizeSong } from '../../../worker/fixtures/synth.ts';
 import { encodeAs } from '../../../worker/fixtures/encode-formats.ts';
 import { deletePrefix, startTestStore, testConfig, uniquePrefix, type TestStore } from '../../../test/helpers/env.ts';
-import { storeSeparated } from '../../../common/test/testWorker.ts';
+import { storeSeparated } from '../../../common/test/test-worker.ts';
 import { MAX_MB, type Corpus } from './arbitraries.ts';
 
 export const REPO = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));

@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { chromium, type Browser } from 'playwright-core';
 import { TRACKS, songhash, type Track } from '@msaas/common';
-import { TestWorker } from '../../../common/test/testWorker.ts';
+import { TestWorker } from '../../../common/test/test-worker.ts';
 import { encodeMp3 } from '@msaas/common/audio-encode/index';
 import { synthesizeMp3 } from '../../../worker/fixtures/synth.ts';
-import { restUnderTest, type RestUnderTest } from './restUnderTest.ts';
+import { restUnderTest, type RestUnderTest } from './rest-under-test.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
