@@ -22,7 +22,12 @@ function schemaLink(schema: Json | undefined): string {
   if (!schema) return '';
   const ref = typeof schema.$ref === 'string' ? schema.$ref.replace('#/components/schemas/', '') : null;
   if (ref) return `<a href="#schema-${esc(ref)}">${esc(ref)}</a>`;
-  return `<code>${esc(JSON.stringify(schema))}</code>`;
+  if (Array.isArray(schema.oneOf)) return `one of ${(schema.oneOf as Json[]).map(schemaLink).join(', ')}`;
+  if (Array.isArray(schema.enum)) return `one of ${(schema.enum as unknown[]).map((v) => `<code>${esc(v)}</code>`).join(', ')}`;
+  const type = typeof schema.type === 'string' ? schema.type : 'any';
+  const format = typeof schema.format === 'string' ? ` (${esc(schema.format)})` : '';
+  const pattern = typeof schema.pattern === 'string' ? ` matching <code>${esc(schema.pattern)}</code>` : '';
+  return `${esc(type)}${format}${pattern}`;
 }
 
 function contentList(content: Json | undefined): string {
