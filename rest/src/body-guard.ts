@@ -22,7 +22,7 @@ export const CLOSE_DELAY_MS = 1000;
  * until collected — and once the answer is out the connection is half-closed (the client reads the
  * answer, then its end) and closed CLOSE_DELAY_MS later.
  */
-function closeWithoutReading(req: Request, res: Response): void {
+export function closeWithoutReading(req: Request, res: Response): void {
   req.pause();
   // Marks the request as being consumed (IncomingMessage.read), so Node does not dump the body after the answer.
   req.read(0);

@@ -33,7 +33,11 @@ import { uploadSlots } from '../upload-slots.ts';
 import { refuseUnknownFields } from '../strict-params.ts';
 import { answeredBefore, idempotency } from '../idempotency.ts';
 import { IngestStorage, type Staged, type StagedFile } from '../ingest/multipart.ts';
-import { audioRefusal, ingest, type IngestLimits } from '../ingest/ingest.ts';
+import { audioRefusal, ingest, overSize, type IngestLimits } from '../ingest/ingest.ts';
+import { closeWithoutReading } from '../body-guard.ts';
+
+/** Room a multipart body takes besides its file: at most 8 fields of 64 KiB (multer's limits) and the framing. */
+const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 import { wholeSeconds } from '../ingest/probe.ts';
 import { fetchUrl, urlFetchPolicy, type UrlFetchPolicy } from '../ingest/fetch-url.ts';
 import type { DirectUploads } from '../ingest/direct-uploads.ts';
@@ -228,6 +232,17 @@ export function separateRouter(deps: AppDeps, directUploads: DirectUploads): Rou
   const idempotent = idempotency({ redis: queue.redis, prefix: config.REDIS_PREFIX, ttlSec: config.IDEMPOTENCY_TTL_SEC });
   /** The body, read only here and only within an upload slot: multipart through multer into the store, JSON through json-body.ts. */
   const body: express.RequestHandler = (req, res, next) => (req.is('multipart/form-data') ? upload.single('file')(req, res, next) : json(req, res, next));
+  /**
+   * A multipart body announced over the cap plus room for its fields and framing is refused before
+   * any of it is read or stored (multer would store up to the cap, then read off the rest).
+   */
+  const multipartMax = maxBytes + MULTIPART_OVERHEAD_BYTES;
+  const announcedSize: express.RequestHandler = (req, res, next) => {
+    const length = Number(req.headers['content-length']);
+    if (!req.is('multipart/form-data') || !(length > multipartMax)) return next();
+    closeWithoutReading(req, res);
+    next(overSize('the upload', maxBytes, length));
+  };
   const router = Router();
 
   /** The song behind a submission, staged in the store (or in memory for the lab's base64). */
@@ -261,7 +276,7 @@ export function separateRouter(deps: AppDeps, directUploads: DirectUploads): Rou
     }
   }
 
-  router.post('/apiv1/separate', submissions, slots, idempotent, body, async (req: Request, res: Response) => {
+  router.post('/apiv1/separate', submissions, announcedSize, slots, idempotent, body, async (req: Request, res: Response) => {
     const staged = (req.file as StagedFile | undefined)?.staged;
     let song: Song | null = null;
     try {
