@@ -316,7 +316,11 @@ export function setupMixer(bus) {
 
   /** @param {JobView} job */
   async function loadStems(job) {
-    if (loadedFor === job.hash) return;
+    if (loadedFor === job.hash) {
+      // the same song again (a run for another format ended): its links follow the files it now has
+      for (const file of stemFiles(job, order, downloads.formats)) rows.get(file.stem)?.setFile(file, downloads.songName);
+      return;
+    }
     loadedFor = job.hash;
     if (liveFor === job.hash) {
       await finishLive(job);
@@ -530,7 +534,9 @@ export function setupMixer(bus) {
   }));
   offs.push(bus.on('job', (job) => {
     if (job.hash !== openHash) return;
-    if (job.state === 'done') void loadStems(job);
+    // Finished files play whatever the job is doing: a run for another format leaves them in place.
+    const finished = job.state === 'done' || (liveFor !== job.hash && stemFiles(job, order, downloads.formats).length > 0);
+    if (finished) void loadStems(job);
     else if (liveFor === job.hash) loader?.update(job.live?.pieceEnds ?? job.pieceEnds);
     else if (job.live && job.live.pieceEnds.length > 0) startLive(job);
     if (job.state === 'failed' && liveFor === job.hash) {

@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStemEncoder } from '@msaas/common/audio-encode/index';
-import { chromiumProblem, launchChromium, pageServer, songBytes, tone, RATE, type PageServer } from './helpers/page-under-test.ts';
+import { chromiumProblem, launchChromium, pageServer, songBytes, tone, toneStems, RATE, type PageServer } from './helpers/page-under-test.ts';
 
 const problem = chromiumProblem();
 if (problem) console.warn(problem);
@@ -79,6 +79,46 @@ describe.skipIf(problem !== null)('the page follows the stems and format a song 
     await page.selectOption('#mix-format', 'mp3');
     await page.waitForFunction(() => document.querySelector('#download-mix')?.getAttribute('href')?.endsWith('format=mp3'));
     await expect(page.getAttribute('#download-mix', 'download')).resolves.toBe('Karaoke-mix.mp3');
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it('while a finished MP3 song is run again for FLAC, a fresh page plays its four MP3 stems and downloads them; they stay when the run ends', async () => {
+    const song = await songBytes(2521);
+    const mp3Hash = await srv.submit('Rerun.mp3', song.bytes);
+    await srv.separate(mp3Hash, await toneStems(3));
+    const rerun = await request(srv.under.rest.app).post('/apiv1/separate').set('X-Requested-With', 'XMLHttpRequest').field('format', 'flac').attach('file', Buffer.from(song.bytes), 'Rerun.mp3');
+    expect(rerun.body.result).toBe('enqueued');
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${srv.url}/#${mp3Hash}`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForSelector('#player[data-state="paused"]', { timeout: 20_000 });
+    expect(await page.$$eval('li.stem', (rows) => rows.map((r) => (r as HTMLElement).dataset.track))).toEqual(['drums', 'bass', 'other', 'vocals']);
+    await expect(page.textContent('#job-text')).resolves.toMatch(/queue|Next in line/);
+    await expect(page.getAttribute('li.stem[data-track="drums"] a.download', 'aria-label')).resolves.toBe('Download Drums (MP3)');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('li.stem[data-track="drums"] a.download')]);
+    expect(download.suggestedFilename()).toBe('Rerun-drums.mp3');
+    expect(readFileSync(await download.path()).length).toBeGreaterThan(1000);
+    await page.evaluate(() => (window as unknown as { msaasPlayer: { play: () => Promise<void> } }).msaasPlayer.play());
+    await page.waitForFunction(() => (window as unknown as { msaasPlayer: { currentTime: number } }).msaasPlayer.currentTime > 0.2);
+
+    // the FLAC run ends: the rows stay, their links still answer
+    const { queue, store } = srv.under.rest.deps;
+    await srv.worker.claim(mp3Hash);
+    for (const stem of ['drums', 'bass', 'other', 'vocals'] as const) {
+      const enc = await createStemEncoder('flac', RATE, 2);
+      enc.encode(tone(220, 3, 0.2));
+      await store.putStem(mp3Hash, stem, enc.finish(), 'flac');
+    }
+    expect(await queue.recordStems(srv.worker.id, mp3Hash, ['drums', 'bass', 'other', 'vocals'])).toBe('owned');
+    await srv.worker.complete(mp3Hash, 3);
+    await page.waitForFunction(() => /^Done/.test(document.querySelector('#job-text')?.textContent ?? ''), undefined, { timeout: 20_000 });
+    expect(await page.$$eval('li.stem', (rows) => rows.length)).toBe(4);
+    const href = await page.getAttribute('li.stem[data-track="vocals"] a.download', 'href');
+    expect(await page.evaluate(async (url) => (await fetch(url!)).status, href)).toBe(200);
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
