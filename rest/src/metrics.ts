@@ -25,7 +25,7 @@ export function createMetrics(getQueueLength: () => Promise<number>): RestMetric
   });
   new Gauge({
     name: 'msaas_queue_length',
-    help: 'Jobs waiting in toWorker',
+    help: 'Work waiting in toWorker: songs, and the ranges and per-stem encoding units of songs split over workers',
     registers: [registry],
     async collect() {
       try {
