@@ -138,8 +138,11 @@ export class ObjectStore {
     return names;
   }
 
+  /** The whole upload, read into one buffer of the object's size (a song held once, not twice while joined). */
   async getUpload(hash: string): Promise<Buffer> {
-    return streamToBuffer(await this.client.getObject(this.buckets.queue, uploadKey(hash)));
+    const key = uploadKey(hash);
+    const { size } = await this.client.statObject(this.buckets.queue, key);
+    return streamToBuffer(await this.client.getObject(this.buckets.queue, key), size);
   }
 
   async hasUpload(hash: string): Promise<boolean> {
@@ -383,9 +386,26 @@ export class UploadSigner {
   }
 }
 
-export async function streamToBuffer(stream: Readable): Promise<Buffer> {
+/**
+ * A stream's bytes in one Buffer. With `expectedBytes` (the object's size) the bytes are copied into
+ * one buffer of that size as they arrive, so the peak is the content once rather than the chunks
+ * plus their concatenation; a stream that turns out longer falls back to joining.
+ */
+export async function streamToBuffer(stream: Readable, expectedBytes?: number): Promise<Buffer> {
+  const out = expectedBytes !== undefined ? Buffer.allocUnsafe(expectedBytes) : null;
+  let filled = 0;
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  for await (const piece of stream) {
+    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
+    if (out && chunks.length === 0 && filled + chunk.length <= out.length) {
+      chunk.copy(out, filled);
+      filled += chunk.length;
+    } else {
+      if (out && chunks.length === 0 && filled > 0) chunks.push(out.subarray(0, filled));
+      chunks.push(chunk);
+    }
+  }
+  if (out && chunks.length === 0) return filled === out.length ? out : out.subarray(0, filled);
   return Buffer.concat(chunks);
 }
 

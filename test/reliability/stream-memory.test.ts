@@ -27,7 +27,7 @@ const peakKiB = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFil
 const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, '5');
 
 beforeAll(async () => {
-  stack = await startStack({ worker: false, env: { RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000', MAX_ACTIVE_JOBS_PER_KEY: '0', MAX_UPLOAD_MB: '200' } });
+  stack = await startStack({ worker: false, env: { RATE_LIMIT_PER_MIN: '1000000', SUBMIT_RATE_LIMIT_PER_MIN: '1000', MAX_ACTIVE_JOBS_PER_KEY: '0', MAX_UPLOAD_MB: '200', SPLIT_MIN_SEC: '0' } });
 }, 120_000);
 
 afterAll(async () => {
