@@ -32,13 +32,24 @@ const isoTimeOrNull = isoTime.nullable();
 
 export const CallbackRequestSchema = z
   .object({
-    url: z.string().max(2048).meta({ description: 'http(s) URL the worker POSTs the finished job to (a private or loopback host is skipped, not refused, unless CALLBACK_ALLOW_PRIVATE)' }),
+    url: z
+      .string()
+      .max(2048)
+      .regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#@]+(?:[/?#]\S*)?$/)
+      .meta({ description: 'http(s) URL the worker POSTs the finished job to, without credentials (a private or loopback host is skipped, not refused, unless CALLBACK_ALLOW_PRIVATE)' }),
     data: z.unknown().optional().meta({ description: `any JSON, at most ${MAX_CALLBACK_DATA_BYTES / 1024} KiB, sent back in the callback` }),
   })
   .meta({ id: 'Callback' });
 
-const formatField = OutputFormatSchema.meta({ description: 'output format of the stems (default mp3)' });
+/** Empty (or null in JSON) is the default, as the routes take it. */
+const formatField = z.union([OutputFormatSchema, z.literal('')]).meta({ description: 'output format of the stems (default mp3; empty: the default)' });
 const modelField = z.enum(MODELS).meta({ description: 'the separation model (default htdemucs)' });
+const stemName = `(?:${STEMS.join('|')})`;
+/** One or more stem names, comma-separated (at most 20), or empty for the default. */
+const stemsText = z
+  .string()
+  .regex(new RegExp(`^(?:|\\s*${stemName}(?:\\s*,\\s*${stemName}){0,19}\\s*)$`))
+  .meta({ description: 'comma-separated stem names (default the four model stems; empty: the default)' });
 
 /** `POST /apiv1/separate` as JSON: the lab's request (`mp3` + `callback`) and the optional output fields. */
 export const SeparateJsonSchema = z
@@ -46,8 +57,8 @@ export const SeparateJsonSchema = z
     mp3: z.string().meta({ description: 'the audio file (any input format, despite the name: the lab\'s), base64; a data: URL prefix and whitespace are allowed' }),
     callback: CallbackRequestSchema.nullable().optional(),
     model: modelField.optional(),
-    format: formatField.optional(),
-    stems: z.union([z.array(StemSchema).min(1).max(20), z.string()]).optional().meta({ description: 'the stems to store: an array of names, or one comma-separated string (default the four model stems)' }),
+    format: formatField.nullable().optional(),
+    stems: z.union([z.array(StemSchema).min(1).max(20), stemsText]).nullable().optional().meta({ description: 'the stems to store: an array of names, or one comma-separated string (default the four model stems)' }),
   })
   .strict()
   .meta({ id: 'SeparateJson' });
@@ -57,9 +68,9 @@ export const SeparateMultipartSchema = z
   .object({
     file: z.string().meta({ format: 'binary', description: 'the audio file' }),
     callback: z.string().optional().meta({ description: 'the callback as a JSON string {"url", "data"}' }),
-    model: modelField.optional(),
+    model: z.union([modelField, z.literal('')]).optional(),
     format: formatField.optional(),
-    stems: z.string().optional().meta({ description: 'comma-separated stem names' }),
+    stems: stemsText.optional(),
   })
   .strict()
   .meta({ id: 'SeparateMultipart' });

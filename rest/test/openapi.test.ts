@@ -3,7 +3,7 @@ import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import fc from 'fast-check';
 import type { z } from 'zod';
-import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, modelTerms, songhash, type ErrorCode } from '@msaas/common';
+import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, SeparateJsonSchema, modelTerms, songhash, type ErrorCode } from '@msaas/common';
 import { parseGains } from '../src/routes/mix.ts';
 import { libraryQuery } from '../src/routes/library.ts';
 import type { RestService } from '../src/bootstrap.ts';
@@ -135,6 +135,29 @@ describe('query schemas and handlers agree', () => {
       { numRuns: 3000, seed: 7 },
     );
   });
+});
+
+describe('submit fields: the document and the route agree', () => {
+  it('a JSON submit is taken exactly when its callback, model, format and stems are valid by the SeparateJson schema', async () => {
+    const mp3 = Buffer.from(await synthesizeMp3({ seconds: 1, seed: 45 })).toString('base64');
+    const field = {
+      callback: fc.constantFrom(undefined, null, '', { url: 'https://example.com/cb' }, { url: 'HTTP://EXAMPLE.COM:8080/x?y=1', data: { a: [1] } }, { url: 'http://localhost:5000' },
+        { url: 'ftp://example.com/' }, { url: 'not a url' }, { url: 'https://user:pw@example.com/' }, { url: 'https://' }, { data: 1 }, 'https://example.com/'),
+      model: fc.constantFrom(undefined, null, '', 'htdemucs', 'HTDEMUCS', 'spleeter', 3),
+      format: fc.constantFrom(undefined, null, '', 'mp3', 'mp3-320', 'wav', 'flac', 'ogg', 'MP3', 1),
+      stems: fc.constantFrom(undefined, null, '', 'vocals', 'vocals, instrumental', ' drums ,bass ', 'guitar', 'vocals,', ',', '   ', [], ['vocals'], ['vocals', 'guitar'], [3], 'drums,'.repeat(21) + 'bass'),
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.record(field, { requiredKeys: [] }), async (opts) => {
+        const body = { mp3, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
+        const valid = SeparateJsonSchema.safeParse(body).success;
+        const res = await request(rest.app).post('/apiv1/separate').send(body);
+        checker.check('POST', '/apiv1/separate', fromSupertest(res));
+        expect(res.status === 200, `${JSON.stringify(opts)} → ${res.status} ${JSON.stringify(res.body).slice(0, 200)} (valid by the document: ${valid})`).toBe(valid);
+      }),
+      { numRuns: 120, seed: 11 },
+    );
+  }, 120_000);
 });
 
 describe('strict parameters', () => {
