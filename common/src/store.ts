@@ -351,6 +351,21 @@ export class StreamingPut {
     this.part = Buffer.alloc(0);
   }
 
+  /**
+   * Like `finish`, but an object that never filled a part (at most 5 MiB, still in memory) is not
+   * written: it is handed back, for the caller to store under its final name only if it needs it
+   * (one PUT instead of a PUT, a copy and a delete; none for a song stored already).
+   */
+  async finishOrHold(): Promise<Buffer | null> {
+    if (this.uploadId !== null) {
+      await this.finish();
+      return null;
+    }
+    const held = this.part.subarray(0, this.filled);
+    this.part = Buffer.alloc(0);
+    return held;
+  }
+
   /** Drops what was sent (a refused or failed upload); never throws. */
   async abort(): Promise<void> {
     this.part = Buffer.alloc(0);

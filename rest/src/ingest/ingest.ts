@@ -11,6 +11,8 @@ export interface Ingested {
   format: AudioFormat;
   /** From the header or the frames (0 when the format states none in a stream: the worker charges what it decodes). */
   audioSec: number;
+  /** An upload that never filled a store part (≤ 5 MiB) was not written: its bytes, to store under the songhash if needed. */
+  held: Buffer | null;
 }
 
 export interface IngestLimits {
@@ -95,8 +97,8 @@ export async function ingest(source: AsyncIterable<Uint8Array>, limits: IngestLi
       throw err;
     }
     if (audioSec > limits.maxDurationSec) throw tooLong(audioSec, limits.maxDurationSec);
-    if (sink) await sink.finish();
-    return { hash: hasher.digest('hex'), size, format: p.format, audioSec };
+    const held = sink ? await sink.finishOrHold() : null;
+    return { hash: hasher.digest('hex'), size, format: p.format, audioSec, held };
   } catch (err) {
     if (sink) await sink.abort();
     throw err;

@@ -38,7 +38,7 @@ export class IngestStorage implements multer.StorageEngine {
 
   _removeFile(_req: Request, file: Express.Multer.File, cb: (error: Error | null) => void): void {
     const staged = (file as Partial<StagedFile>).staged;
-    if (!staged) return cb(null);
+    if (!staged || staged.held) return cb(null);
     this.store.removeStaged(staged.key).then(
       () => cb(null),
       () => cb(null),

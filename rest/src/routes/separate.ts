@@ -149,7 +149,7 @@ interface Song {
   hash: string;
   size: number;
   audioSec: number;
-  /** In memory (the lab's base64 body). */
+  /** In memory: the lab's base64 body, or a streamed upload that never filled a store part (≤ 5 MiB). */
   bytes: Buffer | null;
   /** Staged in the queue bucket (incoming/… or direct/…), moved to the songhash's key when the song needs a run, else removed. */
   stagedKey: string | null;
@@ -187,7 +187,7 @@ async function quotaRefusal(deps: AppDeps, tenant: string, which: 'over_active' 
 async function songFromStream(source: AsyncIterable<Uint8Array>, limits: IngestLimits, stage: { key: string; write: boolean }, deps: AppDeps, filename: string | null): Promise<Song> {
   const sink = stage.write ? deps.store.streamUpload(stage.key) : null;
   const got = await ingest(source, limits, sink);
-  return { hash: got.hash, size: got.size, audioSec: got.audioSec, bytes: null, stagedKey: stage.key, filename };
+  return { hash: got.hash, size: got.size, audioSec: got.audioSec, bytes: got.held, stagedKey: got.held ? null : stage.key, filename };
 }
 
 /** The lab's base64 body, whole in memory: sniffed and probed as before. */
@@ -252,7 +252,14 @@ export function separateRouter(deps: AppDeps, directUploads: DirectUploads): Rou
       case 'bytes':
         return songFromBytes(source.bytes, config.MAX_DURATION_SEC);
       case 'staged':
-        return { hash: source.staged.hash, size: source.staged.size, audioSec: source.staged.audioSec, bytes: null, stagedKey: source.staged.key, filename: sub.filename };
+        return {
+          hash: source.staged.hash,
+          size: source.staged.size,
+          audioSec: source.staged.audioSec,
+          bytes: source.staged.held,
+          stagedKey: source.staged.held ? null : source.staged.key,
+          filename: sub.filename,
+        };
       case 'upload': {
         const taken = await directUploads.take(source.id, tenant);
         try {
@@ -293,7 +300,7 @@ export function separateRouter(deps: AppDeps, directUploads: DirectUploads): Rou
       }
       await submitSong(deps, policy, res, sub, song);
     } finally {
-      const key = song ? song.stagedKey : staged?.key;
+      const key = song ? song.stagedKey : staged && !staged.held ? staged.key : null;
       if (key) await store.removeStaged(key).catch(() => undefined);
     }
   });
