@@ -6,13 +6,14 @@
  * cannot drift from what the handlers build.
  */
 import { z } from 'zod';
-import { JOB_STATES, MAX_CALLBACK_DATA_BYTES, type JobView } from './job.ts';
+import { JOB_STATES, type JobView } from './job.ts';
 import { STEMS, TRACKS } from './tracks.ts';
 import { EXTENSIONS, OUTPUT_FORMATS, type Extension } from './formats.ts';
 import { AUDIO_FORMAT_NAMES, type AudioFormat } from './audio-format.ts';
 import { MIX_MAX_GAIN, MODELS, SUBMIT_RESULTS, type DeleteSongResponse, type InfoResponse, type LibraryResponse, type QueueResponse, type RemoveStemResponse, type SubmitResponse } from './api.ts';
 import { ERROR_CODES, type ErrorCode } from './errors.ts';
 import { SeparateUploadJsonSchema, SeparateUrlJsonSchema } from './ingest-contract.ts';
+import { CallbackRequestSchema, SUBMIT_JSON_OPTIONS, formatField, modelField, stemsText } from './submit-fields.ts';
 
 const INPUT_FORMATS = Object.keys(AUDIO_FORMAT_NAMES) as [AudioFormat, ...AudioFormat[]];
 
@@ -30,35 +31,13 @@ const isoTimeOrNull = isoTime.nullable();
 
 // ---- Requests -----------------------------------------------------------------------------------
 
-export const CallbackRequestSchema = z
-  .object({
-    url: z
-      .string()
-      .max(2048)
-      .regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#@]+(?:[/?#]\S*)?$/)
-      .meta({ description: 'http(s) URL the worker POSTs the finished job to, without credentials (a private or loopback host is skipped, not refused, unless CALLBACK_ALLOW_PRIVATE)' }),
-    data: z.unknown().optional().meta({ description: `any JSON, at most ${MAX_CALLBACK_DATA_BYTES / 1024} KiB, sent back in the callback` }),
-  })
-  .meta({ id: 'Callback' });
-
-/** Empty (or null in JSON) is the default, as the routes take it. */
-const formatField = z.union([OutputFormatSchema, z.literal('')]).meta({ description: 'output format of the stems (default mp3; empty: the default)' });
-const modelField = z.enum(MODELS).meta({ description: 'the separation model (default htdemucs)' });
-const stemName = `(?:${STEMS.join('|')})`;
-/** One or more stem names, comma-separated (at most 20), or empty for the default. */
-const stemsText = z
-  .string()
-  .regex(new RegExp(`^(?:|\\s*${stemName}(?:\\s*,\\s*${stemName}){0,19}\\s*)$`))
-  .meta({ description: 'comma-separated stem names (default the four model stems; empty: the default)' });
+export { CallbackRequestSchema };
 
 /** `POST /apiv1/separate` as JSON: the lab's request (`mp3` + `callback`) and the optional output fields. */
 export const SeparateJsonSchema = z
   .object({
     mp3: z.string().meta({ description: 'the audio file (any input format, despite the name: the lab\'s), base64; a data: URL prefix and whitespace are allowed' }),
-    callback: CallbackRequestSchema.nullable().optional(),
-    model: modelField.optional(),
-    format: formatField.nullable().optional(),
-    stems: z.union([z.array(StemSchema).min(1).max(20), stemsText]).nullable().optional().meta({ description: 'the stems to store: an array of names, or one comma-separated string (default the four model stems)' }),
+    ...SUBMIT_JSON_OPTIONS,
   })
   .strict()
   .meta({ id: 'SeparateJson' });
@@ -92,7 +71,7 @@ const gain = z
   .regex(/^(?:|0*[01](?:\.\d*)?|0*2(?:\.0*)?|\.\d+)$/)
   .meta({ description: `gain 0..${MIX_MAX_GAIN} (default 1; empty: the default)` });
 export const MixQuerySchema = z
-  .object({ ...Object.fromEntries(STEMS.map((t) => [t, gain.optional()])), format: formatField.optional() })
+  .object({ ...Object.fromEntries(STEMS.map((t) => [t, gain.optional()])), format: OutputFormatSchema.optional().meta({ description: 'the mix\'s format (default mp3)' }) })
   .strict();
 export const ZipQuerySchema = z.object({ format: OutputFormatSchema.optional().meta({ description: 'the stems of that format (default the song\'s first)' }) }).strict();
 export const LibraryQuerySchema = z

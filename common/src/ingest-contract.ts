@@ -5,6 +5,7 @@
  * the API document can be generated from them.
  */
 import { z } from 'zod';
+import { SUBMIT_JSON_OPTIONS } from './submit-fields.ts';
 
 /** `Idempotency-Key`: 1 to 255 visible ASCII characters, scoped per tenant, kept IDEMPOTENCY_TTL_SEC (24 h). */
 export const IdempotencyKeySchema = z
@@ -12,12 +13,8 @@ export const IdempotencyKeySchema = z
   .regex(/^[\x21-\x7e]{1,255}$/, 'Idempotency-Key must be 1 to 255 visible ASCII characters')
   .meta({ description: 'a repeat with the same key and the same request within 24 h answers the first response again (header Idempotent-Replayed: true); the same key with another request is 422 idempotency_key_reused' });
 
-const submitOptions = {
-  callback: z.unknown().optional().meta({ description: 'as in the JSON submit: {"url", "data"}' }),
-  model: z.string().optional(),
-  format: z.unknown().optional().meta({ description: 'output format of the stems (default mp3)' }),
-  stems: z.unknown().optional().meta({ description: 'the stems to store (default the four model stems)' }),
-};
+/** The optional fields, as the lab's JSON submit takes them (submit-fields.ts). */
+const submitOptions = SUBMIT_JSON_OPTIONS;
 
 /** `POST /apiv1/separate {"upload": id}`: a direct upload, PUT to its URL before. */
 export const SeparateUploadJsonSchema = z

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import fc from 'fast-check';
 import type { z } from 'zod';
-import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, SeparateJsonSchema, modelTerms, songhash, type ErrorCode } from '@msaas/common';
+import { API_ERRORS, ERROR_CODES, LibraryQuerySchema, MixQuerySchema, SeparateJsonSchema, ZipQuerySchema, modelTerms, songhash, type ErrorCode } from '@msaas/common';
 import { parseGains } from '../src/routes/mix.ts';
 import { libraryQuery } from '../src/routes/library.ts';
 import type { RestService } from '../src/bootstrap.ts';
@@ -186,6 +186,15 @@ describe('strict parameters', () => {
     expect(mix.status).toBe(200);
     expect((await request(rest.app).get(`/apiv1/jobs/${h}/zip?format=mp3`)).status).toBe(200);
     expect((await request(rest.app).get('/apiv1/jobs?limit=5&cursor=99999999999')).status).toBe(200);
+    // a format is taken exactly when the document's enum has it
+    for (const format of ['', 'mp3', 'mp3-320', 'wav', 'flac', 'ogg', 'MP3', 'mp3 ']) {
+      const documented = MixQuerySchema.shape.format.safeParse(format).success;
+      expect(ZipQuerySchema.shape.format.safeParse(format).success).toBe(documented);
+      const mixHead = await request(rest.app).head(`/apiv1/jobs/${h}/mix?format=${encodeURIComponent(format)}`);
+      expect(mixHead.status === 200, `mix format ${JSON.stringify(format)}: ${mixHead.status}`).toBe(documented);
+      const zip = await request(rest.app).get(`/apiv1/jobs/${h}/zip?format=${encodeURIComponent(format)}`);
+      expect(zip.status === 400, `zip format ${JSON.stringify(format)}: ${zip.status}`).toBe(!documented);
+    }
   });
 
   it('keeps the lab\'s requests unchanged: JSON {mp3, callback} and GET /apiv1/queue with the body null', async () => {
