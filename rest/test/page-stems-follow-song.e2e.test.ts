@@ -3,7 +3,7 @@
 // song shows both rows, each downloading `<song>-<stem>.flac` labelled FLAC with FLAC bytes; the
 // status names its stems; the mix format starts at FLAC and the karaoke pair's mix downloads.
 import { readFileSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStemEncoder } from '@msaas/common/audio-encode/index';
@@ -45,12 +45,18 @@ describe.skipIf(problem !== null)('the page follows the stems and format a song 
     await srv?.close();
   });
 
-  it('a FLAC-only vocals,instrumental song: both rows, each stem downloads as .flac labelled FLAC with FLAC bytes, the mix starts at FLAC and downloads', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  /** A page at `path` in a fresh context, its errors collected, once the page is ready. */
+  async function fresh(path: string, opts: Parameters<Browser['newContext']>[0] = {}): Promise<{ page: Page; context: BrowserContext }> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, ...opts });
     const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${srv.url}/#${hash}`);
+    await page.goto(`${srv.url}${path}`);
     await page.waitForSelector('body[data-ready="true"]');
+    return { page, context };
+  }
+
+  it('a FLAC-only vocals,instrumental song: both rows, each stem downloads as .flac labelled FLAC with FLAC bytes, the mix starts at FLAC and downloads', async () => {
+    const { page, context } = await fresh(`/#${hash}`);
     await page.waitForSelector('#player[data-state="paused"]', { timeout: 20_000 });
 
     expect(await page.$$eval('li.stem', (rows) => rows.map((r) => (r as HTMLElement).dataset.track))).toEqual(['vocals', 'instrumental']);
@@ -90,11 +96,7 @@ describe.skipIf(problem !== null)('the page follows the stems and format a song 
     const rerun = await request(srv.under.rest.app).post('/apiv1/separate').set('X-Requested-With', 'XMLHttpRequest').field('format', 'flac').attach('file', Buffer.from(song.bytes), 'Rerun.mp3');
     expect(rerun.body.result).toBe('enqueued');
 
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${srv.url}/#${mp3Hash}`);
-    await page.waitForSelector('body[data-ready="true"]');
+    const { page, context } = await fresh(`/#${mp3Hash}`);
     await page.waitForSelector('#player[data-state="paused"]', { timeout: 20_000 });
     expect(await page.$$eval('li.stem', (rows) => rows.map((r) => (r as HTMLElement).dataset.track))).toEqual(['drums', 'bass', 'other', 'vocals']);
     await expect(page.textContent('#job-text')).resolves.toMatch(/queue|Next in line/);
@@ -125,11 +127,7 @@ describe.skipIf(problem !== null)('the page follows the stems and format a song 
 
   it("the mixer's views (stem row, practice controls, keys, downloads) stop answering once destroyed, and a destroyed row leaves the page", async () => {
     // bypassCSP: the test imports the page's modules from its own code (new Function), which the page's CSP forbids
-    const context = await browser.newContext({ bypassCSP: true });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${srv.url}/`);
-    await page.waitForSelector('body[data-ready="true"]');
+    const { page, context } = await fresh('/', { bypassCSP: true });
     const outcome = await page.evaluate(async () => {
       const calls: string[] = [];
       const note = (what: string) => () => void calls.push(what);
