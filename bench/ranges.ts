@@ -26,7 +26,7 @@ import { availableParallelism } from 'node:os';
 import { TRACKS, songhash, type OutputFormat, type Stem } from '@msaas/common';
 import { createEngine, decodeAudio, type OutputSink, type RangeOutput } from '../worker/src/separation/index.ts';
 import { SEGMENT } from '../worker/src/separation/model.ts';
-import { rangeBytes, readRange, type StoredRange } from '../worker/src/ranges.ts';
+import { planSplit, rangeBytes, readRange, type StoredRange } from '../worker/src/ranges.ts';
 import { stitchOverlap, transitionWeight } from '../worker/src/separation/chunking.ts';
 import { startStack, type Stack } from '../test/helpers/stack.ts';
 import { standinModelPath } from '../test/helpers/standin-model.ts';
@@ -202,8 +202,7 @@ async function main(): Promise<void> {
     log(`\nmeasured (B): ${perChunk.toFixed(2)} s per chunk, decode ${(decodePerAudioSec * 1000).toFixed(1)} ms per audio-second before a range, fetch ${(fetchPerMB * 1000).toFixed(0)} ms/MB, store ${(storePerMB * 1000).toFixed(0)} ms/MB; whole run (A) ${wholePerChunk.toFixed(2)} s per chunk; stitcher (1) ${(perAudioSec.stitch * 1000).toFixed(1)} + ${(perAudioSec.encode * 1000).toFixed(1)} ms per audio-second`);
     for (const seconds of [240, 600]) {
       const n = Math.ceil((seconds * RATE) / STRIDE);
-      const starts: number[] = [];
-      for (let i = 0; i < Math.ceil(n / RANGE_CHUNKS); i++) starts.push(Math.round((i * n) / Math.ceil(n / RANGE_CHUNKS)));
+      const starts = planSplit(seconds * RATE, STRIDE, RANGE_CHUNKS) ?? [0];
       const costs = starts.map((a0, i) => {
         const size = (starts[i + 1] ?? n) - a0;
         const outMB = (size * STRIDE * 32 + 9 * (SEGMENT - STRIDE) * 4) / 1e6;

@@ -53,15 +53,21 @@ export interface RangeDeps {
 /**
  * Where the ranges of a song of `frames` frames start, in chunks (the first 0), or null to run it
  * whole. About `rangeChunks` chunks each, evened out; the last range keeps at least two chunks, so
- * an estimate of the length off by up to a chunk never puts a range's end at the song's end.
+ * an estimate of the length off by up to a chunk never puts a range's end at the song's end. A song
+ * of more than four ranges starts with ranges of 1, 1 and 2 chunks: the first piece of a split song
+ * is final when range 0 is done (its edge with range 1 belongs to piece 1), so a listener gets first
+ * audio after one chunk, as from a song run whole, and each later piece arrives before the audio
+ * already there has played out (docs/live.md).
  */
 export function planSplit(frames: number, stride: number, rangeChunks: number): number[] | null {
   const chunks = Math.ceil(frames / stride);
-  const n = Math.ceil(chunks / rangeChunks);
-  if (n < 2) return null;
-  const starts: number[] = [];
+  const head = chunks > 4 * rangeChunks ? [0, 1, 2] : [];
+  const from = head.length > 0 ? 4 : 0;
+  const n = Math.ceil((chunks - from) / rangeChunks);
+  if (head.length === 0 && n < 2) return null;
+  const starts: number[] = [...head];
   for (let i = 0; i < n; i++) {
-    const a = Math.min(Math.round((i * chunks) / n), chunks - 2);
+    const a = Math.min(from + Math.round((i * (chunks - from)) / n), chunks - 2);
     if (a > (starts.at(-1) ?? -1)) starts.push(a);
   }
   return starts.length >= 2 ? starts : null;
