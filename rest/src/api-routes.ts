@@ -186,8 +186,10 @@ export const ROUTES: RouteSpec[] = [
     method: 'delete',
     path: '/apiv1/jobs/:songhash',
     tag: 'songs',
-    summary: 'Remove the caller\'s song',
-    description: 'The record, upload and stems leave the store with the last tenant\'s claim.',
+    summary: 'Remove the caller\'s song (cancel it while it is queued or running)',
+    description:
+      'The caller\'s claim goes; the record, upload and stems leave the store with the last tenant\'s claim. A queued or running song no one else claims is cancelled: ' +
+      'a worker running it stops within a second or two and takes other work.',
     params: songhash,
     responses: { 200: json(DeleteSongResponseSchema, 'removed') },
     errors: [...songErrors, 'cross_site'],
