@@ -6,7 +6,7 @@
  * cannot drift from what the handlers build.
  */
 import { z } from 'zod';
-import { JOB_STATES, type JobView } from './job.ts';
+import { JOB_STATES, RANGE_STATES, type JobView } from './job.ts';
 import { STEMS, TRACKS } from './tracks.ts';
 import { EXTENSIONS, OUTPUT_FORMATS, type Extension } from './formats.ts';
 import { AUDIO_FORMAT_NAMES, type AudioFormat } from './audio-format.ts';
@@ -125,6 +125,18 @@ export const JobViewSchema = z
     callback: z.object({ url: z.string(), status: z.string().nullable() }).nullable(),
     readySec: z.number(),
     live: LiveViewSchema.nullable(),
+    ranges: z
+      .array(
+        z.object({
+          fromSec: z.number(),
+          toSec: z.number(),
+          state: z.enum(RANGE_STATES),
+          worker: z.string().nullable(),
+          attempts: z.number().int(),
+        }),
+      )
+      .optional()
+      .meta({ description: 'a song split over workers (longer than SPLIT_MIN_SEC): its ranges of chunks in song order; absent for a song run whole' }),
   })
   .meta({ id: 'Job' });
 
