@@ -6,6 +6,7 @@
  * the duration cap is refused from its header with nothing of it stored.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { songhash, type JobView } from '@msaas/common';
@@ -24,6 +25,16 @@ function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return Number(m[1]) / 1024;
+}
+
+/** rest's idle RSS: the lowest of 2 s of samples (what the last request left uncollected is not idle). */
+async function idleRssMiB(): Promise<number> {
+  let low = rssMiB(restPid);
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    low = Math.min(low, rssMiB(restPid));
+  }
+  return low;
 }
 
 /** Samples rest's RSS every 20 ms while `work` runs; the peak. */
@@ -95,6 +106,35 @@ function queueFiles(): string[] {
   return found.sort();
 }
 
+/**
+ * One request on a connection of its own (agent: false): synthesizing 150 MB blocks this process
+ * for seconds, long enough for rest's keep-alive timeout to close a pooled socket that fetch would
+ * then reuse (EPIPE).
+ */
+function send(method: string, url: string, headers: Record<string, string | number>, body: Buffer[]): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: { ...headers, 'content-length': body.reduce((n, b) => n + b.length, 0) }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    for (const b of body) req.write(b);
+    req.end();
+  });
+}
+
+/** A multipart body with the file in the field "file". */
+function multipart(file: Buffer, filename: string): { headers: Record<string, string>; body: Buffer[] } {
+  const boundary = `----msaas${Date.now()}`;
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: audio/wav\r\n\r\n`);
+  return { headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: [head, file, Buffer.from(`\r\n--${boundary}--\r\n`)] };
+}
+
 async function followToDone(hash: string): Promise<JobView> {
   return stack.api.follow(hash, { via: 'events', timeoutMs: 600_000 });
 }
@@ -132,16 +172,15 @@ describe('uploads of 150 MB stream through rest', () => {
     wav.write('data', 36, 'ascii');
     wav.writeUInt32LE(frames * 4, 40);
     const before = queueFiles();
-    const idle = rssMiB(restPid);
-    const form = new FormData();
-    form.append('file', new Blob([wav as Uint8Array<ArrayBuffer>]), 'long.wav');
+    const idle = await idleRssMiB();
+    const upload = multipart(wav, 'long.wav');
     // Watched while the body is sent: no file of it may appear in the queue bucket, even for a moment.
     const appeared = new Set<string>();
     const watch = setInterval(() => {
       for (const f of queueFiles()) if (!before.includes(f)) appeared.add(f);
     }, 20);
-    const { result: res, peakMiB } = await peakRssDuring(() => fetch(`${stack.url}/apiv1/separate`, { method: 'POST', body: form })).finally(() => clearInterval(watch));
-    const body = (await res.json()) as { error: string; detail: string };
+    const { result: res, peakMiB } = await peakRssDuring(() => send('POST', `${stack.url}/apiv1/separate`, upload.headers, upload.body)).finally(() => clearInterval(watch));
+    const body = res.json as { error: string; detail: string };
     process.stdout.write(`[ingest] 901 s 16-bit WAV (${(wav.length / MB).toFixed(0)} MB) → ${res.status} ${body.error}: ${body.detail}; rest RSS ${idle.toFixed(0)} → peak ${peakMiB.toFixed(0)} MiB\n`);
     expect(res.status).toBe(400);
     expect(body.error).toBe('too_long');
@@ -153,13 +192,12 @@ describe('uploads of 150 MB stream through rest', () => {
   it('a 150 MB WAV by multipart separates (stand-in model), rest RSS within +64 MiB of idle', async () => {
     const wav = synthWav(150 * MB, 1);
     const hash = songhash(wav);
-    const idle = rssMiB(restPid);
-    const form = new FormData();
-    form.append('file', new Blob([wav as Uint8Array<ArrayBuffer>]), 'master.wav');
+    const idle = await idleRssMiB();
+    const upload = multipart(wav, 'master.wav');
     const started = Date.now();
     const { result: res, peakMiB } = await peakRssDuring(async () => {
-      const r = await fetch(`${stack.url}/apiv1/separate`, { method: 'POST', body: form });
-      return { status: r.status, body: (await r.json()) as { hash: string; result: string } };
+      const r = await send('POST', `${stack.url}/apiv1/separate`, upload.headers, upload.body);
+      return { status: r.status, body: r.json as { hash: string; result: string } };
     });
     const ms = Date.now() - started;
     process.stdout.write(`[ingest] multipart 150 MB WAV: ${res.status} ${res.body.result} in ${ms} ms; rest RSS idle ${idle.toFixed(1)} MiB → peak ${peakMiB.toFixed(1)} MiB (+${(peakMiB - idle).toFixed(1)}); load ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
@@ -177,17 +215,17 @@ describe('uploads of 150 MB stream through rest', () => {
   it('a 150 MB WAV through a direct upload (PUT to the store, submitted by id) separates, rest RSS within +64 MiB of idle while it reads the upload from the store', async () => {
     const wav = synthWav(150 * MB, 2);
     const hash = songhash(wav);
-    const made = await fetch(`${stack.url}/apiv1/uploads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ filename: 'master-2.wav' }) });
+    const made = await send('POST', `${stack.url}/apiv1/uploads`, { 'content-type': 'application/json' }, [Buffer.from(JSON.stringify({ filename: 'master-2.wav' }))]);
     expect(made.status).toBe(201);
-    const up = (await made.json()) as { id: string; url: string; maxBytes: number };
+    const up = made.json as { id: string; url: string; maxBytes: number };
     expect(up.maxBytes).toBe(248 * MiB);
-    const put = await fetch(up.url, { method: 'PUT', body: wav as Uint8Array<ArrayBuffer> });
+    const put = await send('PUT', up.url, {}, [wav]);
     expect(put.status).toBe(200);
-    const idle = rssMiB(restPid);
+    const idle = await idleRssMiB();
     const started = Date.now();
     const { result: res, peakMiB } = await peakRssDuring(async () => {
-      const r = await fetch(`${stack.url}/apiv1/separate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ upload: up.id }) });
-      return { status: r.status, body: (await r.json()) as { hash: string; result: string; job: JobView } };
+      const r = await send('POST', `${stack.url}/apiv1/separate`, { 'content-type': 'application/json' }, [Buffer.from(JSON.stringify({ upload: up.id }))]);
+      return { status: r.status, body: r.json as { hash: string; result: string; job: JobView } };
     });
     process.stdout.write(`[ingest] direct upload 150 MB WAV: submit ${res.status} ${res.body.result} in ${Date.now() - started} ms; rest RSS idle ${idle.toFixed(1)} MiB → peak ${peakMiB.toFixed(1)} MiB (+${(peakMiB - idle).toFixed(1)})\n`);
     expect(res.status).toBe(200);
