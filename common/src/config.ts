@@ -127,11 +127,11 @@ export const ConfigSchema = z.object({
   PROGRESSIVE_PIECES: bool.default(true),
   /**
    * A song longer than this (seconds) is split into ranges of consecutive chunks that any worker
-   * takes (issue 23; docs/reliability.md › One song, many workers); 0 = never split. Default 180:
-   * a 3-minute song is ~31 chunks, ~90 s on one 2-core worker, the shortest whose latency splitting
-   * cuts by more than its overhead; shorter songs (and every test clip) run whole as before.
+   * takes (issue 23; docs/reliability.md › One song, many workers); 0 = never split, the default:
+   * splitting costs CPU (on one worker a 4-minute song took 25 % longer split, `npm run bench:ranges`),
+   * so it is for a pool of workers (the k8s config sets 180) and opt-in elsewhere.
    */
-  SPLIT_MIN_SEC: z.coerce.number().min(0).default(180),
+  SPLIT_MIN_SEC: z.coerce.number().min(0).default(0),
   /** Chunks (5.85 s of audio each) per range of a split song; ranges are made about this long, evened out over the song. */
   SPLIT_RANGE_CHUNKS: z.coerce.number().int().min(2).default(4),
   /** How long a done or failed song's pieces (`live/<songhash>/`) outlive its finish, so live streams started before the end can finish. */
