@@ -41,6 +41,7 @@ COPY common/package.json common/
 COPY rest/package.json rest/
 COPY worker/package.json worker/
 COPY logs/package.json logs/
+COPY client/package.json client/
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev \
  # the weights ship in their own layer (/models); keep the package path working via a link
@@ -55,6 +56,8 @@ FROM deps AS graph
 COPY --from=weights /models /models
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
+# common re-exports the typed client (@msaas/client, a workspace symlink in node_modules)
+COPY client/ client/
 COPY worker/ worker/
 COPY scripts/prepare-model.ts scripts/
 # every quality profile (exact, int8-transformer: +85 MB), so QUALITY_PROFILE never produces one at a pod's start
@@ -73,6 +76,8 @@ FROM runtime AS rest
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
+# common re-exports the typed client (@msaas/client, a workspace symlink in node_modules)
+COPY client/ client/
 COPY rest/ rest/
 ENV PORT=5000
 EXPOSE 5000
@@ -85,6 +90,8 @@ COPY --from=weights /models /models
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
+# common re-exports the typed client (@msaas/client, a workspace symlink in node_modules)
+COPY client/ client/
 COPY worker/ worker/
 # The optimized graphs (each quality profile), their fingerprints and validation records, and the
 # weights' digest memo, beside the weights. A pod (uid 1000, read-only /models) loads the graph as
@@ -107,6 +114,8 @@ FROM runtime AS logs
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY common/ common/
+# common re-exports the typed client (@msaas/client, a workspace symlink in node_modules)
+COPY client/ client/
 COPY logs/ logs/
 CMD ["node", "--import", "tsx", "logs/src/main.ts"]
 

