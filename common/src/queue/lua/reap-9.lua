@@ -22,11 +22,17 @@ local nowMs = ARGV[8]
 
 if redis.call('EXISTS', heartbeatKey) == 1 then return {0, 0} end
 local requeued, dead = 0, 0
+-- A range of a split song (`<hash>#<i>#<splitId>`) is reap-ranges-8's: its heartbeat may have lapsed
+-- between that script and this one, so such items stay in the list (and the worker in the set) for
+-- the next round, where reap-ranges-8 hands them back.
+local ranges = {}
 while true do
   local hash = redis.call('RPOP', processingKey)
   if not hash then break end
   local jobKey = jobRoot .. hash
-  if redis.call('EXISTS', jobKey) == 1 then
+  if string.find(hash, '#', 1, true) then
+    table.insert(ranges, hash)
+  elseif redis.call('EXISTS', jobKey) == 1 then
     local attempts = tonumber(redis.call('HGET', jobKey, 'attempts') or '0')
     if attempts >= maxAttempts then
       redis.call('HSET', jobKey, 'state', 'failed', 'error', 'worker died ' .. attempts .. ' times while processing this job', 'finishedAt', now, 'updatedAt', now, 'failedMs', nowMs)
@@ -41,6 +47,10 @@ while true do
     end
     redis.call('PUBLISH', eventsChannel, hash)
   end
+end
+if #ranges > 0 then
+  for _, item in ipairs(ranges) do redis.call('LPUSH', processingKey, item) end
+  return {requeued, dead}
 end
 redis.call('SREM', workersKey, workerId)
 return {requeued, dead}
