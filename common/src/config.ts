@@ -77,8 +77,10 @@ export const ConfigSchema = z.object({
   MP3_VBR_QUALITY: z.coerce.number().int().min(0).max(9).optional(),
   /** Uploads one rest replica receives at once; beyond it 503 + Retry-After (each may hold MAX_UPLOAD_MB). */
   MAX_CONCURRENT_UPLOADS: z.coerce.number().int().positive().default(8),
-  /** Custom mixes (GET …/mix) one rest replica encodes at once; beyond it 503 + Retry-After (each costs a share of its one event-loop core). */
+  /** Custom mixes (GET …/mix) one rest replica encodes at once; beyond it 503 + Retry-After (each costs a share of its MIX_THREADS). */
   MAX_CONCURRENT_MIXES: z.coerce.number().int().positive().default(4),
+  /** Threads one rest replica decodes, sums and encodes its custom mixes on (rest/src/mix-threads.ts; ~42 MiB each); at most MAX_CONCURRENT_MIXES are used. */
+  MIX_THREADS: z.coerce.number().int().positive().default(2),
   /** Custom mixes one tenant (keys on) or client address (keys off) may have encoding at once in one rest replica; beyond it 429 + Retry-After. */
   MIXES_PER_CLIENT: z.coerce.number().int().positive().default(2),
   /** Open event streams per tenant (keys on) or client address (keys off), in one rest replica (docs/security.md › Event streams says why). */

@@ -19,6 +19,7 @@ import type { AppDeps } from './deps.ts';
 import { JobEvents } from './job-events.ts';
 import { createMetrics } from './metrics.ts';
 import { RetentionSweeper } from './retention.ts';
+import { MixThreads } from './mix-threads.ts';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 
@@ -64,6 +65,8 @@ export async function buildRest(
   await Promise.race([buckets, new Promise((r) => setTimeout(r, 3000))]);
   events.start().catch((err: Error) => logger.warn(`job event subscription failed: ${err.message}`));
 
+  // The mixes' CPU beside the request thread: MIX_THREADS, no more than there are mix slots.
+  const mixThreads = new MixThreads(Math.min(config.MIX_THREADS, config.MAX_CONCURRENT_MIXES));
   const deps: AppDeps = {
     config,
     queue,
@@ -71,6 +74,7 @@ export async function buildRest(
     events,
     logger,
     metrics,
+    mixThreads,
     cluster,
     publicDir: path.resolve(PUBLIC_DIR),
     ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}),
@@ -88,6 +92,7 @@ export async function buildRest(
       stopping.abort();
       await sweeper.stop();
       await events.close();
+      await mixThreads.close();
       redis.disconnect();
     },
   };

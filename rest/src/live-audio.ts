@@ -1,7 +1,7 @@
 import { createMp3Encoder } from 'wasm-media-encoders';
 import { DEFAULT_MP3, createMp3StreamEncoder, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import { INSTRUMENTAL_PARTS, TRACKS, streamToBuffer, type ObjectStore, type Stem } from '@msaas/common';
-import type { Stereo } from './mix-sources.ts';
+import type { Stereo } from './stem-decode.ts';
 
 /** The pieces' sample rate (the model's). */
 export const LIVE_SAMPLE_RATE = 44_100;

@@ -17,6 +17,8 @@ server.listen(config.PORT, config.HOST, () => {
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
   logger.info(`rest listening on http://localhost:${port}`);
   process.send?.({ type: 'listening', port });
+  // The mix threads load and compile their codecs now, not in the first mix's request.
+  rest.deps.mixThreads.warm().catch((err: Error) => logger.error(`mix threads did not start: ${err.message}`));
 });
 
 // With ADMIN_PORT, the probes and Prometheus get their own listener (see routes/health.ts).

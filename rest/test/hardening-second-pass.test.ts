@@ -23,7 +23,7 @@ import { storeSeparated } from '../../common/test/test-worker.ts';
 import { printLinesOnFailure, startStack, type Stack } from '../../test/helpers/stack.ts';
 import { ownStore, type OwnedStore } from '../../test/helpers/processes.ts';
 import { rawRequest, type RawOutcome } from './helpers/raw-http.ts';
-import { decodeStem } from '../src/mix-sources.ts';
+import { decodeStem } from '../src/stem-decode.ts';
 import { NO_BODY_MAX_BYTES } from '../src/body-guard.ts';
 import { MIX_RETRY_AFTER_SEC } from '../src/mix-limits.ts';
 
@@ -115,10 +115,13 @@ process.on('SIGTERM', () => { running = false; });
     const line = await new Promise((resolve) => {
       const s = net.connect(port, '127.0.0.1');
       let got = '';
+      let connected = -1;
+      let first = -1;
+      s.on('connect', () => { connected = Date.now() - asked; });
       const timer = setTimeout(() => { s.destroy(); resolve('fail timeout ' + (Date.now() - asked)); }, 10000);
-      s.on('data', (c) => { got += c.toString('latin1'); });
+      s.on('data', (c) => { if (first < 0) first = Date.now() - asked; got += c.toString('latin1'); });
       s.on('error', () => undefined);
-      s.on('close', () => { clearTimeout(timer); resolve(/^HTTP\\/1\\.1 200/.test(got) ? 'ok ' + asked + ' ' + (Date.now() - asked) : 'fail ' + JSON.stringify(got.slice(0, 40))); });
+      s.on('close', () => { clearTimeout(timer); resolve(/^HTTP\\/1\\.1 200/.test(got) ? 'ok ' + asked + ' ' + (Date.now() - asked) + ' ' + connected + ' ' + first : 'fail ' + JSON.stringify(got.slice(0, 40))); });
       s.write('GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n');
     });
     process.stdout.write(line + '\\n');
@@ -128,7 +131,7 @@ process.on('SIGTERM', () => { running = false; });
 })();
 `;
 
-function watchHealth(port: number): { stop(): Promise<{ times: number[]; at: number[]; failures: string[] }> } {
+function watchHealth(port: number): { stop(): Promise<{ times: number[]; at: number[]; phases: string[]; failures: string[] }> } {
   const child = spawn(process.execPath, ['-e', HEALTH_PROBE, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -139,15 +142,17 @@ function watchHealth(port: number): { stop(): Promise<{ times: number[]; at: num
       await exited;
       const times: number[] = [];
       const at: number[] = [];
+      const phases: string[] = [];
       const failures: string[] = [];
       for (const line of out.split('\n').filter(Boolean)) {
-        const [kind, a, b] = line.split(' ');
+        const [kind, a, b, c, d] = line.split(' ');
         if (kind === 'ok') {
           at.push(Number(a));
           times.push(Number(b));
+          phases.push(`connected ${c} ms, first byte ${d} ms`);
         } else failures.push(line);
       }
-      return { times, at, failures };
+      return { times, at, phases, failures };
     },
   };
 }
@@ -361,7 +366,7 @@ describe('the custom mix, at the shipped limits (MAX_CONCURRENT_MIXES=4, MIXES_P
     expect(wavBytes.length).toBe(WAV_HEADER_BYTES + expected * 6);
   }, 120_000);
 
-  it('100 MP3 mixes from 100 clients abandoned after 0.5 s: 4 run at a time and the rest get 503; rest is idle within 2 s of the clients leaving, its store streams closed, and /healthz answers within 200 ms at p95 throughout (200 ms over a burst of 100 trivial requests on a loaded box), each within 2 s', async () => {
+  it('100 MP3 mixes from 100 clients abandoned after 0.5 s: 4 run at a time and the rest get 503; rest is idle within 2 s of the clients leaving, its store streams closed, and /healthz answers within 200 ms at p95 throughout (200 ms over a burst of 100 trivial requests on a loaded box), each within 300 ms more', async () => {
     const hash = await separatedSong(rig);
     await new Promise((r) => setTimeout(r, 500));
     const idleStore = connectionsTo(rig.restPid, rig.store.port);
@@ -390,7 +395,7 @@ describe('the custom mix, at the shipped limits (MAX_CONCURRENT_MIXES=4, MIXES_P
     const inControl = all.times.filter((_, i) => all.at[i]! >= control && all.at[i]! < burst);
     const times = all.times.filter((_, i) => all.at[i]! >= burst);
     const failures = all.failures;
-    const slow = all.times.map((ms, i) => ({ ms, t: all.at[i]! - burst })).filter((h) => h.ms > 200);
+    const slow = all.times.map((ms, i) => ({ ms, t: all.at[i]! - burst, phases: all.phases[i]! })).filter((h) => h.ms > 200);
     const peak = rss.stop();
     const byStatus = new Map<number | null, number>();
     for (const o of outcomes) byStatus.set(o.status, (byStatus.get(o.status) ?? 0) + 1);
@@ -399,7 +404,7 @@ describe('the custom mix, at the shipped limits (MAX_CONCURRENT_MIXES=4, MIXES_P
       `[mix abandon, limits 4/2] statuses ${JSON.stringify([...byStatus])}; admitted mixes got ${streaming.map((o) => `${o.bytes} B (first after ${o.firstByteMs} ms)`).join(', ')}; ` +
         `rest idle ${idle.ms} ms after the clients left (CPU ${cpuMs(rig.restPid) - cpuBefore} ms in all, ${idle.cpuAfterLeaving} ms after leaving); store connections idle ${idleStore}, after ${storeAfter}; ` +
         `RSS ${(rssBefore / MiB).toFixed(0)} → peak ${(peak / MiB).toFixed(0)} MiB; /healthz before the burst ${before.length} answers, max ${Math.max(...before)} ms; during a control burst of 100 GET /apiv1/info ${inControl.length} answers, max ${Math.max(...inControl)} ms (event-loop delay p99/max ${controlLoop.join('/')} ms); during and after it ${times.length} answers, max ${Math.max(...times)} ms, p95 ${percentile(times, 0.95)} ms; ` +
-        `over 200 ms: ${slow.map((h) => `${h.ms} ms at ${h.t} ms`).join(', ') || 'none'}; event-loop delay p99/max before ${baselineLoop.join('/')} ms, during ${burstLoop.join('/')} ms; load ${load()}\n`,
+        `over 200 ms: ${slow.map((h) => `${h.ms} ms at ${h.t} ms (${h.phases})`).join(', ') || 'none'}; event-loop delay p99/max before ${baselineLoop.join('/')} ms, during ${burstLoop.join('/')} ms; load ${load()}\n`,
     );
     // At most 4 at once: the first 4 run; a request that arrives after one of them has left may run too.
     expect(byStatus.get(200) ?? 0).toBeGreaterThanOrEqual(4);
@@ -411,13 +416,15 @@ describe('the custom mix, at the shipped limits (MAX_CONCURRENT_MIXES=4, MIXES_P
     expect(storeAfter).toBeLessThanOrEqual(idleStore);
     expect(failures).toEqual([]);
     // 200 ms, or on a box so loaded that 100 trivial requests at once already cost more, within 200 ms
-    // of that — for 95 % of the answers. One answer in the first ~30 ms of the burst sometimes takes
-    // 0.8–1.2 s while rest's event loop never stalls more than ~120 ms (measured above): the delay is
-    // outside rest's loop (its cause is not found yet, see docs/security.md › item 1), so the slowest
-    // answer is bounded at 2 s, not 200 ms.
+    // of that — for 95 % of the answers. The slowest answer is a probe that arrives with the burst's
+    // connections: rest (libuv) accepts one pending connection per event-loop iteration, so it waits
+    // its place in that queue (the probe's phases are printed above: connected at once, first byte
+    // late). With the mixes on the request thread every iteration carried their blocks and that
+    // probe took 0.7–1.1 s; with them on mix threads it takes what the burst's accepts cost, 57–363 ms
+    // in 4 runs at load 4–10 (docs/security.md item 1) — bounded here at 300 ms over the p95 bound.
     const bound = Math.max(200, Math.max(...inControl) + 200);
     expect(percentile(times, 0.95)).toBeLessThanOrEqual(bound);
-    expect(Math.max(...times)).toBeLessThanOrEqual(Math.max(2000, bound));
+    expect(Math.max(...times)).toBeLessThanOrEqual(bound + 300);
     expect(burstLoop[1]).toBeLessThanOrEqual(bound);
   }, 120_000);
 

@@ -11,7 +11,7 @@ import {
   createMp3StreamEncoder, createStemEncoder, createWavStreamEncoder, infoTagSamples, type Mp3Quality,
 } from '@msaas/common/audio-encode/index';
 import { parseFrameHeader } from '@msaas/common';
-import { decodeStem } from '../src/mix-sources.ts';
+import { decodeStem } from '../src/stem-decode.ts';
 
 /** A deterministic stereo signal of `n` samples (tones and noise), so LAME has something to spend bits on. */
 function signal(n: number, seed = 1): [Float32Array, Float32Array] {

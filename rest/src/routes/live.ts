@@ -10,7 +10,8 @@ import { JobFeed } from '../job-feed.ts';
 import { StreamSlots, tooManyStreams, type StreamSlot } from '../stream-limits.ts';
 import { songhashParam } from '../params.ts';
 import { drained } from '../backpressure.ts';
-import { decodeStem, stemSamples, type Stereo } from '../mix-sources.ts';
+import { stemSamples } from '../mix-sources.ts';
+import { decodeStem, type Stereo } from '../stem-decode.ts';
 import { LIVE_SAMPLE_RATE, createLiveMp3Encoder, partsOf, readPieceBlock, type LiveMp3Encoder } from '../live-audio.ts';
 
 /** Frames read from the pieces, encoded and sent at a time (1 s). */

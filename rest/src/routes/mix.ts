@@ -3,25 +3,19 @@ import {
   MIX_MAX_GAIN, OUTPUT_FORMATS, STEMS, FORMAT_INFO, DEFAULT_OUTPUT_FORMAT, decodeSource, isOutputFormat,
   type Extension, type OutputFormat, type Stem,
 } from '@msaas/common';
-import { setImmediate } from 'node:timers/promises';
-import { createStemEncoder, DEFAULT_MP3, WAV_HEADER_BYTES, type Mp3Quality } from '@msaas/common/audio-encode/index';
+import { DEFAULT_MP3, WAV_HEADER_BYTES, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import type { AppDeps } from '../deps.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { tenantOf } from '../auth.ts';
 import { songhashParam } from '../params.ts';
 import { contentDisposition, downloadName, songFilename } from '../download-name.ts';
 import { stemAccess, storedStems, type StemAccess } from '../servable.ts';
-import { mixStems, stemSamples, StemPuller, type Stereo } from '../mix-sources.ts';
+import { mixStems, stemSamples } from '../mix-sources.ts';
 import { MixSlots } from '../mix-limits.ts';
 import { clientKeyOf } from '../client-address.ts';
 import { drained } from '../backpressure.ts';
+import type { MixSpec } from '../mix-threads.ts';
 
-const SAMPLE_RATE = 44_100;
-/**
- * Samples per channel mixed and encoded at a time (0.25 s): one block of an MP3 mix is ~10 ms of
- * CPU here, so the event loop is back for other requests within that per running mix.
- */
-const BLOCK = 11_025;
 const GAIN_RE = /^(\d+(\.\d*)?|\.\d+)$/;
 
 /** A gain per stem (`drums`, `bass`, `other`, `vocals`, `instrumental`): each 0..2, default 1. */
@@ -58,10 +52,11 @@ function mp3Quality(config: AppDeps['config']): Mp3Quality {
  * What one request may cost is bounded before any stem is read: a mix takes one of the process's
  * MAX_CONCURRENT_MIXES slots and one of its client's MIXES_PER_CLIENT (mix-limits.ts). The stored
  * stems are then decoded, mixed and encoded a quarter second at a time, as fast as the client
- * reads, and every encoded byte goes out as the encoder makes it (the header first: the length is
- * known from the stems, so even an MP3's gapless Info tag leads — common/src/audio-encode). Each
- * block yields to the event loop, so /healthz and other requests are served between blocks; when
- * the client goes away the store streams are closed at once and the encoder dropped.
+ * reads, on a mix thread of their own (mix-threads.ts: the request thread only moves bytes, so
+ * connections are accepted and /healthz and other requests served however many mixes run), and
+ * every encoded byte goes out as the encoder makes it (the header first: the length is known from
+ * the stems, so even an MP3's gapless Info tag leads — common/src/audio-encode). When the client
+ * goes away the store streams are closed at once and the thread drops the mix.
  */
 export function mixRouter(deps: AppDeps): Router {
   const { store, config } = deps;
@@ -101,66 +96,38 @@ export function mixRouter(deps: AppDeps): Router {
     const authenticated = res.locals.authenticated === true;
     const admission = slots.admit(authenticated ? `tenant:${tenant.id}` : `address:${clientKeyOf(req, res)}`, authenticated);
     if (!admission.ok) throw admission.error;
-    const pullers: StemPuller[] = [];
-    let gone = false;
-    const stop = (): void => {
-      gone = true;
-      for (const p of pullers) p.destroy();
-    };
+    const left = new AbortController();
+    const stop = (): void => left.abort();
     res.once('close', stop);
+    const sources: MixSpec['sources'] = [];
     try {
       const { ext, stems, headers } = await prepare();
       // Between every step: a client that has gone costs no further store request, decoder or encoder.
       const total = await stemSamples(store, hash, stems[0]!, ext);
       if (total === null) throw notFound(missing);
       for (const t of stems.filter((t) => gains[t] > 0)) {
-        if (gone) return;
-        const stream = await store.getStem(hash, t, undefined, ext);
-        pullers.push(new StemPuller(stream, ext, gains[t]));
+        if (left.signal.aborted) return;
+        sources.push({ stream: await store.getStem(hash, t, undefined, ext), gain: gains[t] });
       }
-      if (gone) return;
-
-      let pending: Uint8Array[] = [];
-      // The encoder's bytes are its own until its next call: copied as they are queued for the socket.
-      const encoder = await createStemEncoder(format, SAMPLE_RATE, 2, vbr, { totalSamples: total, onBytes: (b) => void pending.push(b.slice()) });
-      if (gone) return;
+      if (left.signal.aborted) return;
       if (format === 'wav') headers['Content-Length'] = String(WAV_HEADER_BYTES + total * 6);
       res.set(headers);
       /** Writes what the encoder made; false once the client has gone. */
-      const flush = async (): Promise<boolean> => {
-        const out = pending;
-        pending = [];
-        for (const b of out) {
-          if (gone || res.destroyed) return false;
+      const write = async (bytes: Uint8Array[]): Promise<boolean> => {
+        for (const b of bytes) {
+          if (left.signal.aborted || res.destroyed) return false;
           if (!res.write(b) && !(await drained(res))) return false;
         }
-        return !gone;
+        return !left.signal.aborted;
       };
-
-      const mix: Stereo = [new Float32Array(BLOCK), new Float32Array(BLOCK)];
-      for (let done = 0; done < total; ) {
-        const n = Math.min(BLOCK, total - done);
-        mix[0].fill(0);
-        mix[1].fill(0);
-        for (const p of pullers) await p.addInto(mix, n);
-        if (gone) return;
-        encoder.encode([mix[0].subarray(0, n), mix[1].subarray(0, n)]);
-        done += n;
-        if (!(await flush())) return;
-        // Let the event loop serve others (health checks, other requests, socket closes) between blocks.
-        await setImmediate();
-        if (gone) return;
-      }
-      encoder.finish();
-      if (!(await flush())) return;
-      res.end();
+      if (await deps.mixThreads.render({ ext, format, vbr, total, sources }, write, left.signal)) res.end();
     } catch (err) {
       // A read cut short by the client's leaving is not an error of ours.
-      if (!gone) throw err;
+      if (!left.signal.aborted) throw err;
     } finally {
       res.off('close', stop);
       admission.release();
-      await Promise.all(pullers.map((p) => p.close()));
+      for (const s of sources) s.stream.destroy();
     }
   });
 
