@@ -5,6 +5,8 @@
  * bytes out (one block at a time, the next when the client has taken them). A thread runs several
  * mixes, interleaved block by block.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { MPEGDecoder } from 'mpg123-decoder';
@@ -16,6 +18,18 @@ import type { FromMixThread, ToMixThread } from './mix-protocol.ts';
 const SAMPLE_RATE = 44_100;
 /** Samples per channel mixed and encoded at a time (0.25 s): the unit of the client's flow control. */
 const BLOCK = 11_025;
+
+/**
+ * The thread's niceness: below the request thread (0), so that on a busy machine requests are
+ * accepted and answered first and the mixes take what is left (Linux schedules threads one by one;
+ * nice 10 weighs ~1/10 of nice 0). A process may always lower its own threads' priority.
+ */
+const MIX_NICE = 10;
+try {
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), MIX_NICE);
+} catch {
+  // not Linux: the thread keeps the process's priority
+}
 
 const port = parentPort!;
 const post = (m: FromMixThread): void => port.postMessage(m);

@@ -186,7 +186,18 @@ describe.skipIf(problem !== null)('web page (headless Chromium, real stack)', ()
       const worker = stack.lines.filter((l) => l.service === 'worker').slice(-15).map((l) => l.line).join('\n');
       throw new Error(`song not done after ${SEPARATION_TIMEOUT_MS / 1000} s; the page said "${said}"; worker:\n${worker}`, { cause: err });
     }
-    await page.waitForSelector('#player[data-state="paused"]', { timeout: 30_000 });
+    // Loading means fetching and decoding four stems in the browser: seconds alone, more than 30 s
+    // once when the suite ran beside it (load ~6), so the bound is generous and a miss says where it stood.
+    try {
+      await page.waitForSelector('#player[data-state="paused"]', { timeout: 90_000 });
+    } catch (err) {
+      const state = await page.evaluate(() => ({
+        player: document.querySelector('#player')?.getAttribute('data-state'),
+        loaded: [...document.querySelectorAll('#stems li.stem')].map((e) => `${e.getAttribute('data-track')}:${e.getAttribute('data-loaded')}`),
+        text: document.querySelector('#job-text')?.textContent,
+      })).catch(() => null);
+      throw new Error(`the player did not get ready: ${JSON.stringify(state)}`, { cause: err });
+    }
     const rows = page.locator('#stems li.stem[data-loaded="true"]');
     expect(await rows.count()).toBe(4);
     expect(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-track')))).toEqual(['drums', 'bass', 'other', 'vocals']);
