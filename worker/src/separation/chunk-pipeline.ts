@@ -9,6 +9,12 @@ import type { Spectrogram } from './stft.ts';
 export interface PcmReader {
   read(dst: readonly Float32Array[], offset: number, count: number): number | Promise<number>;
   estimatedSamples: number;
+  /**
+   * A reader that can move without decoding (song-reader.ts, a decoder kept between a worker's
+   * ranges of one song): moves toward song frame `index` and says where it is now (at most
+   * `index`); the pipeline reads on from there. Without it the reader is at the song's start.
+   */
+  seek?(index: number): Promise<number>;
 }
 
 /** Where finished stem samples go, source by source, in order. */
@@ -133,8 +139,10 @@ class ChunkPipeline {
   /**
    * Decodes and discards the song's samples before `index` (a range's window starts there): every
    * decoder is run from the file's start, so the samples a range sees are the ones a whole run sees.
+   * A reader that can seek (a decoder kept from the worker's last range of the song) starts there.
    */
   private async skipTo(index: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.reader.seek) this.inBase = await this.reader.seek(index);
     const scratch = [new Float32Array(1 << 16), new Float32Array(1 << 16)];
     while (this.songLength < 0 && this.inBase < index) {
       const want = Math.min(scratch[0]!.length, index - this.inBase);
@@ -236,7 +244,7 @@ class ChunkPipeline {
     let inflight: Promise<RunResult> | null = null;
     try {
       // a range's first chunk reads from half a segment before it (the song's last chunk is centred)
-      if (first > 0) await this.skipTo(first * this.stride - Math.floor(SEGMENT / 2), opts.signal);
+      if (first > 0 || this.reader.seek) await this.skipTo(Math.max(0, first * this.stride - Math.floor(SEGMENT / 2)), opts.signal);
       let current: Prepared | null = await this.prepare(first * this.stride);
       if (!current) throw new AudioInputError('empty', first > 0 ? `the song ends before chunk ${first}` : 'the upload holds no audio (zero-length)');
       opts.onProgress?.(0);

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { AudioInputError, DEFAULT_OUTPUT_FORMAT, DEFAULT_PROFILE, type QualityProfile, DEFAULT_STEMS, INSTRUMENTAL_PARTS, TRACKS, orderedStems, type OutputFormat, type Stem, type Track } from '@msaas/common';
 import { DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
 import { openAudioStream } from './decode-audio.ts';
+import { SongReader } from './song-reader.ts';
 import { createHeadLastEncoder, DEFAULT_MP3, type HeadLastEncoder, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import { ByteSink } from '@msaas/common/audio-encode/pcm24';
 import { Spectrogram } from './stft.ts';
@@ -140,8 +141,10 @@ export interface Engine {
   /**
    * One range of a song split over workers (issue 23): chunks [firstChunk, endChunk) (null: to the
    * song's end), decoding from the file's start and discarding what comes before the range's window.
+   * Given the song as a `RangeInput`, the engine keeps its decoder for the song's next range here
+   * (song-reader.ts): the upload is fetched and decoded once per worker, not once per range.
    */
-  separateRange(bytes: Uint8Array, range: { firstChunk: number; endChunk: number | null }, opts?: SeparateOptions): Promise<RangeOutput>;
+  separateRange(input: Uint8Array | RangeInput, range: { firstChunk: number; endChunk: number | null }, opts?: SeparateOptions): Promise<RangeOutput>;
   /** Encodes float stems a caller produces (the stitcher of a split song) exactly as a separation encodes its own. */
   encodeToSinks(
     output: OutputSpec,
@@ -153,6 +156,16 @@ export interface Engine {
   warmUp(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A split song's upload, fetched only when the engine has not kept the song's decoder. */
+export interface RangeInput {
+  /** The song (its hash): the kept decoder is reused only for the same key. */
+  key: string;
+  bytes: () => Promise<Uint8Array>;
+}
+
+/** How long a kept decoder waits for the song's next range on this worker before it is freed. */
+const KEEP_SONG_MS = 120_000;
 
 /**
  * What one range of a split song hands to the stitcher (worker/src/ranges.ts): the samples final
@@ -219,6 +232,15 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
 
+  /** The song whose range this engine ran last, its decoder kept for the next (song-reader.ts). */
+  let kept: { key: string; reader: SongReader; timer: NodeJS.Timeout } | null = null;
+  const dropKept = (): void => {
+    if (!kept) return;
+    clearTimeout(kept.timer);
+    kept.reader.close();
+    kept = null;
+  };
+
   /** One job at a time: the session and the buffers are shared. */
   function serial<T>(fn: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new Error('engine is closed'));
@@ -253,6 +275,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     if (stemsOut.length === 0 || formats.length === 0) throw new RangeError('a separation must encode at least one stem in one format');
     return serial(async () => {
       throwIfAborted(sep.signal);
+      dropKept(); // another song runs here: a kept decoder (and its upload) is memory for nothing
       const stream = await openAudioStream(bytes, { maxDurationSec });
       try {
         const outputs = await openOutputs({ stems: stemsOut, formats }, open, sep.onSamples);
@@ -306,10 +329,30 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     return { write, sinks: outputs.map((o) => o.sink), finish: () => outputs.map(({ stem, format, encoder }) => ({ stem, format, head: encoder.finish() })) };
   }
 
-  async function separateRange(bytes: Uint8Array, range: { firstChunk: number; endChunk: number | null }, sep: SeparateOptions = {}): Promise<RangeOutput> {
+  /** The decoder a range reads: the kept one for the same song, else a new one (kept after the range when `input` has a key). */
+  async function rangeReader(input: Uint8Array | RangeInput): Promise<{ reader: PcmReader & { close(): void }; keep: string | null }> {
+    if (input instanceof Uint8Array) {
+      dropKept();
+      return { reader: await openAudioStream(input, { maxDurationSec }), keep: null };
+    }
+    if (kept?.key === input.key) {
+      const reader = kept.reader;
+      clearTimeout(kept.timer);
+      kept = null;
+      return { reader, keep: input.key };
+    }
+    dropKept();
+    const bytes = await input.bytes();
+    const reader = new SongReader(() => openAudioStream(bytes, { maxDurationSec }), 2 * SEGMENT);
+    await reader.start();
+    return { reader, keep: input.key };
+  }
+
+  async function separateRange(input: Uint8Array | RangeInput, range: { firstChunk: number; endChunk: number | null }, sep: SeparateOptions = {}): Promise<RangeOutput> {
     return serial(async () => {
       throwIfAborted(sep.signal);
-      const stream = await openAudioStream(bytes, { maxDurationSec });
+      const { reader: stream, keep } = await rangeReader(input);
+      let ok = false;
       try {
         const blocks: Float32Array[][][] = [];
         let head: Float32Array[][] | null = null;
@@ -340,9 +383,15 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
           }),
         );
         const headFrames = (head as Float32Array[][] | null)?.[0]?.[0]?.length ?? 0;
+        ok = true;
         return { startFrame: range.firstChunk * stride + headFrames, final, head, tail, songFrames: stats.samples >= 0 ? stats.samples : null, stats };
       } finally {
-        stream.close();
+        // Kept for the song's next range on this worker, unless this one failed (a decoder in an unknown state).
+        if (ok && keep !== null && stream instanceof SongReader) {
+          const timer = setTimeout(dropKept, KEEP_SONG_MS);
+          timer.unref();
+          kept = { key: keep, reader: stream, timer };
+        } else stream.close();
       }
     });
   }
@@ -435,6 +484,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
       if (closed) return;
       await queue;
       closed = true;
+      dropKept();
       await model.close();
     },
   };

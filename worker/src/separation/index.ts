@@ -16,6 +16,7 @@ export {
   type StreamedFile,
   type OutputSink,
   type SeparatedPiece,
+  type RangeInput,
   type RangeOutput,
   DEFAULT_OUTPUT,
 } from './engine.ts';
