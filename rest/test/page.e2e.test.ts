@@ -191,12 +191,30 @@ describe.skipIf(problem !== null)('web page (headless Chromium, real stack)', ()
     try {
       await page.waitForSelector('#player[data-state="paused"]', { timeout: 90_000 });
     } catch (err) {
-      const state = await page.evaluate(() => ({
-        player: document.querySelector('#player')?.getAttribute('data-state'),
-        loaded: [...document.querySelectorAll('#stems li.stem')].map((e) => `${e.getAttribute('data-track')}:${e.getAttribute('data-loaded')}`),
-        text: document.querySelector('#job-text')?.textContent,
-      })).catch(() => null);
-      throw new Error(`the player did not get ready: ${JSON.stringify(state)}`, { cause: err });
+      // Where it stood: the rows, the page's requests for the stems (a responseEnd of 0: still open),
+      // the same URLs asked again from the page now, and rest's and the worker's last lines.
+      const state = await page.evaluate(async () => {
+        const stems = performance.getEntriesByType('resource').filter((e) => /\/apiv1\/jobs\/[^/]+\/(tracks|stems|files)?/.test(e.name) && !/events|pieces/.test(e.name));
+        const again = await Promise.all(stems.slice(0, 4).map(async (e) => {
+          const t = performance.now();
+          try {
+            const r = await fetch(e.name, { signal: AbortSignal.timeout(10_000) });
+            return `${r.status} ${(await r.arrayBuffer()).byteLength} B in ${Math.round(performance.now() - t)} ms`;
+          } catch (x) {
+            return `failed after ${Math.round(performance.now() - t)} ms: ${String(x)}`;
+          }
+        }));
+        return {
+          player: document.querySelector('#player')?.getAttribute('data-state'),
+          loaded: [...document.querySelectorAll('#stems li.stem')].map((e) => `${e.getAttribute('data-track')}:${e.getAttribute('data-loaded')}`),
+          text: document.querySelector('#job-text')?.textContent,
+          said: document.querySelector('#player-status, [role="status"]')?.textContent,
+          requests: stems.map((e) => `${e.name.replace(location.origin, '')} start ${Math.round(e.startTime)} end ${Math.round((e as PerformanceResourceTiming).responseEnd)}`),
+          again,
+        };
+      }).catch((x: unknown) => String(x));
+      const lines = stack.lines.filter((l) => l.service === 'rest' || l.service === 'worker').slice(-30).map((l) => `${l.service}: ${l.line}`).join('\n');
+      throw new Error(`the player did not get ready: ${JSON.stringify(state, null, 1)}\nlast lines:\n${lines}\npage errors: ${errors.join(' | ')}`, { cause: err });
     }
     const rows = page.locator('#stems li.stem[data-loaded="true"]');
     expect(await rows.count()).toBe(4);
