@@ -145,6 +145,17 @@ export class ObjectStore {
     return streamToBuffer(await this.client.getObject(this.buckets.queue, key), size);
   }
 
+  /** The upload's size in bytes. */
+  async statUpload(hash: string): Promise<number> {
+    return (await this.client.statObject(this.buckets.queue, uploadKey(hash))).size;
+  }
+
+  /** `length` bytes of the upload from `offset` (the worker reads a WAV as it decodes it). */
+  async getUploadPart(hash: string, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    return streamToBuffer(await this.client.getPartialObject(this.buckets.queue, uploadKey(hash), offset, length), length);
+  }
+
   async hasUpload(hash: string): Promise<boolean> {
     return (await this.stat(this.buckets.queue, uploadKey(hash))) !== null;
   }

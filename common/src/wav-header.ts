@@ -57,12 +57,16 @@ export function wavFormatTag(b: Uint8Array): number | null {
   return null;
 }
 
-/** Parses a WAV header. Throws AudioInputError: unsupported_format, corrupt, empty. */
-export function parseWav(b: Uint8Array): WavInfo {
-  return parseGuarded('WAV', () => parseWavUnguarded(b));
+/**
+ * Parses a WAV header. Throws AudioInputError: unsupported_format, corrupt, empty. `fileBytes`: the
+ * whole file's size when `b` is only its start (the worker reads a stored WAV as it decodes it); the
+ * format chunk and the data chunk's header must be within `b`.
+ */
+export function parseWav(b: Uint8Array, fileBytes = b.length): WavInfo {
+  return parseGuarded('WAV', () => parseWavUnguarded(b, fileBytes));
 }
 
-function parseWavUnguarded(b: Uint8Array): WavInfo {
+function parseWavUnguarded(b: Uint8Array, fileBytes: number): WavInfo {
   if (ascii(b, 0, 'RF64')) throw new AudioInputError('unsupported_format', 'the file is an RF64 (64-bit) WAV; only plain RIFF WAV files are taken');
   if (!isWav(b)) throw new AudioInputError('unsupported_format', 'not a WAV file (no RIFF/WAVE header)');
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -76,7 +80,7 @@ function parseWavUnguarded(b: Uint8Array): WavInfo {
       fmt = parseFmt(view, body, size);
     } else if (ascii(b, pos, 'data')) {
       if (!fmt) throw new AudioInputError('corrupt', 'the WAV has its data chunk before its format chunk');
-      const available = b.length - body;
+      const available = fileBytes - body;
       let bytes = size;
       if (size > available) {
         if (!UNKNOWN_SIZES.has(size)) {

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import { DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, isTransientStoreError, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
+import { DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, isTransientStoreError, sniffAudioFormat, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
 import type { OutputSink, OutputSpec, SeparatedPiece, StemFile, StreamedFile } from './separation/index.ts';
 import { PiecePublisher } from './pieces.ts';
 import { StemUpload, UploadStaging, type StoreAttempt } from './stem-upload.ts';
 import { chargeDecodedLength } from './decoded-charge.ts';
 import { planSplit, type RangeSeparator } from './ranges.ts';
+import { UPLOAD_HEAD_BYTES, type UploadSource } from './separation/upload-source.ts';
 
 type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSignal; onPiece?: (piece: SeparatedPiece) => void | Promise<void> };
 
@@ -14,7 +15,7 @@ export interface Separator {
   separateToFiles(bytes: Uint8Array, output: OutputSpec, opts?: SeparateCall): Promise<{ files: StemFile[] }>;
   /** Any stems in any formats, each file streamed to a sink as it is encoded, its head returned at the end (the engine has it). */
   separateToSinks?(
-    bytes: Uint8Array,
+    input: Uint8Array | UploadSource,
     output: OutputSpec,
     open: (stem: Stem, format: OutputFormat) => OutputSink,
     opts?: SeparateCall,
@@ -102,10 +103,17 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
   // What this run makes: read once it is ours (submissions while it waited may have added to it).
   const record = await queue.getJob(hash);
   const output: OutputSpec = { formats: record?.formats ?? [DEFAULT_OUTPUT_FORMAT], stems: record?.wanted ?? DEFAULT_STEMS };
-  const upload = await withRetry(timed(() => store.getUpload(hash), timeoutMs, 'download'), retrying('download'));
+  // The upload: its size and head first. A WAV (the largest upload for its length) is then read from
+  // the store as it decodes, a window at a time (upload-source.ts); other formats' decoders take the
+  // whole file (issue 22 #7).
+  const size = await attempt('download', () => store.statUpload(hash));
+  const head = await attempt('download', () => store.getUploadPart(hash, 0, Math.min(size, UPLOAD_HEAD_BYTES)));
+  const source: UploadSource = { size, head, read: (start, end) => attempt('download', () => store.getUploadPart(hash, start, end - start)) };
+  const readAsDecoded = separator.separateToSinks !== undefined && size > head.length && sniffAudioFormat(head).format === 'wav';
+  const upload = readAsDecoded ? null : size === head.length ? head : await source.read(0, size);
   if (signal.aborted) throw new JobAborted('shutdown');
-  // The minutes quota from the decoded length, before any inference (issue 22 #5, decoded-charge.ts).
-  await chargeDecodedLength(deps, hash, upload);
+  // The minutes quota from the decoded length, before any inference (issue 22 #5, decoded-charge.ts; a WAV's header length is exact).
+  await chargeDecodedLength(deps, hash, upload ?? head);
 
   // A long song is split into ranges any worker takes (issue 23, ranges.ts); this worker goes on to the next item.
   const ranges = rangeSeparator(separator);
@@ -121,7 +129,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
       return { stems: [], split: chunks.length };
     }
   }
-  logger.info({ job: hash }, `separating ${(upload.length / 1024).toFixed(0)} kB`);
+  logger.info({ job: hash }, `separating ${(size / 1024).toFixed(0)} kB${readAsDecoded ? ' (read from the store as it decodes)' : ''}`);
 
   // The job stops as soon as a progress transition says it is not ours any more (issue 22 #8).
   const notOurs = new AbortController();
@@ -181,7 +189,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
         uploads.push(upload);
         return upload;
       };
-      const { files } = await separator.separateToSinks(upload, output, open, call);
+      const { files } = await separator.separateToSinks(upload ?? source, output, open, call);
       await Promise.all([pending, pieces?.flush()]);
       stopIfNotOurs();
       for (const [i, file] of files.entries()) {
@@ -191,7 +199,7 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
         stopIfNotOurs();
       }
     } else {
-      const files = await separateFor(separator, upload, output, call);
+      const files = await separateFor(separator, upload!, output, call);
       await pending;
       stopIfNotOurs();
       for (const [i, { stem, format, bytes }] of files.entries()) {

@@ -7,6 +7,7 @@ import { wavSource } from './decode-wav.ts';
 import { flacSource } from './decode-flac.ts';
 import { oggSource } from './decode-ogg.ts';
 import { mp4AacSource } from './decode-mp4.ts';
+import { windowed, type UploadSource } from './upload-source.ts';
 
 /** Stereo 44.1 kHz PCM pulled from any supported format, a chunk at a time. */
 export interface AudioStream {
@@ -81,6 +82,33 @@ export async function openAudioStream(bytes: Uint8Array, opts: DecodeOptions = {
       refuseTooLong(track.durationSec, max);
       return blockStream('mp4-aac', await mp4AacSource(bytes, track), track.durationSec, max);
     }
+  }
+}
+
+/**
+ * Opens a stored upload for streaming decode: a WAV whose header is in the upload's head is read
+ * from the store as it decodes (a window at a time: memory does not grow with the file); anything
+ * else is read whole and opened by openAudioStream, as is a WAV whose header the head does not hold
+ * (its errors are then openAudioStream's).
+ */
+export async function openUploadStream(src: UploadSource, opts: DecodeOptions = {}): Promise<AudioStream> {
+  if (src.head.length < src.size && sniffAudioFormat(src.head).format === 'wav') {
+    const info = wavHeaderIn(src.head, src.size);
+    if (info) {
+      const max = opts.maxDurationSec ?? DEFAULT_MAX_DURATION_SEC;
+      refuseTooLong(info.durationSec, max);
+      return blockStream('wav', wavSource(windowed(src), info), info.durationSec, max);
+    }
+  }
+  return openAudioStream(src.head.length === src.size ? src.head : await src.read(0, src.size), opts);
+}
+
+/** The WAV's header when the head holds it whole (the data chunk's header included), else null. */
+function wavHeaderIn(head: Uint8Array, size: number): ReturnType<typeof parseWav> | null {
+  try {
+    return parseWav(head, size);
+  } catch {
+    return null;
   }
 }
 

@@ -4,13 +4,16 @@ import type { BlockSource, DecodedBlock } from './decode-stream.ts';
 /** Sample frames converted per step. */
 const FRAMES_PER_BLOCK = 16384;
 
+/** A WAV's bytes: the whole file, or spans of it read as needed (the stored upload, upload-source.ts). */
+export type WavBytes = Uint8Array | { read(start: number, end: number): Promise<Uint8Array> };
+
 /** WAV samples (integer PCM or float, as parseWav found them) to float, a block at a time. */
-export function wavSource(bytes: Uint8Array, info: WavInfo): BlockSource {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export function wavSource(src: WavBytes, info: WavInfo): BlockSource {
   const { channels, blockAlign, bitsPerSample, encoding, sampleRate } = info;
   const step = bitsPerSample / 8;
   let frame = 0;
-  const readSample = (at: number): number => {
+  /** Sample `at` (a byte offset into `bytes`) as float. */
+  const sampleOf = (bytes: Uint8Array, view: DataView, at: number): number => {
     if (encoding === 'float') {
       const v = bitsPerSample === 32 ? view.getFloat32(at, true) : view.getFloat64(at, true);
       return Number.isFinite(v) ? v : 0; // a NaN/Inf sample would poison the whole chunk's STFT
@@ -30,10 +33,12 @@ export function wavSource(bytes: Uint8Array, info: WavInfo): BlockSource {
     async next(): Promise<DecodedBlock | null> {
       if (frame >= info.frames) return null;
       const n = Math.min(FRAMES_PER_BLOCK, info.frames - frame);
+      const start = info.dataStart + frame * blockAlign;
+      const bytes = src instanceof Uint8Array ? src.subarray(start, start + n * blockAlign) : await src.read(start, start + n * blockAlign);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const out = Array.from({ length: channels }, () => new Float32Array(n));
-      let at = info.dataStart + frame * blockAlign;
-      for (let i = 0; i < n; i++, at += blockAlign) {
-        for (let c = 0; c < channels; c++) out[c]![i] = readSample(at + c * step);
+      for (let i = 0, at = 0; i < n; i++, at += blockAlign) {
+        for (let c = 0; c < channels; c++) out[c]![i] = sampleOf(bytes, view, at + c * step);
       }
       frame += n;
       return { channelData: out, sampleRate };

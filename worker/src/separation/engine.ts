@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { AudioInputError, DEFAULT_OUTPUT_FORMAT, DEFAULT_PROFILE, type QualityProfile, DEFAULT_STEMS, INSTRUMENTAL_PARTS, TRACKS, orderedStems, type OutputFormat, type Stem, type Track } from '@msaas/common';
 import { DEFAULT_MAX_DURATION_SEC, MODEL_SAMPLE_RATE } from './decode.ts';
-import { openAudioStream } from './decode-audio.ts';
+import { openAudioStream, openUploadStream } from './decode-audio.ts';
+import type { UploadSource } from './upload-source.ts';
 import { SongReader } from './song-reader.ts';
 import { createHeadLastEncoder, DEFAULT_MP3, type HeadLastEncoder, type Mp3Quality } from '@msaas/common/audio-encode/index';
 import { ByteSink } from '@msaas/common/audio-encode/pcm24';
@@ -137,7 +138,7 @@ export interface Engine {
    * memory flat in the song's length); each file's head (WAV header, FLAC STREAMINFO, MP3 Info
    * tag, which need the total) comes back at the end.
    */
-  separateToSinks(bytes: Uint8Array, output: OutputSpec, open: (stem: Stem, format: OutputFormat) => OutputSink, opts?: SeparateOptions): Promise<{ files: StreamedFile[]; stats: SeparationStats }>;
+  separateToSinks(input: Uint8Array | UploadSource, output: OutputSpec, open: (stem: Stem, format: OutputFormat) => OutputSink, opts?: SeparateOptions): Promise<{ files: StreamedFile[]; stats: SeparationStats }>;
   /**
    * One range of a song split over workers (issue 23): chunks [firstChunk, endChunk) (null: to the
    * song's end), decoding from the file's start and discarding what comes before the range's window.
@@ -265,7 +266,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
   }
 
   async function separateToSinks(
-    bytes: Uint8Array,
+    input: Uint8Array | UploadSource,
     output: OutputSpec,
     open: (stem: Stem, format: OutputFormat) => OutputSink,
     sep: SeparateOptions = {},
@@ -276,7 +277,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<DetailedEn
     return serial(async () => {
       throwIfAborted(sep.signal);
       dropKept(); // another song runs here: a kept decoder (and its upload) is memory for nothing
-      const stream = await openAudioStream(bytes, { maxDurationSec });
+      const stream = input instanceof Uint8Array ? await openAudioStream(input, { maxDurationSec }) : await openUploadStream(input, { maxDurationSec });
       try {
         const outputs = await openOutputs({ stems: stemsOut, formats }, open, sep.onSamples);
         const onChunk = chunkHook(sep, outputs.sinks);

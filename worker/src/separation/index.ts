@@ -21,7 +21,7 @@ export {
   DEFAULT_OUTPUT,
 } from './engine.ts';
 export { decodeMp3, PcmStream, MODEL_SAMPLE_RATE, DEFAULT_MAX_DURATION_SEC } from './decode.ts';
-export { decodeAudio, openAudioStream, type AudioStream } from './decode-audio.ts';
+export { decodeAudio, openAudioStream, openUploadStream, type AudioStream } from './decode-audio.ts';
 export { encodeMp3, createMp3StreamEncoder, createStemEncoder, DEFAULT_MP3, type Mp3Quality, type StemEncoder } from '@msaas/common/audio-encode/index';
 export { scanMp3, probeAudio, sniffAudioFormat, ACCEPTED_FORMATS, type Mp3Scan, type AudioFormat, type AudioProbe } from '@msaas/common';
 export { Spectrogram } from './stft.ts';
