@@ -1,4 +1,4 @@
-import { loadConfigOrExit, storeEndpointFromConfig } from '@msaas/common';
+import { loadConfigOrExit, storeEndpointFromConfig, withTimeout } from '@msaas/common';
 import { buildRest } from './bootstrap.ts';
 import { createAdminServer, createHttpServer } from './http-server.ts';
 
@@ -11,14 +11,15 @@ if (!endpoint) {
 
 const rest = await buildRest(config, endpoint);
 const { logger } = rest;
+// The mix threads load and compile their codecs before rest listens (~0.7 s of CPU each), not in
+// the first mix's request; a rest that listens has its memory in place.
+await withTimeout(rest.deps.mixThreads.warm(), 30_000, 'not ready within 30 s').catch((err: Error) => logger.error(`mix threads did not start (the first mix starts them): ${err.message}`));
 const server = createHttpServer(rest.app);
 server.listen(config.PORT, config.HOST, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
   logger.info(`rest listening on http://localhost:${port}`);
   process.send?.({ type: 'listening', port });
-  // The mix threads load and compile their codecs now, not in the first mix's request.
-  rest.deps.mixThreads.warm().catch((err: Error) => logger.error(`mix threads did not start: ${err.message}`));
 });
 
 // With ADMIN_PORT, the probes and Prometheus get their own listener (see routes/health.ts).

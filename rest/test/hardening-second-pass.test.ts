@@ -535,25 +535,30 @@ describe('request bodies on routes that take none', () => {
       await new Promise((r) => setTimeout(r, 500));
       return { outcomes, before, peak: rss.stop() };
     };
-    // The first burst of 12 connections sending at full speed after a start costs a fixed amount, whatever the bodies' size:
-    // libuv reads up to 32 × 64 KiB from a readable socket before JavaScript can refuse, and the heap grows once. Measured, then excluded.
+    // A burst of 12 connections sending at full speed costs a fixed amount, whatever the bodies' size:
+    // libuv reads up to 32 × 64 KiB from a readable socket before JavaScript can refuse (~24 MiB of
+    // buffers, garbage at once), and the heap grows to hold them once. Two bursts of 8 MiB bodies pay
+    // it (one was not always enough: the collector may shrink the heap between bursts, and the next
+    // burst grew it again by up to 20.5 MiB); the big bodies must need nothing beyond the highest peak so far.
     const first = await measure(8 * MiB);
+    const second = await measure(8 * MiB);
     const big = await measure(85 * MiB);
     const huge = await measure(400 * MiB);
+    const beyond = (m: { before: number; peak: number }, earlier: { peak: number }[]): number => (m.peak - Math.max(m.before, ...earlier.map((e) => e.peak))) / MiB;
     const mb = (x: number): string => (x / MiB).toFixed(1);
     process.stdout.write(
       `[bodies] 12 × 85 MiB to routes without a body: statuses ${big.outcomes.map((o) => o.status).join(',')}; answered after ${big.outcomes.map((o) => `${o.ms} ms/${(o.sentBeforeAnswer / MiB).toFixed(0)} MiB sent`).join(', ')}; ` +
-        `rest RSS: first burst (12 × 8 MiB) ${mb(first.before)} → ${mb(first.peak)} MiB (+${mb(first.peak - first.before)}), 12 × 85 MiB ${mb(big.before)} → ${mb(big.peak)} (+${mb(big.peak - big.before)}), 12 × 400 MiB ${mb(huge.before)} → ${mb(huge.peak)} (+${mb(huge.peak - huge.before)}); load ${load()}\n`,
+        `rest RSS: bursts of 12 × 8 MiB ${mb(first.before)} → ${mb(first.peak)} MiB (+${mb(first.peak - first.before)}) and ${mb(second.before)} → ${mb(second.peak)} (+${mb(second.peak - second.before)}), 12 × 85 MiB ${mb(big.before)} → ${mb(big.peak)} (+${mb(big.peak - big.before)}; ${beyond(big, [first, second]).toFixed(1)} beyond the peak so far), 12 × 400 MiB ${mb(huge.before)} → ${mb(huge.peak)} (+${mb(huge.peak - huge.before)}; ${beyond(huge, [first, second, big]).toFixed(1)} beyond); load ${load()}\n`,
     );
-    for (const o of [...first.outcomes, ...big.outcomes, ...huge.outcomes]) {
+    for (const o of [...first.outcomes, ...second.outcomes, ...big.outcomes, ...huge.outcomes]) {
       expect(o.status).toBe(413);
       expect(o.error).toBe('payload_too_large');
       expect(o.detail).toContain(`${NO_BODY_MAX_BYTES} bytes`);
       // answered while the client was still sending: long before its body went out
       expect(o.sentBeforeAnswer).toBeLessThan(40 * MiB);
     }
-    expect((big.peak - big.before) / MiB).toBeLessThan(20);
-    expect((huge.peak - big.before) / MiB).toBeLessThan(20);
+    expect(beyond(big, [first, second])).toBeLessThan(20);
+    expect(beyond(huge, [first, second, big])).toBeLessThan(20);
     // rest still answers
     const info = await rawRequest(rig.stack.port, Buffer.from('GET /apiv1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
     expect(info.kind === 'response' && info.status).toBe(200);
