@@ -136,7 +136,7 @@ async function runSong(stack: Stack, song: Buffer, workers: Record<string, strin
       const m = /\(chunks (\d+)–(?:\d+|end), (\d+) run\) separated in ([\d.]+) s; upload ([\d.]+) MB fetched in ([\d.]+) s, output ([\d.]+) MB stored in ([\d.]+) s/.exec(l);
       return m ? [{ firstChunk: Number(m[1]), chunks: Number(m[2]), runSec: Number(m[3]), fetchMB: Number(m[4]), fetchSec: Number(m[5]), storeMB: Number(m[6]), storeSec: Number(m[7]) }] : [];
     });
-    // one encoding unit per stem (range-done-6.lua): each logs its stitch and encode + upload time
+    // one encoding unit per stem (range-done-3.lua): each logs its stitch and encode + upload time
     const units = lines.flatMap((l) => {
       const m = /\w+ stitched in ([\d.]+) s, encoded and uploaded in ([\d.]+) s/.exec(l);
       return m ? [[Number(m[1]), Number(m[2])] as const] : [];

@@ -136,6 +136,17 @@ export const ConfigSchema = z.object({
   SPLIT_MIN_SEC: z.coerce.number().min(0).default(0),
   /** Chunks (5.85 s of audio each) per range of a split song; ranges are made about this long, evened out over the song. */
   SPLIT_RANGE_CHUNKS: z.coerce.number().int().min(2).default(4),
+  /**
+   * Encoding units of split songs a worker runs at once beside its range or song (its side slots):
+   * each encodes one stem as the song's ranges finish, mostly waiting for them (issue 23 item 5).
+   */
+  ENCODE_SLOTS: z.coerce.number().int().min(1).max(32).default(5),
+  /**
+   * Range outputs a worker keeps in memory after storing them (MB), so its own encoding units read
+   * them without a round trip through the store; the oldest go first, and a unit reads from the
+   * store what is not here.
+   */
+  RANGE_CACHE_MB: z.coerce.number().int().min(0).default(128),
   /** How long a done or failed song's pieces (`live/<songhash>/`) outlive its finish, so live streams started before the end can finish. */
   LIVE_PIECES_GRACE_SEC: z.coerce.number().min(0).default(300),
   /** A worker's single object-store request that has not answered by then is abandoned and retried (a hung store, not a down one). */

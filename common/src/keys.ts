@@ -1,6 +1,8 @@
 /** Redis key names. Production uses the lab's bare names (`toWorker`, `logging`); tests set a prefix. */
 export interface Keys {
   readonly toWorker: string;
+  /** A split song's per-stem encoding units, waiting for a worker's side slot (issue 23 item 5). */
+  readonly toEncoder: string;
   readonly dead: string;
   readonly workers: string;
   readonly logging: string;
@@ -38,6 +40,7 @@ export function makeKeys(prefix = ''): Keys {
   const p = prefix;
   return {
     toWorker: `${p}toWorker`,
+    toEncoder: `${p}toEncoder`,
     dead: `${p}dead`,
     workers: `${p}workers`,
     logging: `${p}logging`,

@@ -1,7 +1,9 @@
 /**
- * Issue 23 at the queue level, against real Redis: a song split into ranges (split-7.lua), each
+ * Issue 23 at the queue level, against real Redis: a song split into ranges (split-8.lua), each
  * range claimed, finished, failed, handed back and reaped like a song, the last range's worker made
- * the stitcher, fair order counting ranges, and a delete taking the waiting ranges with the song.
+ * the stitcher, the per-stem encoding units queued with the ranges in `toEncoder` (claimed, handed
+ * back, reaped and deleted like ranges, in their own list), fair order counting ranges, and a delete
+ * taking the waiting ranges with the song.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -33,12 +35,18 @@ async function claim(worker: string): Promise<Claimed> {
   return c;
 }
 
-/** Submits a song as `tenant`, lets `worker` take it and split it into ranges starting at `chunks`. */
-async function splitSong(hash: string, tenant: string, worker: string, chunks: number[]): Promise<void> {
+async function claimUnit(worker: string): Promise<Claimed> {
+  const c = await queue.claimUnit(blocking, worker, 1);
+  if (!c) throw new Error(`${worker} found no encoding unit to claim`);
+  return c;
+}
+
+/** Submits a song as `tenant`, lets `worker` take it and split it into ranges starting at `chunks` (and `encodeUnits` units). */
+async function splitSong(hash: string, tenant: string, worker: string, chunks: number[], encodeUnits = 0): Promise<void> {
   expect((await queue.submit({ hash, tenant, sizeBytes: 1, audioSec: 600 })).result).toBe('enqueued');
   const c = await claim(worker);
   expect(c).toEqual({ hash, attempt: 1 });
-  expect(await queue.split(worker, hash, { chunks, stride: STRIDE, estimatedFrames: 600 * 44_100 })).toBe('split');
+  expect(await queue.split(worker, hash, { chunks, stride: STRIDE, estimatedFrames: 600 * 44_100, encodeUnits })).toBe('split');
 }
 
 describe('a song split into ranges', () => {
@@ -78,21 +86,30 @@ describe('a song split into ranges', () => {
     expect((await queue.getJob(hash))!.state).toBe('done');
   });
 
-  it('spreads the encoding once every range is done: one unit per stem at the front of the queue, the last one’s worker finishes the song', async () => {
+  it('queues one encoding unit per stem with the ranges, in toEncoder; units run beside the ranges and the last one’s worker finishes the song', async () => {
     const hash = h(8);
     const keys = makeKeys(prefix);
-    await redis.del(keys.toWorker);
-    await splitSong(hash, 't1', 'w1', [0, 4]);
-    const a = await claim('w1');
-    const b = await claim('w2');
-    expect((await queue.rangeDone('w1', a.range!, 2)).outcome).toBe('done');
-    expect((await queue.rangeDone('w2', b.range!, 2)).outcome).toBe('encode');
-    expect(await queue.length()).toBe(2);
-    const split = (await queue.getJob(hash))!.split!;
+    await redis.del(keys.toWorker, keys.toEncoder);
+    await splitSong(hash, 't1', 'w1', [0, 4], 2);
+    expect(await queue.length()).toBe(2); // the ranges; the units wait apart
+    expect(await redis.llen(keys.toEncoder)).toBe(2);
+    let split = (await queue.getJob(hash))!.split!;
     expect([split.encodeUnits, split.encodesDone]).toEqual([2, 0]);
-    const e1 = await claim('w3');
-    const e2 = await claim('w4');
-    expect([e1.range!.index, e2.range!.index].sort()).toEqual([2, 3]);
+    // the units are taken at once, in stem order, while the ranges still wait
+    const e1 = await claimUnit('w3');
+    const e2 = await claimUnit('w4');
+    expect([e1.range!.index, e2.range!.index]).toEqual([2, 3]);
+    expect(await queue.rangeState(hash, 2)).toBe('processing');
+    const a = await claim('w1');
+    const b = await claim('w3'); // a range in w3's main slot beside its unit
+    expect(await queue.held('w3')).toEqual([b.range!.item, e1.range!.item]);
+    expect(await queue.rangeState(hash, 0)).toBe('processing');
+    expect((await queue.rangeDone('w1', a.range!)).outcome).toBe('done');
+    expect(await queue.rangeState(hash, 0)).toBe('done');
+    expect((await queue.rangeDone('w3', b.range!)).outcome).toBe('encode');
+    expect(await queue.held('w3')).toEqual([e1.range!.item]);
+    split = (await queue.getJob(hash))!.split!;
+    expect([split.encodeUnits, split.encodesDone]).toEqual([2, 0]);
     expect((await queue.rangeDone('w4', e2.range!)).outcome).toBe('done');
     expect((await queue.rangeDone('w3', e1.range!)).outcome).toBe('finish');
     expect(await queue.held('w3')).toEqual([hash]);
@@ -161,6 +178,54 @@ describe('a song split into ranges', () => {
     expect(await queue.runState('w1', next.range!.item)).toBe('lost');
   });
 
+  it('hands a unit back to the front of toEncoder at shutdown and when its worker dies; a delete takes the waiting units too', async () => {
+    const keys = makeKeys(prefix);
+    await redis.del(keys.toWorker, keys.toEncoder);
+    const hash = h(9);
+    await queue.heartbeat('w6', 1);
+    await splitSong(hash, 't1', 'w1', [0, 4], 3);
+    const u = await claimUnit('w6');
+    expect(u.range!.index).toBe(2);
+    expect(await queue.release('w6', u.range!.item)).toBe(true);
+    expect(await redis.lrange(keys.toEncoder, -1, -1)).toEqual([u.range!.item]); // the front: taken next
+    expect(await queue.length()).toBe(2); // not among the ranges
+    const again = await claimUnit('w6');
+    expect([again.range!.index, again.attempt]).toEqual([2, 1]);
+    await new Promise((r) => setTimeout(r, 1200)); // w6's heartbeat expires
+    expect((await queue.reap(3)).ranges.requeued).toBe(1);
+    expect((await queue.getJob(hash))!.error).toMatch(/worker w6 stopped responding during the encoding of stem 1 of 3/);
+    expect(await redis.lrange(keys.toEncoder, -1, -1)).toEqual([u.range!.item]);
+    const third = await claimUnit('w7');
+    expect([third.range!.index, third.attempt]).toEqual([2, 2]);
+    expect(await queue.failRange('w7', third.range!, 'Error: encoder', { retryable: true, maxAttempts: 3 })).toBe('retry');
+    expect(await redis.lrange(keys.toEncoder, 0, 0)).toEqual([u.range!.item]); // a retry waits behind the others
+    expect(await queue.length()).toBe(2);
+    await queue.dropClaim(hash, 't1');
+    expect(await queue.length()).toBe(0);
+    expect(await redis.llen(keys.toEncoder)).toBe(0);
+  });
+
+  it('puts back a range or unit its worker took from the list but died before starting (BLMOVE, then nothing)', async () => {
+    const keys = makeKeys(prefix);
+    await redis.del(keys.toWorker, keys.toEncoder);
+    const hash = h(10);
+    await queue.heartbeat('w8', 1);
+    await splitSong(hash, 't1', 'w1', [0, 4], 2);
+    const unit = (await redis.lmove(keys.toEncoder, keys.processing('w8'), 'RIGHT', 'LEFT'))!;
+    const range = (await redis.lmove(keys.toWorker, keys.processing('w8'), 'RIGHT', 'LEFT'))!;
+    expect(await queue.held('w8')).toEqual([range, unit]);
+    await new Promise((r) => setTimeout(r, 1200)); // w8 died before range-start-5
+    expect((await queue.reap(3)).ranges.requeued).toBe(2);
+    expect(await queue.held('w8')).toEqual([]);
+    expect(await redis.lrange(keys.toEncoder, -1, -1)).toEqual([unit]);
+    expect(await redis.lrange(keys.toWorker, -1, -1)).toEqual([range]);
+    // and a restarted worker hands back what it took but never started
+    const again = (await redis.lmove(keys.toEncoder, keys.processing('w8'), 'RIGHT', 'LEFT'))!;
+    expect(await queue.release('w8', again)).toBe(true);
+    expect(await redis.lrange(keys.toEncoder, -1, -1)).toEqual([unit]);
+    expect(await redis.llen(keys.toEncoder)).toBe(2);
+  });
+
   it('interleaves two tenants’ long songs range by range (fair order counts ranges)', async () => {
     const keys = makeKeys(prefix);
     await redis.del(keys.toWorker);
@@ -170,7 +235,7 @@ describe('a song split into ranges', () => {
     expect((await queue.submit({ hash: y, tenant: 'bob', sizeBytes: 1, audioSec: 600 })).result).toBe('enqueued');
     for (const hash of [x, y]) {
       expect((await claim('w1')).hash).toBe(hash);
-      expect(await queue.split('w1', hash, { chunks: [0, 2, 4, 6], stride: STRIDE, estimatedFrames: 600 * 44_100 })).toBe('split');
+      expect(await queue.split('w1', hash, { chunks: [0, 2, 4, 6], stride: STRIDE, estimatedFrames: 600 * 44_100, encodeUnits: 0 })).toBe('split');
     }
     const order: string[] = [];
     for (let i = 0; i < 8; i++) {

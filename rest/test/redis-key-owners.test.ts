@@ -26,14 +26,14 @@ const RETENTION_SEC = 3;
 const OWNED: [RegExp, string][] = [
   [/^toWorker$/, 'the queue: each song leaves it when a worker takes it or its last claim is deleted'],
   [/^processing:.+$/, "a worker's list: emptied by complete/fail/release or the reaper (an empty list is no key)"],
-  [/^dead$/, 'songs failed for good: expire-song-5 and drop-claim-10 take each out'],
+  [/^dead$/, 'songs failed for good: expire-song-5 and drop-claim-11 take each out'],
   [/^workers$/, 'live workers: the reaper removes a worker once its heartbeat key has expired'],
-  [/^queue-order$/, "fair order's tags of waiting songs: start-4 and drop-claim-10 remove each"],
+  [/^queue-order$/, "fair order's tags of waiting songs: start-4 and drop-claim-11 remove each"],
   [/^queue-last$/, "fair order: one tag per tenant, bounded by the configured keys (a tenant's whole state)"],
   [/^queue-vtime$/, "fair order's virtual time: one string"],
   [/^expiries$/, 'the retention sweep list: the sweeper removes each song once its objects are gone'],
-  [/^active:.+$/, "a tenant's active places (only while it has a limit): submit-12 prunes, drop-claim-10 and expire-song-5 remove"],
-  [/^library:.+$/, "a tenant's library: drop-claim-10 and expire-song-5 remove each song (the claims set outlives the claims for it), listing prunes"],
+  [/^active:.+$/, "a tenant's active places (only while it has a limit): submit-12 prunes, drop-claim-11 and expire-song-5 remove"],
+  [/^library:.+$/, "a tenant's library: drop-claim-11 and expire-song-5 remove each song (the claims set outlives the claims for it), listing prunes"],
   [/^logging$/, 'the capped log list (LTRIM)'],
 ];
 

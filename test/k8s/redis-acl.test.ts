@@ -35,11 +35,11 @@ const passwordOf: Record<User, string> = {
 /** Which service runs which queue script (common/src/queue/index.ts callers in rest/src and worker/src). */
 type ScriptName = Parameters<typeof scriptSource>[0];
 const SCRIPTS_BY_USER: Record<'rest' | 'worker', ScriptName[]> = {
-  rest: ['submit-12', 'remove-stem-4', 'drop-claim-10', 'expire-song-5'],
+  rest: ['submit-12', 'remove-stem-4', 'drop-claim-11', 'expire-song-5'],
   worker: [
     'start-4', 'progress-3', 'record-stems-3', 'complete-6', 'fail-10', 'release-6', 'reap-9', 'heartbeat-2', 'set-callback-status-3', 'charge-decoded-4',
     // a song split over workers (issue 23)
-    'split-7', 'range-start-5', 'range-done-6', 'range-piece-2', 'range-fail-10', 'range-release-6', 'reap-ranges-8',
+    'split-8', 'range-start-5', 'range-done-3', 'range-piece-2', 'range-fail-11', 'range-release-7', 'reap-ranges-9',
   ],
 };
 /** KEDA's redis scaler (pkg/scalers/redis_scaler.go): one EVAL of this on the list. */
@@ -242,7 +242,7 @@ describe('each user can run what its service runs', () => {
     expect((await rest.submit({ hash: long, tenant: 'acme', sizeBytes: 1000, audioSec: 300 })).result).toBe('enqueued');
     await worker.heartbeat('w3', 30);
     await worker.claim(blocking, 'w3', 1);
-    expect(await worker.split('w3', long, { chunks: [0, 4], stride: 257_985, estimatedFrames: 300 * 44_100 })).toBe('split');
+    expect(await worker.split('w3', long, { chunks: [0, 4], stride: 257_985, estimatedFrames: 300 * 44_100, encodeUnits: 0 })).toBe('split');
     const r0 = (await worker.claim(blocking, 'w3', 1))!.range!;
     expect(await worker.runState('w3', r0.item)).toBe('owned');
     expect(await worker.failRange('w3', r0, 'store refused', { retryable: true, maxAttempts: 3 })).toBe('retry');
@@ -263,7 +263,7 @@ describe('each user can run what its service runs', () => {
     const cut = 'd'.repeat(64);
     expect((await rest.submit({ hash: cut, tenant: 'acme', sizeBytes: 1000, audioSec: 300 })).result).toBe('enqueued');
     await worker.claim(blocking, 'w4', 1);
-    expect(await worker.split('w4', cut, { chunks: [0, 4], stride: 257_985, estimatedFrames: 300 * 44_100 })).toBe('split');
+    expect(await worker.split('w4', cut, { chunks: [0, 4], stride: 257_985, estimatedFrames: 300 * 44_100, encodeUnits: 0 })).toBe('split');
     expect(await rest.dropClaim(cut, 'acme')).toBe('last');
     expect(await rest.length()).toBe(0);
     await worker.clearHeartbeat('w4');

@@ -15,6 +15,7 @@ export function buildWorker(
   const keys = makeKeys(config.REDIS_PREFIX);
   const redis = createRedis(config.REDIS_URL, 'worker');
   const blocking = createRedis(config.REDIS_URL, 'worker');
+  const unitBlocking = createRedis(config.REDIS_URL, 'worker');
   // The reaper's commands must never wait out an outage and run after it: by then every heartbeat
   // key may have expired. No offline queue, no retries: a reap that meets an outage is dropped.
   const reaperRedis = createRedis(config.REDIS_URL, 'worker', { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
@@ -26,6 +27,7 @@ export function buildWorker(
     queue: new Queue(redis, keys, queueOptions(config)),
     reaper: new Queue(reaperRedis, keys, queueOptions(config)),
     blocking,
+    unitBlocking,
     store,
     separator,
     isBadAudio,
@@ -40,6 +42,7 @@ export function buildWorker(
     close() {
       redis.disconnect();
       blocking.disconnect();
+      unitBlocking.disconnect();
       reaperRedis.disconnect();
     },
   };

@@ -119,10 +119,14 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
   const ranges = rangeSeparator(separator);
   const splitSec = deps.config.SPLIT_MIN_SEC;
   if (ranges && splitSec > 0) {
-    const audioSec = (await queue.getJob(hash))?.audioSec ?? 0;
+    const record = await queue.getJob(hash);
+    const audioSec = record?.audioSec ?? 0;
     const chunks = audioSec > splitSec ? planSplit(Math.round(audioSec * 44_100), ranges.stride, deps.config.SPLIT_RANGE_CHUNKS) : null;
     if (chunks) {
-      const outcome = await queue.split(workerId, hash, { chunks, stride: ranges.stride, estimatedFrames: Math.round(audioSec * 44_100) });
+      // one encoding unit per stem, run beside the ranges (ranges.ts encodeStem); a single stem is encoded by the last range's worker
+      const wanted = record?.wanted.length ?? 0;
+      const encodeUnits = wanted > 1 ? wanted : 0;
+      const outcome = await queue.split(workerId, hash, { chunks, stride: ranges.stride, estimatedFrames: Math.round(audioSec * 44_100), encodeUnits });
       if (outcome === 'lost') throw new JobLost('another worker owns the job now');
       if (outcome === 'gone') throw new JobGone('gone');
       logger.info({ job: hash }, `split into ${chunks.length} ranges (${audioSec.toFixed(1)} s > SPLIT_MIN_SEC=${splitSec})`);

@@ -19,13 +19,15 @@ import { SEGMENT } from './separation/model.ts';
 import { pieceBytes } from './pieces.ts';
 import { StemUpload, UploadStaging, type StoreAttempt } from './stem-upload.ts';
 import { JobGone, JobLost } from './job.ts';
+import type { RangeCache } from './range-cache.ts';
 
 /**
  * One song, many workers (issue 23). A song longer than SPLIT_MIN_SEC is split by the worker that
- * took it into ranges of consecutive chunks (split-7.lua); any worker takes any range, separates only
- * its chunks and stores what it made (`ranges/<songhash>/<i>.f32`); the worker finishing the last
- * range queues the song's encoding, one unit per stem (range-done-6.lua, atomically), and each unit
- * stitches its stem from the ranges' outputs and encodes it; the last unit's worker completes the song.
+ * took it into ranges of consecutive chunks (split-8.lua); any worker takes any range, separates only
+ * its chunks and stores what it made (`ranges/<songhash>/<i>.f32`). The song's encoding, one unit per
+ * stem, is queued with the ranges (split-8.lua) and runs in workers' side slots beside them: each unit
+ * stitches its stem from the ranges' outputs in song order as they are done, and encodes it, so the
+ * song ends one range's encoding after its last range; the last unit's worker completes the song.
  * Stitching redoes the single pass's overlap-add at the range edges with the same float32 operations
  * (chunking.ts stitchOverlap), so a split song's stems are bit-identical to the song run whole.
  */
@@ -48,6 +50,8 @@ export interface RangeDeps {
   logger: Logger;
   workerId: string;
   separator: RangeSeparator;
+  /** This worker's last range outputs, read by its own encoding units without the store (range-cache.ts). */
+  cache?: RangeCache;
 }
 
 /**
@@ -171,6 +175,7 @@ export async function runRange(deps: RangeDeps, range: RangeItem, record: JobRec
   const t2 = performance.now();
   const stored = rangeBytes(out);
   await attempt(`range ${range.index} output`, () => store.putRange(range.hash, range.index, stored));
+  deps.cache?.put(range.hash, range.index, stored);
   const sec = (a: number, b: number): string => ((b - a) / 1000).toFixed(2);
   // bench/ranges.ts reads this line: per-chunk cost, transfer sizes and times
   logger.info(
@@ -178,9 +183,7 @@ export async function runRange(deps: RangeDeps, range: RangeItem, record: JobRec
     `range ${range.index + 1}/${split.chunks.length} (chunks ${firstChunk}–${endChunk ?? 'end'}, ${out.stats.chunks} run) separated in ${((t2 - t1) / 1000 - fetched.sec).toFixed(2)} s; ` +
       `upload ${fetched.mb.toFixed(2)} MB fetched in ${fetched.sec.toFixed(2)} s, output ${(stored.length / 1e6).toFixed(2)} MB stored in ${sec(t2, performance.now())} s`,
   );
-  // once every range is done, the stems' encoding is spread: one unit per stem (range-done-6.lua)
-  const units = record.wanted.length > 1 ? record.wanted.length : 0;
-  const { outcome, done } = await queue.rangeDone(workerId, range, units);
+  const { outcome, done } = await queue.rangeDone(workerId, range);
   if (outcome === 'lost') throw new JobLost('another worker owns the range now');
   if (outcome === 'gone') {
     await store.removeRanges(range.hash).catch(() => 0);
@@ -274,13 +277,13 @@ export async function stitchSong(
 }
 
 /** A range output's layout (rangeBytes): frames of each part and where its floats start. */
-function layoutOf(header: Buffer): { final: number; head: number; tail: number; startFrame: number; songFrames: number | null } {
+function layoutOf(header: Uint8Array): { final: number; head: number; tail: number; startFrame: number; songFrames: number | null } {
   const h = new Uint32Array(header.buffer.slice(header.byteOffset, header.byteOffset + 4 * HEADER_WORDS));
   if (h[0] !== MAGIC) throw new Error('not a range output (bad magic)');
   return { startFrame: h[1]!, final: h[2]!, head: h[3]!, tail: h[4]!, songFrames: h[5]! > 0 ? h[5]! - 1 : null };
 }
 
-const floats = (b: Buffer): Float32Array => {
+const floats = (b: Uint8Array): Float32Array => {
   const copy = new Uint8Array(b.byteLength);
   copy.set(b);
   return new Float32Array(copy.buffer);
@@ -291,7 +294,8 @@ const floats = (b: Buffer): Float32Array => {
  * object, so a stem's encoding unit fetches a quarter of it (three quarters for the instrumental).
  */
 async function readRangeSources(deps: RangeDeps, hash: string, i: number, sources: readonly number[], attempt: StoreAttempt): Promise<StoredRange> {
-  const get = (offset: number, length: number): Promise<Buffer> => attempt(`range ${i} output`, () => deps.store.getRangePart(hash, i, offset, length));
+  const get = async (offset: number, length: number): Promise<Uint8Array> =>
+    deps.cache?.part(hash, i, offset, length) ?? (await attempt(`range ${i} output`, () => deps.store.getRangePart(hash, i, offset, length)));
   const l = layoutOf(await get(0, 4 * HEADER_WORDS));
   const base = 4 * HEADER_WORDS;
   const pair = async (start: number, frames: number, s: number): Promise<Float32Array[]> => {
@@ -310,10 +314,25 @@ async function readRangeSources(deps: RangeDeps, hash: string, i: number, source
   return { startFrame: l.startFrame, final, head, tail, songFrames: l.songFrames };
 }
 
+/** Until range `i` of the song is done (polled: a unit waits on ranges that run elsewhere). */
+async function untilRangeDone(deps: RangeDeps, hash: string, i: number, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+    const state = await deps.queue.rangeState(hash, i);
+    if (state === 'done') return;
+    if (state === null) throw new JobGone('gone');
+    await new Promise((r) => setTimeout(r, RANGE_POLL_MS));
+  }
+}
+
+/** How often a waiting encoding unit looks whether the next range is done. */
+const RANGE_POLL_MS = 200;
+
 /**
- * One stem's encoding unit (issue 23 item 5): stitches that stem (the instrumental: its three parts)
- * from every range's output and encodes it in the run's formats through the same encoders and
- * streamed uploads as a whole run. Several workers encode a split song's stems at once.
+ * One stem's encoding unit (issue 23 item 5), in a worker's side slot: stitches that stem (the
+ * instrumental: its three parts) from the ranges' outputs in song order, each as soon as it is done,
+ * and encodes it in the run's formats through the same encoders and streamed uploads as a whole run.
+ * Several workers encode a split song's stems at once, while its ranges still run.
  */
 export async function encodeStem(
   deps: RangeDeps,
@@ -321,7 +340,7 @@ export async function encodeStem(
   record: JobRecord,
   stem: Stem,
   signal: AbortSignal,
-): Promise<{ files: StreamedFile[]; stitchSec: number; encodeSec: number }> {
+): Promise<{ files: StreamedFile[]; stitchSec: number; encodeSec: number; waitSec: number }> {
   const { store, separator } = deps;
   const split = record.split!;
   const attempt = attemptFor(deps, hash, signal);
@@ -330,6 +349,7 @@ export async function encodeStem(
   const uploads: StemUpload[] = [];
   let stitchMs = 0;
   let encodeMs = 0;
+  let waitMs = 0;
   try {
     const open = (s: Stem, format: OutputFormat): StemUpload => {
       const upload = new StemUpload(store, hash, s, format, attempt, staging);
@@ -339,8 +359,10 @@ export async function encodeStem(
     const { files } = await separator.encodeToSinks({ formats: record.formats, stems: [stem] }, open, async (write, ready) => {
       let prev: StoredRange | null = null;
       for (let i = 0; i < split.chunks.length; i++) {
-        if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+        const w0 = performance.now();
+        await untilRangeDone(deps, hash, i, signal);
         const t0 = performance.now();
+        waitMs += t0 - w0;
         const own = await readRangeSources(deps, hash, i, sources, attempt);
         const tracks = pieceOf(prev, own);
         const t1 = performance.now();
@@ -357,7 +379,7 @@ export async function encodeStem(
     const t2 = performance.now();
     for (const [i, file] of files.entries()) await uploads[i]!.finish(file.head);
     encodeMs += performance.now() - t2;
-    return { files, stitchSec: stitchMs / 1000, encodeSec: encodeMs / 1000 };
+    return { files, stitchSec: stitchMs / 1000, encodeSec: encodeMs / 1000, waitSec: waitMs / 1000 };
   } catch (err) {
     await Promise.all(uploads.map((u) => u.abort()));
     throw err;

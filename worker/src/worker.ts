@@ -5,6 +5,7 @@ import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { JobAborted, JobGone, JobLost, rangeSeparator, runJob, type Separator } from './job.ts';
 import { encodeStem, runRange, stitchSong } from './ranges.ts';
+import { RangeCache } from './range-cache.ts';
 import type { WorkerMetrics } from './metrics.ts';
 
 export interface WorkerDeps {
@@ -14,6 +15,8 @@ export interface WorkerDeps {
   reaper?: Queue;
   /** A connection of its own for the blocking BLMOVE. */
   blocking: Redis;
+  /** Another for the side slots' BLMOVE of encoding units (issue 23 item 5); without it, this worker runs none. */
+  unitBlocking?: Redis;
   store: ObjectStore;
   separator: Separator;
   isBadAudio: (err: unknown) => boolean;
@@ -25,14 +28,28 @@ export interface WorkerDeps {
 /** How often a worker looks whether its running song or range was deleted (cancel stops it within about this plus one pipeline step). */
 const WATCH_MS = 250;
 
+/** Where a piece of work runs: the main slot (one song or range at a time) or a side slot (encoding units of split songs). */
+type Slot = 'main' | 'side';
+
+interface Running {
+  hash: string;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
 /**
- * The job loop: one job at a time. A heartbeat key proves this process alive for as long as it
- * runs; any worker reaps the jobs of workers whose heartbeat expired.
+ * The job loop: one song or range at a time, and beside it up to ENCODE_SLOTS encoding units of split
+ * songs (side slots: each mostly waits for ranges, then encodes one stem). A heartbeat key proves
+ * this process alive for as long as it runs; any worker reaps the work of workers whose heartbeat expired.
  */
 export class Worker {
   readonly id: string;
   private stopping = false;
-  private current: { hash: string; abort: AbortController; done: Promise<void> } | null = null;
+  private current: Running | null = null;
+  /** Encoding units (and a split song's finish after its last unit) running in side slots, by item. */
+  private readonly side = new Map<string, Running>();
+  private readonly cache: RangeCache;
+  private unitLoopDone: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private heartbeat: Heartbeat | null = null;
   /** Since when our Redis connection has been up without a break (null while it is down). */
@@ -43,13 +60,14 @@ export class Worker {
 
   constructor(private readonly deps: WorkerDeps) {
     this.id = deps.config.WORKER_ID;
+    this.cache = new RangeCache(deps.config.RANGE_CACHE_MB * 1e6);
   }
 
   status(): { healthy: boolean; detail: Record<string, unknown> } {
     const age = Date.now() - (this.heartbeat?.lastOk ?? 0);
     return {
       healthy: !this.stopping && age < this.deps.config.HEARTBEAT_TTL_SEC * 1000,
-      detail: { worker: this.id, job: this.current?.hash ?? null, heartbeatAgeMs: age, jobsDone: this.jobsDone },
+      detail: { worker: this.id, job: this.current?.hash ?? null, units: [...this.side.keys()], heartbeatAgeMs: age, jobsDone: this.jobsDone },
     };
   }
 
@@ -97,12 +115,20 @@ export class Worker {
 
   private async loop(): Promise<void> {
     const { queue, blocking, logger } = this.deps;
-    // Jobs left in our processing list by an earlier life with the same id come first.
-    for (const hash of await queue.held(this.id).catch(() => [] as string[])) {
+    // Work left in our processing list by an earlier life with the same id comes first: its songs
+    // run again here; its ranges and units go back to their lists (range-release-7.lua), since a unit
+    // resumed before the range it waits for would wait for ever.
+    for (const item of await queue.held(this.id).catch(() => [] as string[])) {
       if (this.stopping) return;
-      logger.info({ job: hash }, 'resuming a job this worker held before it restarted');
-      await this.process(hash);
+      if (parseRangeItem(item)) {
+        const released = await queue.release(this.id, item).catch(() => false);
+        logger.info({ job: parseRangeItem(item)!.hash }, `${released ? 'handed back' : 'dropped'} a range or unit this worker held before it restarted`);
+        continue;
+      }
+      logger.info({ job: item }, 'resuming a job this worker held before it restarted');
+      await this.process(item);
     }
+    if (this.deps.unitBlocking && rangeSeparator(this.deps.separator)) this.unitLoopDone = this.unitLoop(this.deps.unitBlocking);
     while (!this.stopping) {
       let claimed: Claimed | null = null;
       try {
@@ -120,6 +146,51 @@ export class Worker {
       }
       await this.process(claimed.range?.item ?? claimed.hash, claimed.attempt);
     }
+  }
+
+  /** The side slots: encoding units of split songs, up to ENCODE_SLOTS at once beside the main slot's work. */
+  private async unitLoop(unitBlocking: Redis): Promise<void> {
+    const { queue, logger, config } = this.deps;
+    while (!this.stopping) {
+      if (this.side.size >= config.ENCODE_SLOTS) {
+        await Promise.race([...this.side.values()].map((u) => u.done));
+        continue;
+      }
+      let claimed: Claimed | null = null;
+      try {
+        claimed = await queue.claimUnit(unitBlocking, this.id, 2);
+      } catch (err) {
+        if (this.stopping) break;
+        logger.warn(`unit claim failed (${(err as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      if (!claimed?.range) continue;
+      if (this.stopping) {
+        await queue.release(this.id, claimed.range.item).catch(() => undefined);
+        break;
+      }
+      void this.processRange(claimed.range, claimed.attempt, 'side');
+    }
+  }
+
+  /** Registers work in its slot; the returned function ends it (and says the worker is idle when nothing runs). */
+  private enter(slot: Slot, key: string): { abort: AbortController; leave: () => void } {
+    const abort = new AbortController();
+    let resolveDone!: () => void;
+    const running: Running = { hash: key, abort, done: new Promise<void>((r) => (resolveDone = r)) };
+    if (slot === 'main') this.current = running;
+    else this.side.set(key, running);
+    this.deps.metrics.busy.set(1);
+    return {
+      abort,
+      leave: () => {
+        if (slot === 'main') this.current = null;
+        else this.side.delete(key);
+        this.deps.metrics.busy.set(this.current || this.side.size > 0 ? 1 : 0);
+        resolveDone();
+      },
+    };
   }
 
   /**
@@ -150,16 +221,12 @@ export class Worker {
     };
   }
 
-  private async process(item: string, attempt?: number): Promise<void> {
+  private async process(item: string, attempt?: number, slot: Slot = 'main'): Promise<void> {
     const range = parseRangeItem(item);
-    if (range) return this.processRange(range, attempt);
+    if (range) return this.processRange(range, attempt, slot);
     const hash = item;
     const { queue, logger, metrics, config } = this.deps;
-    const abort = new AbortController();
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    this.current = { hash, abort, done };
-    metrics.busy.set(1);
+    const { abort, leave } = this.enter(slot, hash);
     const started = Date.now();
     const watched = new AbortController();
     const endWatch = this.watch(hash, (outcome) => {
@@ -174,7 +241,7 @@ export class Worker {
       let result: { stems: Stem[]; split?: number };
       const split = record?.split;
       if (record && split && split.encodeUnits > 0 && split.encodesDone >= split.encodeUnits) {
-        // every stem of this split song is encoded and stored (range-done-6.lua gave the finish to this worker)
+        // every stem of this split song is encoded and stored (range-done-3.lua gave the finish to this worker)
         if ((await queue.recordStems(this.id, hash, record.wanted)) === 'lost') throw new JobLost('another worker owns the job now');
         result = { stems: [...record.wanted] };
       } else if (record?.split && ranges && record.ranges?.every((r) => r.state === 'done')) {
@@ -237,20 +304,18 @@ export class Worker {
       }
     } finally {
       endWatch();
-      metrics.busy.set(0);
-      this.current = null;
-      resolveDone();
+      leave();
     }
   }
 
-  /** One range of a split song (ranges.ts): separated, stored and marked done; the song's last range is stitched here at once. */
-  private async processRange(range: RangeItem, attempt?: number): Promise<void> {
+  /**
+   * One range of a split song (ranges.ts): separated, stored and marked done; the song's last range
+   * is stitched here at once when the song has no encoding units. Or, in a side slot, one stem's
+   * encoding unit; the last one finishes the song here.
+   */
+  private async processRange(range: RangeItem, attempt?: number, slot: Slot = 'main'): Promise<void> {
     const { queue, logger, metrics, config } = this.deps;
-    const abort = new AbortController();
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    this.current = { hash: range.item, abort, done };
-    metrics.busy.set(1);
+    const { abort, leave } = this.enter(slot, range.item);
     const watched = new AbortController();
     const endWatch = this.watch(range.item, (outcome) => watched.abort(outcome === 'lost' ? new JobLost('another worker owns the range now') : new JobGone(outcome)));
     let label = `range ${range.index + 1}`;
@@ -262,17 +327,20 @@ export class Worker {
       logger.info({ job: range.hash }, `${label} claimed${attempt ? ` (attempt ${attempt})` : ''}`);
       const separator = rangeSeparator(this.deps.separator);
       if (!record?.split || !separator) throw new JobGone(record ? 'superseded' : 'gone');
-      const deps = { ...this.deps, workerId: this.id, separator };
+      const deps = { ...this.deps, workerId: this.id, separator, cache: this.cache };
       const signal = AbortSignal.any([abort.signal, watched.signal]);
       let outcome: Awaited<ReturnType<typeof runRange>>;
       if (range.index >= chunkRanges) {
-        // one stem's encoding unit (range-done-6.lua queued one per stem once every range was done)
+        // one stem's encoding unit (split-8.lua queued one per stem with the ranges): it follows them as they are done
         const stem = record.wanted[range.index - chunkRanges];
         if (!stem) throw new Error(`no stem for encoding unit ${range.index - chunkRanges}`);
         const encoded = await encodeStem(deps, range.hash, record, stem, signal);
         metrics.stitchSeconds.observe(encoded.stitchSec);
         metrics.encodeSeconds.observe(encoded.encodeSec);
-        logger.info({ job: range.hash }, `${stem} stitched in ${encoded.stitchSec.toFixed(2)} s, encoded and uploaded in ${encoded.encodeSec.toFixed(2)} s (${record.formats.join(', ')})`);
+        logger.info(
+          { job: range.hash },
+          `${stem} stitched in ${encoded.stitchSec.toFixed(2)} s, encoded and uploaded in ${encoded.encodeSec.toFixed(2)} s (${record.formats.join(', ')}; ${encoded.waitSec.toFixed(1)} s waiting for ranges)`,
+        );
         const done = await queue.rangeDone(this.id, range);
         if (done.outcome === 'lost') throw new JobLost('another worker owns the unit now');
         if (done.outcome === 'gone') throw new JobGone('gone');
@@ -281,7 +349,7 @@ export class Worker {
         outcome = await runRange(deps, range, record, signal);
       }
       metrics.ranges.inc({ result: 'done' });
-      const next = { stitch: '; the last range: stitching the song', encode: "; the last range: the stems' encoding is queued", finish: '; the last unit: completing the song', done: '' };
+      const next = { stitch: '; the last range: stitching the song', encode: "; the last range: the stems' encoding units finish the song", finish: '; the last unit: completing the song', done: '' };
       logger.info({ job: range.hash }, `${label} done${next[outcome]}`);
       stitch = outcome === 'stitch' || outcome === 'finish';
     } catch (err) {
@@ -309,16 +377,15 @@ export class Worker {
       }
     } finally {
       endWatch();
-      metrics.busy.set(0);
-      this.current = null;
-      resolveDone();
+      leave();
     }
-    if (stitch && !this.stopping) await this.process(range.hash);
+    if (stitch && !this.stopping) await this.process(range.hash, undefined, slot);
     else if (stitch) await queue.release(this.id, range.hash).catch(() => undefined);
   }
 
   /** A split song's range outputs (`ranges/<songhash>/`): intermediate, gone once the song ends. */
   private dropRanges(hash: string): void {
+    this.cache.dropSong(hash);
     this.deps.store.removeRanges(hash).catch((err: Error) => this.deps.logger.warn({ job: hash }, `range outputs not removed: ${err.message}`));
   }
 
@@ -385,13 +452,17 @@ export class Worker {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.deps.blocking.disconnect();
-    const current = this.current;
-    if (current) {
-      const timer = setTimeout(() => current.abort.abort(), graceMs);
-      await current.done;
+    this.deps.unitBlocking?.disconnect();
+    const running = [...(this.current ? [this.current] : []), ...this.side.values()];
+    if (running.length > 0) {
+      const timer = setTimeout(() => {
+        for (const r of [...(this.current ? [this.current] : []), ...this.side.values()]) r.abort.abort();
+      }, graceMs);
+      // a split song's finish may follow a unit in its slot: wait until both slots are empty
+      while (this.current || this.side.size > 0) await Promise.race([...(this.current ? [this.current] : []), ...this.side.values()].map((r) => r.done));
       clearTimeout(timer);
     }
-    await this.loopDone.catch(() => undefined);
+    await Promise.all([this.loopDone.catch(() => undefined), this.unitLoopDone.catch(() => undefined)]);
     await Promise.race([Promise.allSettled([...this.callbacks]), new Promise((r) => setTimeout(r, 3000))]);
     for (const t of this.timers) clearInterval(t);
     await this.heartbeat?.stop();

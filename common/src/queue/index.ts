@@ -220,6 +220,12 @@ export class Queue {
     return parseJobRecord(hash, await this.redis.hgetall(this.keys.job(hash)));
   }
 
+  /** The state of a split song's range or encoding unit `index` (`queued`, `processing`, `done`), null if it has none. */
+  async rangeState(hash: string, index: number): Promise<string | null> {
+    const v = await this.redis.hget(this.keys.job(hash), `r${index}`);
+    return v ? v.split('|')[0]! : null;
+  }
+
   /** The song as one tenant may see it: null unless that tenant holds a claim on it. */
   async getClaimedJob(hash: string, tenant: string): Promise<ClaimedJob | null> {
     const reply = await this.redis.multi().hgetall(this.keys.job(hash)).hgetall(this.keys.claim(hash, tenant)).exec();
@@ -296,8 +302,8 @@ export class Queue {
     const k = this.keys;
     return (await runScript(
       this.redis,
-      'drop-claim-10',
-      [k.job(hash), k.claims(hash), k.claim(hash, tenant), k.active(tenant), k.toWorker, k.dead, k.order, k.expiries, k.events, k.library(tenant)],
+      'drop-claim-11',
+      [k.job(hash), k.claims(hash), k.claim(hash, tenant), k.active(tenant), k.toWorker, k.dead, k.order, k.expiries, k.events, k.library(tenant), k.toEncoder],
       [hash, tenant],
     )) as 'last' | 'kept' | 'absent';
   }
@@ -368,56 +374,76 @@ export class Queue {
     const item = await blocking.blmove(this.keys.toWorker, this.keys.processing(workerId), 'RIGHT', 'LEFT', timeoutSec);
     if (item === null) return null;
     const range = parseRangeItem(item);
-    if (range) {
-      // a range of a split song (range-start-5.lua); one of a song deleted or failed meanwhile is dropped
-      const k = this.keys;
-      const [outcome, attempt] = (await runScript(this.redis, 'range-start-5', [k.job(range.hash), k.processing(workerId), k.events, k.order, k.vtime], [
-        item,
-        workerId,
-        now(),
-      ])) as ['owned' | 'gone', number?];
-      return outcome === 'owned' ? { hash: range.hash, attempt: Number(attempt), range } : null;
-    }
+    // a range of a split song (range-start-5.lua); one of a song deleted or failed meanwhile is dropped
+    if (range) return this.startRange(workerId, range);
     const hash = item;
     const attempt = Number(await runScript(this.redis, 'start-4', [this.keys.job(hash), this.keys.events, this.keys.order, this.keys.vtime], [hash, workerId, now()]));
     return { hash, attempt };
   }
 
   /**
-   * Splits the song this worker holds into ranges of consecutive chunks (split-7.lua): `chunks` are
-   * the ranges' first chunks, in order (the first 0); each range waits in the queue in its tenant's
-   * fair turn and the song leaves this worker's list.
+   * Takes an encoding unit of a split song for a side slot (issue 23 item 5): from `toEncoder` into
+   * this worker's processing list, then range-start-5.lua as for a range. Null on timeout or when the
+   * unit's song was deleted, failed or run again.
    */
-  async split(workerId: string, hash: string, opts: { chunks: readonly number[]; stride: number; estimatedFrames: number }): Promise<'split' | 'lost' | 'gone'> {
+  async claimUnit(blocking: Redis, workerId: string, timeoutSec: number): Promise<Claimed | null> {
+    const item = await blocking.blmove(this.keys.toEncoder, this.keys.processing(workerId), 'RIGHT', 'LEFT', timeoutSec);
+    if (item === null) return null;
+    const range = parseRangeItem(item);
+    if (!range) {
+      // only units are queued here; anything else is dropped rather than held
+      await this.redis.lrem(this.keys.processing(workerId), 1, item);
+      return null;
+    }
+    return this.startRange(workerId, range);
+  }
+
+  private async startRange(workerId: string, range: RangeItem): Promise<Claimed | null> {
     const k = this.keys;
-    return (await runScript(this.redis, 'split-7', [k.processing(workerId), k.job(hash), k.toWorker, k.order, k.orderLast, k.vtime, k.events], [
+    const [outcome, attempt] = (await runScript(this.redis, 'range-start-5', [k.job(range.hash), k.processing(workerId), k.events, k.order, k.vtime], [
+      range.item,
+      workerId,
+      now(),
+    ])) as ['owned' | 'gone', number?];
+    return outcome === 'owned' ? { hash: range.hash, attempt: Number(attempt), range } : null;
+  }
+
+  /**
+   * Splits the song this worker holds into ranges of consecutive chunks (split-8.lua): `chunks` are
+   * the ranges' first chunks, in order (the first 0); each range waits in the queue in its tenant's
+   * fair turn and the song leaves this worker's list. `encodeUnits` (one per stem, or 0: the last
+   * range's worker encodes the song) wait in `toEncoder` for workers' side slots.
+   */
+  async split(
+    workerId: string,
+    hash: string,
+    opts: { chunks: readonly number[]; stride: number; estimatedFrames: number; encodeUnits: number },
+  ): Promise<'split' | 'lost' | 'gone'> {
+    const k = this.keys;
+    return (await runScript(this.redis, 'split-8', [k.processing(workerId), k.job(hash), k.toWorker, k.order, k.orderLast, k.vtime, k.events, k.toEncoder], [
       hash,
       opts.chunks.join(','),
       opts.stride,
       String(Date.now()),
       opts.estimatedFrames,
       now(),
+      opts.encodeUnits,
     ])) as 'split' | 'lost' | 'gone';
   }
 
   /**
-   * A unit of a split song is done (range-done-6.lua): a range of chunks (its output stored) or the
-   * encoding of one stem. Once every range is done, `encodeUnits` units go to the front of the queue,
-   * one per stem (`encode`); with 0 this worker stitches and encodes every stem itself (`stitch`).
+   * A unit of a split song is done (range-done-3.lua): a range of chunks (its output stored) or the
+   * encoding of one stem. The last range: `encode` when the song's units (queued at the split) finish
+   * it; `stitch` when it has none and this worker stitches and encodes every stem itself.
    * `finish`: the last unit, the song is now this worker's to record and complete (in its processing
    * list). `done` flags each chunk range. `lost`/`gone`: not this worker's, or the song was deleted or failed.
    */
-  async rangeDone(
-    workerId: string,
-    range: RangeItem,
-    encodeUnits = 0,
-  ): Promise<{ outcome: 'stitch' | 'encode' | 'finish' | 'done' | 'lost' | 'gone'; done: boolean[] }> {
+  async rangeDone(workerId: string, range: RangeItem): Promise<{ outcome: 'stitch' | 'encode' | 'finish' | 'done' | 'lost' | 'gone'; done: boolean[] }> {
     const k = this.keys;
-    const [outcome, ...flags] = (await runScript(this.redis, 'range-done-6', [k.processing(workerId), k.job(range.hash), k.events, k.toWorker, k.order, k.vtime], [
+    const [outcome, ...flags] = (await runScript(this.redis, 'range-done-3', [k.processing(workerId), k.job(range.hash), k.events], [
       range.item,
       workerId,
       now(),
-      encodeUnits,
     ])) as ['stitch' | 'encode' | 'finish' | 'done' | 'lost' | 'gone', ...string[]];
     return { outcome, done: flags.map((f) => f === '1') };
   }
@@ -435,14 +461,14 @@ export class Queue {
     ])) as 'owned' | 'gone';
   }
 
-  /** A range failed (range-fail-10.lua): `retry` (queued again), `dead` (the song failed with the range's reason), `lost` or `gone`. */
+  /** A range failed (range-fail-11.lua): `retry` (queued again), `dead` (the song failed with the range's reason), `lost` or `gone`. */
   async failRange(workerId: string, range: RangeItem, error: string, opts: { retryable: boolean; maxAttempts: number }): Promise<FailResult> {
     const k = this.keys;
     const nowMs = Date.now();
     return (await runScript(
       this.redis,
-      'range-fail-10',
-      [k.processing(workerId), k.job(range.hash), k.toWorker, k.dead, k.events, k.order, k.orderLast, k.vtime, k.claims(range.hash), k.expiries],
+      'range-fail-11',
+      [k.processing(workerId), k.job(range.hash), k.toWorker, k.dead, k.events, k.order, k.orderLast, k.vtime, k.claims(range.hash), k.expiries, k.toEncoder],
       [range.item, workerId, error.slice(0, 2000), opts.maxAttempts, opts.retryable ? '1' : '0', new Date(nowMs).toISOString(), k.claimRoot, this.retentionSec, nowMs],
     )) as FailResult;
   }
@@ -563,7 +589,7 @@ export class Queue {
     if (range) {
       const k = this.keys;
       return (
-        (await runScript(this.redis, 'range-release-6', [k.processing(workerId), k.job(range.hash), k.toWorker, k.events, k.order, k.vtime], [range.item, workerId, now()])) === 1
+        (await runScript(this.redis, 'range-release-7', [k.processing(workerId), k.job(range.hash), k.toWorker, k.events, k.order, k.vtime, k.toEncoder], [range.item, workerId, now()])) === 1
       );
     }
     const owned = await runScript(
@@ -590,11 +616,11 @@ export class Queue {
       if (!mayReap()) break;
       const k = this.keys;
       const nowMs = Date.now();
-      // the ranges it held first (reap-ranges-8.lua), then its songs
+      // the ranges it held first (reap-ranges-9.lua), then its songs
       const ranges = (await runScript(
         this.redis,
-        'reap-ranges-8',
-        [k.processing(id), k.heartbeat(id), k.toWorker, k.dead, k.events, k.order, k.vtime, k.expiries],
+        'reap-ranges-9',
+        [k.processing(id), k.heartbeat(id), k.toWorker, k.dead, k.events, k.order, k.vtime, k.expiries, k.toEncoder],
         [id, k.jobRoot, maxAttempts, new Date(nowMs).toISOString(), k.claimsRoot, k.claimRoot, this.retentionSec, nowMs],
       )) as [number, number];
       result.requeued += ranges[0];

@@ -22,9 +22,9 @@ local nowMs = ARGV[8]
 
 if redis.call('EXISTS', heartbeatKey) == 1 then return {0, 0} end
 local requeued, dead = 0, 0
--- A range of a split song (`<hash>#<i>#<splitId>`) is reap-ranges-8's: its heartbeat may have lapsed
+-- A range of a split song (`<hash>#<i>#<splitId>`) is reap-ranges-9's: its heartbeat may have lapsed
 -- between that script and this one, so such items stay in the list (and the worker in the set) for
--- the next round, where reap-ranges-8 hands them back.
+-- the next round, where reap-ranges-9 hands them back.
 local ranges = {}
 while true do
   local hash = redis.call('RPOP', processingKey)

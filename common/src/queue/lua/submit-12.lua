@@ -113,7 +113,7 @@ if outcome ~= 'done' then
     if used + tonumber(audioSec) > maxAudioSec then return {'over_minutes', tostring(used)} end
   end
   if outcome == 'enqueued' and not uploaded then return {'upload', 0} end
-  -- the set is kept only while a limit applies (its owners: this script's pruning, drop-claim-10
+  -- the set is kept only while a limit applies (its owners: this script's pruning, drop-claim-11
   -- and expire-song-5); the seconds stay charged whatever becomes of the song
   if maxActive > 0 then redis.call('SADD', activeKey, hash) end
   redis.call('INCRBYFLOAT', usageKey, audioSec)

@@ -1,6 +1,6 @@
 -- uses: songs, ranges
--- The reaper's step for the ranges a dead worker held (run before reap-9.lua, which handles its
--- songs): each range goes back to the front of the queue, or, once it has used its attempts, fails
+-- The reaper's step for the ranges and encoding units a dead worker held (run before reap-9.lua,
+-- which handles its songs): each goes back to the front of its list, or, once it has used its attempts, fails
 -- its song for good with the range's reason. Emits the job event of each song touched. Returns {requeued, dead}.
 local processingKey = KEYS[1] -- processing list of the worker
 local heartbeatKey = KEYS[2]  -- its heartbeat key
@@ -10,6 +10,7 @@ local eventsChannel = KEYS[5] -- events channel
 local orderKey = KEYS[6]      -- fair order: tag of each waiting item
 local vtimeKey = KEYS[7]      -- fair order: virtual time
 local expiriesKey = KEYS[8]   -- retention sweep list
+local encoderKey = KEYS[9]    -- toEncoder
 local workerId = ARGV[1]
 local jobRoot = ARGV[2]
 local maxAttempts = tonumber(ARGV[3])
@@ -27,15 +28,21 @@ for _, item in ipairs(redis.call('LRANGE', processingKey, 0, -1)) do
     redis.call('LREM', processingKey, 0, item)
     local jobKey = jobRoot .. hash
     local state, worker, attempts = range_get(jobKey, i)
-    if range_current(jobKey, splitId) and state == 'processing' and worker == workerId then
+    if range_current(jobKey, splitId) and state == 'queued' then
+      -- taken (BLMOVE) but not started when the worker died
+      if requeue_untaken(jobKey, i, item, queueKey, encoderKey, orderKey, vtimeKey) then
+        requeued = requeued + 1
+        redis.call('PUBLISH', eventsChannel, hash)
+      end
+    elseif range_current(jobKey, splitId) and state == 'processing' and worker == workerId then
       if attempts >= maxAttempts then
         fail_split_song(jobKey, hash, range_label(jobKey, i) .. ': worker died ' .. attempts .. ' times while processing it', now, nowMs,
-          queueKey, orderKey, deadKey, claimsRoot .. hash, claimRoot .. hash .. ':', expiriesKey, retentionSec)
+          queueKey, encoderKey, orderKey, deadKey, claimsRoot .. hash, claimRoot .. hash .. ':', expiriesKey, retentionSec)
         dead = dead + 1
       else
         range_set(jobKey, i, 'queued', '', attempts)
         redis.call('HSET', jobKey, 'error', 'worker ' .. workerId .. ' stopped responding during ' .. range_label(jobKey, i) .. '; retrying', 'updatedAt', now)
-        front_insert(queueKey, orderKey, vtimeKey, item)
+        requeue_front(jobKey, i, item, queueKey, encoderKey, orderKey, vtimeKey)
         requeued = requeued + 1
       end
       redis.call('PUBLISH', eventsChannel, hash)

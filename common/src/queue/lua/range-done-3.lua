@@ -1,23 +1,19 @@
 -- uses: songs, ranges
 -- A worker finished a unit of a split song: a range of chunks whose output it stored (store.ts
--- rangeKey), or the encoding of one stem (issue 23 item 5). When the last chunk range is done the
--- song's encoding is spread: one unit per stem (`encodeUnits`, items numbered after the ranges) goes
--- to the front of the queue, each stitching and encoding its stem from the ranges' outputs; with
--- encodeUnits 0 this worker stitches and encodes every stem itself ('stitch'). The worker finishing
--- the last unit gets the song's own item in its processing list, so the song's finish (record the
--- stems, complete-6) is claimed, heartbeaten, reaped and retried like any run of a song. Emits the
--- job event. Returns {'stitch' | 'encode' | 'finish' | 'done', done flag per chunk range '1'/'0'};
--- {'lost'} (not this worker's unit any more) or {'gone'} (the song was deleted, failed or run again).
+-- rangeKey), or the encoding of one stem (issue 23 item 5). The units were queued with the ranges
+-- (split-8.lua) and run beside them, each encoding its stem as the ranges finish; with encodeUnits 0
+-- the worker finishing the last chunk range stitches and encodes every stem itself ('stitch'). The
+-- worker finishing the last unit gets the song's own item in its processing list, so the song's
+-- finish (record the stems, complete-6) is claimed, heartbeaten, reaped and retried like any run of
+-- a song. Emits the job event. Returns {'stitch' | 'encode' | 'finish' | 'done', done flag per
+-- chunk range '1'/'0'} ('encode': the last chunk range, the units finish the song); {'lost'} (not
+-- this worker's unit any more) or {'gone'} (the song was deleted, failed or run again).
 local processingKey = KEYS[1] -- processing list of this worker
 local jobKey = KEYS[2]        -- job hash
 local eventsChannel = KEYS[3] -- events channel
-local queueKey = KEYS[4]      -- toWorker
-local orderKey = KEYS[5]      -- fair order: tag of each waiting item
-local vtimeKey = KEYS[6]      -- fair order: virtual time
 local item = ARGV[1]          -- '<songhash>#<i>#<splitId>'
 local workerId = ARGV[2]
 local now = ARGV[3]
-local encodeUnits = tonumber(ARGV[4]) -- units to queue once the chunk ranges are done (0 = stitch here)
 
 local hash, i, splitId = parse_range_item(item)
 if redis.call('LREM', processingKey, 1, item) == 0 then return {'lost'} end
@@ -26,6 +22,7 @@ local state, worker, attempts = range_get(jobKey, i)
 if state ~= 'processing' or worker ~= workerId then return {'lost'} end
 range_set(jobKey, i, 'done', workerId, attempts)
 local n = range_count(jobKey)
+local units = tonumber(redis.call('HGET', jobKey, 'encodeUnits') or '0')
 local reply = {'done'}
 local fields = {'updatedAt', now}
 local finish = false
@@ -34,21 +31,15 @@ if i < n then
   table.insert(fields, 'progress')
   table.insert(fields, string.format('%.4f', 0.8 * done / n))
   if done >= n then
-    if encodeUnits > 0 then
+    if units > 0 then
       reply[1] = 'encode'
-      table.insert(fields, 'encodeUnits')
-      table.insert(fields, tostring(encodeUnits))
-      for j = 0, encodeUnits - 1 do
-        range_set(jobKey, n + j, 'queued', '', 0)
-        front_insert(queueKey, orderKey, vtimeKey, range_item(hash, n + j, splitId))
-      end
     else
       reply[1] = 'stitch'
       finish = true
     end
   end
 else
-  local units = tonumber(redis.call('HGET', jobKey, 'encodeUnits') or '0')
+  -- a unit is done only after every range (it encodes its stem to the song's end)
   local encoded = redis.call('HINCRBY', jobKey, 'encodesDone', 1)
   table.insert(fields, 'progress')
   table.insert(fields, string.format('%.4f', 0.8 + 0.15 * encoded / units))

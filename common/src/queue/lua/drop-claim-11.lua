@@ -13,6 +13,7 @@ local orderKey = KEYS[7]      -- order (fair tags)
 local expiriesKey = KEYS[8]   -- expiries
 local eventsChannel = KEYS[9] -- events channel
 local libraryKey = KEYS[10]   -- the tenant's library
+local encoderKey = KEYS[11]   -- toEncoder
 local hash = ARGV[1]          -- songhash
 local tenant = ARGV[2]
 
@@ -24,7 +25,7 @@ if redis.call('SCARD', claimsKey) > 0 then
   redis.call('PUBLISH', eventsChannel, hash)
   return 'kept'
 end
-unqueue_ranges(jobKey, queueKey, orderKey, hash)
+unqueue_ranges(jobKey, queueKey, encoderKey, orderKey, hash)
 redis.call('DEL', jobKey, claimsKey)
 redis.call('LREM', queueKey, 0, hash)
 redis.call('LREM', deadKey, 0, hash)
