@@ -5,17 +5,21 @@
  *      one worker — reading the ranges' outputs in the stored layout, overlap-adding their edges, and
  *      encoding the four model stems plus the instrumental (5 stems) as VBR MP3 and as FLAC — from
  *      range outputs made of noise (encoding does not depend on the model; only on the samples). The
- *      service spreads it over one unit per stem; this is the total, the unit is about a fifth.
+ *      service spreads it over one unit per stem, run beside the ranges as they finish; this is the
+ *      total, the unit is about a fifth.
  *   2. On this machine, the real services (rest, workers, local Redis, the embedded store) and a
  *      BENCH_SONG_SEC song (default 4 minutes), submit to done:
  *        A. one worker of 2 threads, the song run whole (SPLIT_MIN_SEC=0);
  *        B. the same worker, the song split (the overhead of splitting and stitching; target ≤ 5 %);
  *        C. two workers of 1 thread each, the song split (against A: same 2 cores).
- *   3. A simulation from the costs measured in 2 (per chunk; per worker: one fetch of the upload and
- *      the decode up to its first range, since a worker keeps the song's decoder between its ranges;
- *      per range: the store of its output; the stitcher's read, stitch and encode)
- *      for a 4- and a 10-minute song with N = 1, 2, 4, 8, 16, 32 workers of 2 cores each, against the
- *      target T(N) ≤ 1.3 × T(1) / N up to N = 8, and where it stops scaling.
+ *   3. A simulation from the costs measured in 2 (per chunk, from B, where the song's encoding units
+ *      ran beside its ranges on the same 2 cores; per worker: one fetch of the upload and the decode
+ *      up to its first range, since a worker keeps the song's decoder between its ranges; per range:
+ *      the store of its output; per unit and range: reading the range's part of its stem back, unless
+ *      the range ran on the unit's own worker, stitching and encoding it, after the range is done and
+ *      the unit has encoded the range before) for a 4- and a 10-minute song with N = 1, 2, 4, 8, 16,
+ *      32 workers of 2 cores each, against the target T(N) ≤ 1.3 × T(1) / N up to N = 8, and where it
+ *      stops scaling.
  *
  * Env: BENCH_SONG_SEC (240), BENCH_LONG_SEC (600), BENCH_RANGE_CHUNKS (4, SPLIT_RANGE_CHUNKS),
  * BENCH_ENCODE_FORMATS (mp3,flac; the first is the one the simulation uses),
@@ -136,7 +140,7 @@ async function runSong(stack: Stack, song: Buffer, workers: Record<string, strin
       const m = /\(chunks (\d+)–(?:\d+|end), (\d+) run\) separated in ([\d.]+) s; upload ([\d.]+) MB fetched in ([\d.]+) s, output ([\d.]+) MB stored in ([\d.]+) s/.exec(l);
       return m ? [{ firstChunk: Number(m[1]), chunks: Number(m[2]), runSec: Number(m[3]), fetchMB: Number(m[4]), fetchSec: Number(m[5]), storeMB: Number(m[6]), storeSec: Number(m[7]) }] : [];
     });
-    // one encoding unit per stem (range-done-3.lua): each logs its stitch and encode + upload time
+    // one encoding unit per stem (split-8.lua), beside the ranges: each logs its stitch and encode + upload time
     const units = lines.flatMap((l) => {
       const m = /\w+ stitched in ([\d.]+) s, encoded and uploaded in ([\d.]+) s/.exec(l);
       return m ? [[Number(m[1]), Number(m[2])] as const] : [];
@@ -151,31 +155,31 @@ async function runSong(stack: Stack, song: Buffer, workers: Record<string, strin
 }
 
 /**
- * Greedy list scheduling of a song's ranges (in queue order) over `n` workers: when the last is done.
+ * Greedy list scheduling of a song's ranges (in queue order) over `n` workers: when each is done.
  * A worker keeps the song's decoder between its ranges (worker/src/separation/song-reader.ts): its
  * first range fetches the upload, and each range decodes the gap from where the worker's decoder is
  * (from the start if it would have to go back) besides its own span (in `cost`).
  */
-function rangesMakespan(ranges: { a0: number; end: number; cost: number }[], n: number, fetchSec: number, decodeSec: (chunks: number) => number): number {
+function rangesSchedule(ranges: { a0: number; end: number; cost: number }[], n: number, fetchSec: number, decodeSec: (chunks: number) => number): number[] {
   const free = new Array<number>(n).fill(0);
   const at = new Array<number | null>(n).fill(null);
-  for (const r of ranges) {
+  return ranges.map((r) => {
     const w = free.indexOf(Math.min(...free));
     const from = at[w] ?? 0;
     free[w]! += (at[w] === null ? fetchSec : 0) + decodeSec(from <= r.a0 ? r.a0 - from : r.a0) + r.cost;
     at[w] = r.end;
-  }
-  return Math.max(...free);
+    return free[w]!;
+  });
 }
 
-/** Greedy list scheduling of unit costs over `n` workers: when the last is done. */
-function makespan(costs: number[], n: number): number {
-  const free = new Array<number>(n).fill(0);
-  for (const c of costs) {
-    const i = free.indexOf(Math.min(...free));
-    free[i]! += c;
-  }
-  return Math.max(...free);
+/**
+ * An encoding unit beside the ranges (worker/src/ranges.ts encodeStem): it takes range i once range i
+ * is done and it has encoded range i-1, then spends `cost(i)` on it. When it has encoded the last.
+ */
+function unitFinish(rangeDone: readonly number[], cost: (i: number) => number): number {
+  let t = 0;
+  rangeDone.forEach((done, i) => (t = Math.max(t, done) + cost(i)));
+  return t;
 }
 
 async function main(): Promise<void> {
@@ -230,21 +234,29 @@ async function main(): Promise<void> {
       });
       const fetchSec = fetchPerMB * uploadMBPerSec * seconds;
       const decodeSec = (chunks: number): number => decodePerAudioSec * ((chunks * STRIDE) / RATE);
-      // the encoding: one unit per stem (5: four model stems + instrumental), each reading its
-      // stem's quarter of the range outputs (the instrumental three quarters)
-      const unitCosts = [1, 1, 1, 1, 3].map((q) => fetchPerMB * ((n * STRIDE * 8 * q) / 1e6) + ((perAudioSec.stitch + perAudioSec.encode) * seconds) / 5);
-      const tailOn = (workers: number): number => makespan(unitCosts, workers);
-      const tail = tailOn(1);
+      // the encoding: one unit per stem (5: four model stems + instrumental) beside the ranges; per
+      // range, a unit reads its stem's quarter of the range output (the instrumental three quarters)
+      // from the store unless the range ran on its own worker (1 in N), then stitches and encodes it
+      const unitCost = (q: number, N: number) => (i: number): number => {
+        const frames = (ranges[i]!.end - ranges[i]!.a0) * STRIDE;
+        return (1 - 1 / N) * fetchPerMB * ((frames * 8 * q) / 1e6) + ((perAudioSec.stitch + perAudioSec.encode) * (frames / RATE)) / 5;
+      };
       const t1 = n * wholePerChunk;
-      log(`\n${seconds / 60}-minute song (${n} chunks, ${starts.length} ranges): T(1) whole = ${f1(t1)} s; stitch + encode ${f1(tail)} s on one worker, ${f1(tailOn(5))} s spread over 5`);
+      log(`\n${seconds / 60}-minute song (${n} chunks, ${starts.length} ranges): T(1) whole = ${f1(t1)} s`);
       let stops: number | null = null;
       for (const N of WORKERS) {
-        const t = fetchPerMB * uploadMBPerSec * seconds + rangesMakespan(ranges, N, fetchSec, decodeSec) + tailOn(N);
+        const done = rangesSchedule(ranges, N, fetchSec, decodeSec);
+        const lastRange = Math.max(...done);
+        const end = Math.max(lastRange, ...[1, 1, 1, 1, 3].map((q) => unitFinish(done, unitCost(q, N))));
+        const t = fetchPerMB * uploadMBPerSec * seconds + end;
         const target = (1.3 * t1) / N;
         if (stops === null && t > target) stops = N;
-        log(`  N=${String(N).padStart(2)}: ${f1(t).padStart(7)} s  target ${f1(target).padStart(7)} s  ${t <= target ? 'meets' : N <= 8 ? 'MISSES' : 'beyond'}  (speed-up ${f1(t1 / t)}×)`);
+        log(
+          `  N=${String(N).padStart(2)}: ${f1(t).padStart(7)} s  target ${f1(target).padStart(7)} s  ${t <= target ? 'meets' : N <= 8 ? 'MISSES' : 'beyond'}  ` +
+            `(speed-up ${f1(t1 / t)}×; last range done at ${f1(lastRange)} s, encoding tail ${f1(end - lastRange)} s)`,
+        );
       }
-      log(`  stops meeting 1.3·T(1)/N at ${stops === null ? 'none of these' : `N=${stops}`}: bounded by the ranges (${starts.length}: no more workers than ranges help), each worker's fixed cost (one fetch, the decode up to its first range, each range's store) and the encoding tail (5 units: no more than 5 workers share it).`);
+      log(`  stops meeting 1.3·T(1)/N at ${stops === null ? 'none of these' : `N=${stops}`}: bounded by the ranges (${starts.length}: no more workers than ranges help, and the last round of ranges leaves workers idle), each worker's fixed cost (one fetch, the decode up to its first range, each range's store) and the encoding of the last range (the units follow the ranges).`);
     }
   } finally {
     await stack.stop();

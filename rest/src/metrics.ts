@@ -25,7 +25,7 @@ export function createMetrics(getQueueLength: () => Promise<number>): RestMetric
   });
   new Gauge({
     name: 'msaas_queue_length',
-    help: 'Work waiting in toWorker: songs, and the ranges and per-stem encoding units of songs split over workers',
+    help: 'Work waiting in toWorker: songs, and the ranges of songs split over workers (their per-stem encoding units wait in toEncoder for the side slots of workers already running)',
     registers: [registry],
     async collect() {
       try {

@@ -4,7 +4,7 @@ import { STEMS, parseRangeItem, withRetry, type Config, type ObjectStore, type C
 import { fireCallback } from './callback.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { JobAborted, JobGone, JobLost, rangeSeparator, runJob, type Separator } from './job.ts';
-import { encodeStem, runRange, stitchSong } from './ranges.ts';
+import { commitRange, encodeStem, separateRange, stitchSong, type SeparatedRange } from './ranges.ts';
 import { RangeCache } from './range-cache.ts';
 import type { WorkerMetrics } from './metrics.ts';
 
@@ -309,11 +309,12 @@ export class Worker {
   }
 
   /**
-   * One range of a split song (ranges.ts): separated, stored and marked done; the song's last range
-   * is stitched here at once when the song has no encoding units. Or, in a side slot, one stem's
-   * encoding unit; the last one finishes the song here.
+   * One range of a split song (ranges.ts): separated in the main slot, then stored and marked done
+   * in a side slot while the main slot takes the next item (`separated` given: that second step);
+   * the song's last range is stitched at once when the song has no encoding units. Or, in a side
+   * slot, one stem's encoding unit; the last one finishes the song there.
    */
-  private async processRange(range: RangeItem, attempt?: number, slot: Slot = 'main'): Promise<void> {
+  private async processRange(range: RangeItem, attempt?: number, slot: Slot = 'main', separated?: SeparatedRange): Promise<void> {
     const { queue, logger, metrics, config } = this.deps;
     const { abort, leave } = this.enter(slot, range.item);
     const watched = new AbortController();
@@ -324,12 +325,12 @@ export class Worker {
       const record = await queue.getJob(range.hash);
       const chunkRanges = record?.split?.chunks.length ?? Number.POSITIVE_INFINITY;
       if (range.index >= chunkRanges) label = `encoding of ${record?.wanted[range.index - chunkRanges] ?? 'a stem'}`;
-      logger.info({ job: range.hash }, `${label} claimed${attempt ? ` (attempt ${attempt})` : ''}`);
+      if (!separated) logger.info({ job: range.hash }, `${label} claimed${attempt ? ` (attempt ${attempt})` : ''}`);
       const separator = rangeSeparator(this.deps.separator);
       if (!record?.split || !separator) throw new JobGone(record ? 'superseded' : 'gone');
       const deps = { ...this.deps, workerId: this.id, separator, cache: this.cache };
       const signal = AbortSignal.any([abort.signal, watched.signal]);
-      let outcome: Awaited<ReturnType<typeof runRange>>;
+      let outcome: Awaited<ReturnType<typeof commitRange>>;
       if (range.index >= chunkRanges) {
         // one stem's encoding unit (split-8.lua queued one per stem with the ranges): it follows them as they are done
         const stem = record.wanted[range.index - chunkRanges];
@@ -346,7 +347,14 @@ export class Worker {
         if (done.outcome === 'gone') throw new JobGone('gone');
         outcome = done.outcome as typeof outcome;
       } else {
-        outcome = await runRange(deps, range, record, signal);
+        const out = separated ?? (await separateRange(deps, range, record, signal));
+        if (slot === 'main') {
+          // the output's upload and the done transition go on in a side slot (registered before this returns):
+          // the main slot takes the next item meanwhile
+          void this.processRange(range, attempt, 'side', out);
+          return;
+        }
+        outcome = await commitRange(deps, range, record, out, signal);
       }
       metrics.ranges.inc({ result: 'done' });
       const next = { stitch: '; the last range: stitching the song', encode: "; the last range: the stems' encoding units finish the song", finish: '; the last unit: completing the song', done: '' };

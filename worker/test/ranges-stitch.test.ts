@@ -99,14 +99,16 @@ describe('a song split into ranges and stitched', () => {
     expect(again.stats.chunks).toBe(1);
   }, 300_000);
 
-  it('plans ranges of about SPLIT_RANGE_CHUNKS chunks, the last of at least two, none for a short song', () => {
+  it('plans ranges of about SPLIT_RANGE_CHUNKS chunks, the last two halved, the last of at least two, none for a short song', () => {
     const stride = 257_985;
     expect(planSplit(3 * stride, stride, 4)).toBeNull();
-    // a long song starts with ranges of 1, 1 and 2 chunks (first audio after one chunk), then ~4
+    // a long song starts with ranges of 1, 1 and 2 chunks (first audio after one chunk), then ~4, and ends with ~2s
     const long = planSplit(103 * stride - 5, stride, 4)!;
     expect(long.slice(0, 4)).toEqual([0, 1, 2, 4]);
-    expect(long).toHaveLength(3 + 25);
-    for (let i = 4; i < long.length; i++) expect(long[i]! - long[i - 1]!).toBeGreaterThanOrEqual(3);
+    expect(long).toHaveLength(3 + 25 + 2);
+    const sizes = long.map((a, i) => (long[i + 1] ?? 103) - a);
+    expect(sizes.slice(3, -4).every((n) => n >= 3 && n <= 4)).toBe(true);
+    expect(sizes.slice(-4)).toEqual([2, 2, 2, 2]);
     expect(103 - long.at(-1)!).toBeGreaterThanOrEqual(2);
     const starts = planSplit(10 * stride, stride, 3)!;
     expect(starts[0]).toBe(0);
