@@ -243,20 +243,28 @@ async function main(): Promise<void> {
       };
       const t1 = n * wholePerChunk;
       log(`\n${seconds / 60}-minute song (${n} chunks, ${starts.length} ranges): T(1) whole = ${f1(t1)} s`);
-      let stops: number | null = null;
+      let stops: { N: number; lastRange: number; tail: number } | null = null;
       for (const N of WORKERS) {
         const done = rangesSchedule(ranges, N, fetchSec, decodeSec);
         const lastRange = Math.max(...done);
         const end = Math.max(lastRange, ...[1, 1, 1, 1, 3].map((q) => unitFinish(done, unitCost(q, N))));
         const t = fetchPerMB * uploadMBPerSec * seconds + end;
         const target = (1.3 * t1) / N;
-        if (stops === null && t > target) stops = N;
+        if (stops === null && t > target) stops = { N, lastRange, tail: end - lastRange };
         log(
           `  N=${String(N).padStart(2)}: ${f1(t).padStart(7)} s  target ${f1(target).padStart(7)} s  ${t <= target ? 'meets' : N <= 8 ? 'MISSES' : 'beyond'}  ` +
             `(speed-up ${f1(t1 / t)}×; last range done at ${f1(lastRange)} s, encoding tail ${f1(end - lastRange)} s)`,
         );
       }
-      log(`  stops meeting 1.3·T(1)/N at ${stops === null ? 'none of these' : `N=${stops}`}: bounded by the ranges (${starts.length}: no more workers than ranges help, and the last round of ranges leaves workers idle), each worker's fixed cost (one fetch, the decode up to its first range, each range's store) and the encoding of the last range (the units follow the ranges).`);
+      // the slowest unit's own work: its stem (the instrumental: three) read back and encoded whole, one encoder
+      const unitWork = fetchPerMB * ((n * STRIDE * 8 * 3) / 1e6) + ((perAudioSec.stitch + perAudioSec.encode) * seconds) / 5;
+      log(
+        stops === null
+          ? '  meets 1.3·T(1)/N at every N here'
+          : `  stops meeting 1.3·T(1)/N at N=${stops.N}: the ${starts.length} ranges end at ${f1(stops.lastRange)} s (no more workers than ranges help, and the last round leaves workers idle; ` +
+              `each worker pays one fetch, the decode up to its first range and each range's store), and the units end ${f1(stops.tail)} s after: ` +
+              `a stem is one encoder, so the slowest unit needs ${f1(unitWork)} s of its own (the instrumental's three stems read back and encoded) however many workers there are.`,
+      );
     }
   } finally {
     await stack.stop();

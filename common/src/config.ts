@@ -130,8 +130,8 @@ export const ConfigSchema = z.object({
   /**
    * A song longer than this (seconds) is split into ranges of consecutive chunks that any worker
    * takes (issue 23; docs/reliability.md › One song, many workers); 0 = never split, the default:
-   * splitting costs CPU (on one worker a 4-minute song took 25 % longer split, `npm run bench:ranges`),
-   * so it is for a pool of workers (the k8s config sets 180) and opt-in elsewhere.
+   * splitting is for a pool of workers (the k8s config sets 180), opt-in elsewhere, where a song runs
+   * as the lab's did; on one worker it costs about nothing (`npm run bench:ranges`) but store traffic.
    */
   SPLIT_MIN_SEC: z.coerce.number().min(0).default(0),
   /** Chunks (5.85 s of audio each) per range of a split song; ranges are made about this long, evened out over the song. */
