@@ -155,6 +155,41 @@ describe('one song over many workers', () => {
     await waitFor(async () => (await rangeObjects(hash)).length === 0, { timeoutMs: 10_000, what: 'range outputs removed after done' });
   }, 180_000);
 
+  it('a worker stopped (SIGTERM, grace over) while its side slots encode hands its units back; another worker finishes the song the same', async () => {
+    const redis = new Redis(REDIS_URL);
+    const keys = makeKeys(stack.prefix);
+    try {
+      // a fourth worker with a 1 s grace; the units go to whichever side slots ask first, so try songs until it holds one
+      const id = await spawnWorker({ SHUTDOWN_GRACE_SEC: '1' });
+      let hash = '';
+      for (let v = 7; v < 10 && !hash; v++) {
+        const other = variant(song, v);
+        const h = songhash(other);
+        expect((await alice.submit(other)).result).toBe('enqueued');
+        const held = await waitFor(
+          async () => {
+            const job = await alice.job(h);
+            const units = (await redis.lrange(keys.processing(id), 0, -1)).filter((item) => item.startsWith(h) && Number(item.split('#')[1]) >= (job.ranges?.length ?? Infinity));
+            return units.length > 0 || job.state === 'done' ? { units, done: job.state === 'done' } : null;
+          },
+          { timeoutMs: 60_000, intervalMs: 20, what: 'the song split, and a unit in the fourth worker or the song done' },
+        );
+        if (held.units.length > 0) hash = h;
+      }
+      expect(hash, 'the fourth worker took a unit of one of three songs').not.toBe('');
+      const child = workers.get(id)!;
+      child.kill('SIGTERM');
+      await exited(child);
+      workers.delete(id);
+      expect(workerLines(stack, hash, 'handed back to the queue (shutdown)').filter((l) => /encoding of \w+ handed back/.test(l)).length).toBeGreaterThanOrEqual(1);
+      const done = await waitJob(alice, hash, (j) => j.state === 'done', 120_000, 'song done after the stop');
+      expect(done.state).toBe('done');
+      await expectSameFiles(alice, hash, TRACKS, 'mp3');
+    } finally {
+      redis.disconnect();
+    }
+  }, 240_000);
+
   it('a range failing 3 times fails the song with its reason, and the range outputs go', async () => {
     const other = variant(song, 2);
     const hash = songhash(other);

@@ -63,7 +63,7 @@ export interface RangeDeps {
  * audio after one chunk, as from a song run whole, and each later piece arrives before the audio
  * already there has played out (docs/live.md). Its last two ranges, when of four chunks or more, are
  * halved: workers take ranges in song order, so the small ones at the end even out when the last
- * workers finish (bench/ranges.ts simulates it: a 10-minute song on 8 workers, 42.1 → 39.4 s).
+ * workers finish (bench/ranges.ts simulates the schedule; docs/reliability.md).
  */
 export function planSplit(frames: number, stride: number, rangeChunks: number): number[] | null {
   const chunks = Math.ceil(frames / stride);
@@ -195,7 +195,8 @@ export async function separateRange(deps: RangeDeps, range: RangeItem, record: J
 /**
  * One range, second step: store its output (and keep it for this worker's units), mark it done,
  * publish the pieces it made final. Returns `stitch` when it was the song's last range and the song
- * has no encoding units (the song is now this worker's to stitch), `encode` when it was the last.
+ * has no encoding units (the song is now this worker's to stitch), `encode` when it was the last
+ * and the song's units, running beside the ranges, finish it.
  * Throws JobLost / JobGone when the range or the song is no longer this worker's.
  */
 export async function commitRange(

@@ -50,6 +50,8 @@ export class Worker {
   private readonly side = new Map<string, Running>();
   private readonly cache: RangeCache;
   private unitLoopDone: Promise<void> = Promise.resolve();
+  /** Set when a stop's grace period ran out: work that starts from then on is aborted at once. */
+  private graceOver = false;
   private timers: NodeJS.Timeout[] = [];
   private heartbeat: Heartbeat | null = null;
   /** Since when our Redis connection has been up without a break (null while it is down). */
@@ -120,9 +122,10 @@ export class Worker {
     // resumed before the range it waits for would wait for ever.
     for (const item of await queue.held(this.id).catch(() => [] as string[])) {
       if (this.stopping) return;
-      if (parseRangeItem(item)) {
+      const range = parseRangeItem(item);
+      if (range) {
         const released = await queue.release(this.id, item).catch(() => false);
-        logger.info({ job: parseRangeItem(item)!.hash }, `${released ? 'handed back' : 'dropped'} a range or unit this worker held before it restarted`);
+        logger.info({ job: range.hash }, `${released ? 'handed back' : 'dropped'} a range or unit this worker held before it restarted`);
         continue;
       }
       logger.info({ job: item }, 'resuming a job this worker held before it restarted');
@@ -174,11 +177,17 @@ export class Worker {
     }
   }
 
+  /** What runs now, in the main slot and the side slots. */
+  private running(): Running[] {
+    return [...(this.current ? [this.current] : []), ...this.side.values()];
+  }
+
   /** Registers work in its slot; the returned function ends it (and says the worker is idle when nothing runs). */
   private enter(slot: Slot, key: string): { abort: AbortController; leave: () => void } {
     const abort = new AbortController();
     let resolveDone!: () => void;
     const running: Running = { hash: key, abort, done: new Promise<void>((r) => (resolveDone = r)) };
+    if (this.graceOver) abort.abort();
     if (slot === 'main') this.current = running;
     else this.side.set(key, running);
     this.deps.metrics.busy.set(1);
@@ -461,13 +470,13 @@ export class Worker {
     this.stopping = true;
     this.deps.blocking.disconnect();
     this.deps.unitBlocking?.disconnect();
-    const running = [...(this.current ? [this.current] : []), ...this.side.values()];
-    if (running.length > 0) {
+    if (this.running().length > 0) {
       const timer = setTimeout(() => {
-        for (const r of [...(this.current ? [this.current] : []), ...this.side.values()]) r.abort.abort();
+        this.graceOver = true;
+        for (const r of this.running()) r.abort.abort();
       }, graceMs);
-      // a split song's finish may follow a unit in its slot: wait until both slots are empty
-      while (this.current || this.side.size > 0) await Promise.race([...(this.current ? [this.current] : []), ...this.side.values()].map((r) => r.done));
+      // a range's upload or a split song's finish may follow in a side slot: wait until every slot is empty
+      while (this.running().length > 0) await Promise.race(this.running().map((r) => r.done));
       clearTimeout(timer);
     }
     await Promise.all([this.loopDone.catch(() => undefined), this.unitLoopDone.catch(() => undefined)]);
