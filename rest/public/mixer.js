@@ -297,16 +297,25 @@ export function setupMixer(bus) {
       row.row.dataset.live = 'false';
       row.setFile(file, downloads.songName);
       if (!buffer) {
-        row.row.dataset.loaded = 'error';
+        // it keeps its pieces if it had any
+        if (row.row.dataset.loaded !== 'true') row.row.dataset.loaded = 'error';
         continue;
       }
+      row.row.dataset.loaded = 'true';
       const peaks = computePeaks(buffer);
       waves.get(file.stem)?.update(peaks, buffer.duration);
       row.markSilence(peaks);
       row.enable(true);
     }
     const failed = files.filter((f) => !buffers.has(f.stem));
-    say(failed.length ? `Couldn’t load the finished ${failed.map((f) => f.stem).join(', ')}: the separated part keeps playing.` : '');
+    // No piece had arrived yet (the song was done before its first piece was fetched, and the
+    // pieces go at done): the player leaves 'loading' here, with the finished stems.
+    const wasLoading = el.player.dataset.state === 'loading';
+    if (wasLoading) setState(buffers.size > 0 ? 'ready' : files.length > 0 ? 'error' : 'empty');
+    if (wasLoading && buffers.size > 0) urlMix.apply(openHash, order);
+    if (wasLoading && buffers.size === 0) {
+      say(files.length > 0 ? `Couldn’t load the stems: ${messageOf(results.find((r) => r.status === 'rejected')?.reason)}` : 'No stems are left for this song. Delete it, or upload it again to separate it anew.');
+    } else say(failed.length ? `Couldn’t load the finished ${failed.map((f) => f.stem).join(', ')}: the separated part keeps playing.` : '');
     downloads.follow(job, order);
     announce('Separation done: the finished stems are playing now.');
     updateTransport();

@@ -267,6 +267,38 @@ describe.skipIf(problem !== null)('the page plays while it separates (headless C
     await context.close();
   }, 90_000);
 
+  it('a song done before its first piece could be fetched (the pieces go at done): the player leaves "loading" with the finished stems', async () => {
+    const song = await songBytes(602, 2);
+    const hash = await srv.submit('Quick song.mp3', song.bytes);
+    // as fresh(), but the browser's own line for each refused piece ("Failed to load resource … 404") is expected here
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 404/.test(m.text())) errors.push(m.text());
+    });
+    // every piece fetch fails, as when the song is done and its pieces removed between the listing and the fetch
+    let refused = 0;
+    await context.route(/\/pieces\/\d+/, async (route) => {
+      refused++;
+      await route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: 'not_found', detail: 'the piece is gone' }) });
+    });
+    await page.goto(`${srv.url}/#${hash}`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await srv.worker.claim(hash);
+    await publish(hash, 0);
+    await page.waitForSelector('#player[data-live="true"][data-state="loading"]');
+    await expect.poll(() => refused, { timeout: 10_000 }).toBeGreaterThan(0);
+    for (const t of TRACKS) await srv.under.rest.deps.store.putStem(hash, t, finished[t]);
+    await srv.worker.recordStems(hash);
+    await srv.worker.complete(hash, SONG_SEC);
+    await page.waitForSelector('#player[data-state="paused"]', { timeout: 20_000 });
+    expect(await page.locator('#stems li.stem[data-loaded="true"]').count()).toBe(TRACKS.length);
+    expect(await page.getAttribute('#player', 'data-live')).toBe('false');
+    expect(await page.isDisabled('#play')).toBe(false);
+    await context.close();
+  }, 60_000);
+
   it('logs no console errors', () => {
     expect(errors).toEqual([]);
   });
