@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, isTransientStoreError, sniffAudioFormat, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
+import { DEFAULT_OUTPUT_FORMAT, DEFAULT_STEMS, isTransientStoreError, withRetry, withTimeout, type Config, type ObjectStore, type OutputFormat, type ProgressOutcome, type Queue, type Stem, type Track } from '@msaas/common';
 import type { OutputSink, OutputSpec, SeparatedPiece, StemFile, StreamedFile } from './separation/index.ts';
 import { PiecePublisher } from './pieces.ts';
 import { StemUpload, UploadStaging, type StoreAttempt } from './stem-upload.ts';
 import { chargeDecodedLength } from './decoded-charge.ts';
 import { planSplit, type RangeSeparator } from './ranges.ts';
-import { UPLOAD_HEAD_BYTES, type UploadSource } from './separation/upload-source.ts';
+import { UPLOAD_HEAD_BYTES, decodesFromStore, wholeUpload, type UploadSource } from './separation/upload-source.ts';
 
 type SeparateCall = { onProgress?: (fraction: number) => void; signal?: AbortSignal; onPiece?: (piece: SeparatedPiece) => void | Promise<void> };
 
@@ -109,8 +109,8 @@ export async function runJob(deps: JobDeps, hash: string, signal: AbortSignal, w
   const size = await attempt('download', () => store.statUpload(hash));
   const head = await attempt('download', () => store.getUploadPart(hash, 0, Math.min(size, UPLOAD_HEAD_BYTES)));
   const source: UploadSource = { size, head, read: (start, end) => attempt('download', () => store.getUploadPart(hash, start, end - start)) };
-  const readAsDecoded = separator.separateToSinks !== undefined && size > head.length && sniffAudioFormat(head).format === 'wav';
-  const upload = readAsDecoded ? null : size === head.length ? head : await source.read(0, size);
+  const readAsDecoded = separator.separateToSinks !== undefined && decodesFromStore(source);
+  const upload = readAsDecoded ? null : await wholeUpload(source);
   if (signal.aborted) throw new JobAborted('shutdown');
   // The minutes quota from the decoded length, before any inference (issue 22 #5, decoded-charge.ts; a WAV's header length is exact).
   await chargeDecodedLength(deps, hash, upload ?? head);

@@ -7,7 +7,7 @@ import { wavSource } from './decode-wav.ts';
 import { flacSource } from './decode-flac.ts';
 import { oggSource } from './decode-ogg.ts';
 import { mp4AacSource } from './decode-mp4.ts';
-import { windowed, type UploadSource } from './upload-source.ts';
+import { decodesFromStore, wholeUpload, windowed, type UploadSource } from './upload-source.ts';
 
 /** Stereo 44.1 kHz PCM pulled from any supported format, a chunk at a time. */
 export interface AudioStream {
@@ -92,7 +92,7 @@ export async function openAudioStream(bytes: Uint8Array, opts: DecodeOptions = {
  * (its errors are then openAudioStream's).
  */
 export async function openUploadStream(src: UploadSource, opts: DecodeOptions = {}): Promise<AudioStream> {
-  if (src.head.length < src.size && sniffAudioFormat(src.head).format === 'wav') {
+  if (decodesFromStore(src)) {
     const info = wavHeaderIn(src.head, src.size);
     if (info) {
       const max = opts.maxDurationSec ?? DEFAULT_MAX_DURATION_SEC;
@@ -100,7 +100,7 @@ export async function openUploadStream(src: UploadSource, opts: DecodeOptions = 
       return blockStream('wav', wavSource(windowed(src), info), info.durationSec, max);
     }
   }
-  return openAudioStream(src.head.length === src.size ? src.head : await src.read(0, src.size), opts);
+  return openAudioStream(await wholeUpload(src), opts);
 }
 
 /** The WAV's header when the head holds it whole (the data chunk's header included), else null. */

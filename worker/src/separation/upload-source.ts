@@ -5,6 +5,8 @@
  * file: a WAV is the largest upload for its length (up to MAX_UPLOAD_MB). Other formats' decoders
  * take the whole file.
  */
+import { sniffAudioFormat } from '@msaas/common';
+
 export interface UploadSource {
   readonly size: number;
   /** The file's first min(size, UPLOAD_HEAD_BYTES) bytes. */
@@ -17,6 +19,16 @@ export interface UploadSource {
 export const UPLOAD_HEAD_BYTES = 1 << 20;
 /** How much is fetched per store request when a WAV is read as it decodes. */
 export const UPLOAD_WINDOW_BYTES = 4 << 20;
+
+/** Whether the upload is read from the store as it decodes: a WAV larger than its head. */
+export function decodesFromStore(src: UploadSource): boolean {
+  return src.head.length < src.size && sniffAudioFormat(src.head).format === 'wav';
+}
+
+/** The whole upload: its head when that is all of it, else one read of the file. */
+export async function wholeUpload(src: UploadSource): Promise<Uint8Array> {
+  return src.head.length === src.size ? src.head : src.read(0, src.size);
+}
 
 /** Reads spans of `src` through a window fetched ahead: reading in order costs one store request per window. */
 export function windowed(src: UploadSource, windowBytes = UPLOAD_WINDOW_BYTES): { read(start: number, end: number): Promise<Uint8Array> } {
